@@ -1,0 +1,54 @@
+"""Exceptions raised by alwidget.
+
+Every alwidget error derives from :class:`AlwidgetError` *and* from the
+built-in exception a user would expect (``ValueError``, ``IndexError`` or
+``KeyError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlwidgetError",
+    "InvalidInputError",
+    "UnknownClassError",
+    "IndexOutOfRangeError",
+    "AlreadyLabeledError",
+    "PoolExhaustedError",
+    "NotEnoughLabelsError",
+    "NothingToUndoError",
+]
+
+
+class AlwidgetError(Exception):
+    """Base class of every error raised on purpose by alwidget."""
+
+
+class InvalidInputError(AlwidgetError, ValueError):
+    """An argument has the wrong shape, type or value (NaN, inf, ...)."""
+
+
+class UnknownClassError(AlwidgetError, KeyError):
+    """A label that is not one of the learner's classes."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexOutOfRangeError(AlwidgetError, IndexError):
+    """A pool index outside ``0 .. n_pool - 1``."""
+
+
+class AlreadyLabeledError(AlwidgetError, ValueError):
+    """Teaching or skipping a clip that already has a label."""
+
+
+class PoolExhaustedError(AlwidgetError, ValueError):
+    """No unlabelled clip is left to query."""
+
+
+class NotEnoughLabelsError(AlwidgetError, ValueError):
+    """The model cannot be trained yet (no label given so far)."""
+
+
+class NothingToUndoError(AlwidgetError, IndexError):
+    """``undo()`` was called with no teach or skip left to revert."""
