@@ -16,6 +16,7 @@ __all__ = [
     "PoolExhaustedError",
     "NotEnoughLabelsError",
     "NothingToUndoError",
+    "AudioLoadError",
 ]
 
 
@@ -52,3 +53,7 @@ class NotEnoughLabelsError(AlwidgetError, ValueError):
 
 class NothingToUndoError(AlwidgetError, IndexError):
     """``undo()`` was called with no teach or skip left to revert."""
+
+
+class AudioLoadError(AlwidgetError, ValueError):
+    """An audio file cannot be decoded (corrupt, truncated or unsupported)."""
