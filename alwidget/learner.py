@@ -1,0 +1,478 @@
+"""The active-learning pool: labels, skips, undo, model and queries."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alwidget import strategies as _strategies
+from alwidget._validation import (
+    check_class_name,
+    check_classes,
+    check_embeddings,
+    check_indices,
+    check_positive_int,
+)
+from alwidget.errors import (
+    AlreadyLabeledError,
+    InvalidInputError,
+    NotEnoughLabelsError,
+    NothingToUndoError,
+    PoolExhaustedError,
+    UnknownClassError,
+)
+from alwidget.models import fit_model, make_model, predict_proba_with
+
+__all__ = ["ActiveLearner", "Event"]
+
+_UNLABELED = -1
+_SKIPPED = -2
+_COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
+_CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of :attr:`ActiveLearner.history`.
+
+    Attributes
+    ----------
+    kind : ``"teach"``, ``"skip"``, ``"undo"`` or ``"add_class"``
+    indices : pool indices the event touched (empty for ``add_class``)
+    labels : class names given (``teach``), or the new class (``add_class``)
+    target : for ``undo``, the position in ``history`` of the event it reverted
+    time : wall-clock time of the event, seconds since the epoch
+    """
+
+    kind: str
+    indices: tuple[int, ...] = ()
+    labels: tuple = ()
+    target: int | None = None
+    time: float = field(default_factory=time.time, compare=False)
+
+
+class ActiveLearner:
+    """Pool-based active learner over fixed embeddings.
+
+    Parameters
+    ----------
+    embeddings : array-like ``(n_pool, d)`` of floats
+        One row per clip; stored as float32 (no copy if already float32).
+    classes : list of str or int
+        Unique label names; grow later with :meth:`add_class`.
+    strategy : str or callable, default ``"entropy"``
+        A name from :func:`alwidget.strategies.available` or a callable
+        ``(learner, candidates, n, rng) -> indices``.
+    model : ``"linear"``, ``"mlp"`` or an estimator with ``fit`` / ``predict_proba``
+        Trained on the standardised embeddings of the labelled clips.
+    seed : int, default 0
+        Seeds every random choice: the same seed and the same calls give the
+        same queries.
+    device : str, default ``"cpu"``
+        Torch device for the built-in models.
+    n_committee : int, default 5
+        Members of the bagged committee used by committee strategies (``"bald"``).
+
+    Attributes
+    ----------
+    model_ : the last fitted model (None before the first fit)
+    model_version_ : int, how many models have been fitted so far
+    n_labels_fit_ : int, number of labels the current model was trained on
+    """
+
+    def __init__(
+        self,
+        embeddings,
+        classes,
+        *,
+        strategy="entropy",
+        model="linear",
+        seed: int = 0,
+        device: str = "cpu",
+        n_committee: int = 5,
+    ):
+        self._X = check_embeddings(embeddings)
+        self._classes = check_classes(classes)
+        self._code = {c: i for i, c in enumerate(self._classes)}
+        _strategies.get(strategy)  # fail now, not at the first query
+        make_model(model, seed=0, device=device)
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            msg = f"seed must be a non-negative integer, got {seed!r}"
+            raise InvalidInputError(msg)
+        self.strategy = strategy
+        self.model = model
+        self.seed = int(seed)
+        self.device = device
+        self.n_committee = check_positive_int(n_committee, "n_committee")
+
+        self._codes = np.full(len(self._X), _UNLABELED, dtype=np.int32)
+        self._history: list[Event] = []
+        self._undo_stack: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._label_version = 0  # bumps whenever the training set or the classes change
+        self._version = 0  # bumps on every change
+        self._lock = threading.RLock()
+        self._mean, self._scale = _pool_stats(self._X)
+
+        self.model_ = None
+        self.model_version_ = 0
+        self.n_labels_fit_ = 0
+        self._fit_label_version = -1
+        self._fit_n_classes = 0
+        self._proba_cache: tuple[int, np.ndarray] | None = None
+        self._committee: tuple[int, list] | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The pool embeddings ``(n_pool, d)`` float32 (a read-only view)."""
+        view = self._X.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def classes(self) -> list:
+        """The class names, in the order of the probability columns."""
+        return list(self._classes)
+
+    @property
+    def n_pool(self) -> int:
+        """Number of clips in the pool."""
+        return len(self._X)
+
+    @property
+    def labeled_idx(self) -> np.ndarray:
+        """Indices of labelled clips, ascending, int64."""
+        return np.flatnonzero(self._codes >= 0)
+
+    @property
+    def unlabeled_idx(self) -> np.ndarray:
+        """Indices of clips neither labelled nor skipped, ascending, int64."""
+        return np.flatnonzero(self._codes == _UNLABELED)
+
+    @property
+    def skipped_idx(self) -> np.ndarray:
+        """Indices of skipped clips, ascending, int64."""
+        return np.flatnonzero(self._codes == _SKIPPED)
+
+    @property
+    def labels(self) -> dict:
+        """``{index: class name}`` for every labelled clip."""
+        with self._lock:
+            idx = self.labeled_idx
+            codes = self._codes[idx]
+        return {int(i): self._classes[c] for i, c in zip(idx, codes)}
+
+    @property
+    def n_labeled(self) -> int:
+        """Number of labelled clips."""
+        return int(np.count_nonzero(self._codes >= 0))
+
+    def label_counts(self) -> dict:
+        """``{class name: number of labelled clips}`` over all classes."""
+        counts = np.bincount(self._codes[self._codes >= 0], minlength=len(self._classes))
+        return {c: int(k) for c, k in zip(self._classes, counts)}
+
+    @property
+    def history(self) -> tuple[Event, ...]:
+        """Every teach, skip, undo and add_class so far, oldest first."""
+        return tuple(self._history)
+
+    @property
+    def version(self) -> int:
+        """A counter that changes whenever the learner's state changes."""
+        return self._version
+
+    def __repr__(self) -> str:
+        return (
+            f"ActiveLearner(n_pool={self.n_pool}, n_labeled={self.n_labeled}, "
+            f"n_skipped={len(self.skipped_idx)}, classes={self._classes!r}, "
+            f"strategy={self.strategy!r}, model={self.model!r})"
+        )
+
+    # -------------------------------------------------------------- actions
+    def teach(self, idx, labels) -> None:
+        """Label clip(s) ``idx`` with ``labels``.
+
+        Parameters
+        ----------
+        idx : int or sequence of int
+            Pool indices, currently unlabelled (skipped clips may be taught).
+        labels : class name, or a sequence with one name per index
+            A single name is applied to every index.
+
+        Raises
+        ------
+        IndexError, ValueError, KeyError
+            For an index out of range or already labelled, or an unknown class;
+            the learner is unchanged after a rejected call.
+        """
+        idx, _ = check_indices(idx, self.n_pool)
+        names = self._check_labels(labels, len(idx))
+        codes = np.array([self._code[c] for c in names], dtype=np.int32)
+        with self._lock:
+            prev = self._codes[idx].copy()
+            done = prev >= 0
+            if done.any():
+                i = int(idx[done][0])
+                msg = (
+                    f"clip {i} is already labelled {self._classes[prev[done][0]]!r}; "
+                    "call undo() to revert the last label first"
+                )
+                raise AlreadyLabeledError(msg)
+            self._codes[idx] = codes
+            self._push(Event("teach", tuple(int(i) for i in idx), tuple(names)), idx, prev, labels_changed=True)
+
+    def skip(self, idx) -> None:
+        """Set clip(s) ``idx`` aside: they are never queried again (until undone)."""
+        idx, _ = check_indices(idx, self.n_pool)
+        with self._lock:
+            prev = self._codes[idx].copy()
+            if (prev >= 0).any():
+                i = int(idx[prev >= 0][0])
+                msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r} and cannot be skipped"
+                raise AlreadyLabeledError(msg)
+            if (prev == _SKIPPED).any():
+                msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
+                raise InvalidInputError(msg)
+            self._codes[idx] = _SKIPPED
+            self._push(Event("skip", tuple(int(i) for i in idx)), idx, prev, labels_changed=False)
+
+    def undo(self) -> Event:
+        """Revert the most recent :meth:`teach` or :meth:`skip` call as a whole.
+
+        Can be repeated back to the start. Returns the reverted event, so a
+        caller can bring its clips back.
+        """
+        with self._lock:
+            if not self._undo_stack:
+                msg = "nothing to undo: no teach or skip is left to revert"
+                raise NothingToUndoError(msg)
+            pos, idx, prev = self._undo_stack.pop()
+            event = self._history[pos]
+            self._codes[idx] = prev
+            self._history.append(Event("undo", event.indices, event.labels, target=pos))
+            if event.kind == "teach":
+                self._label_version += 1
+            self._version += 1
+            return event
+
+    def add_class(self, name) -> None:
+        """Add a new class name (it gets the next probability column)."""
+        name = check_class_name(name)
+        with self._lock:
+            if name in self._code:
+                msg = f"class {name!r} already exists; classes are {self._classes!r}"
+                raise InvalidInputError(msg)
+            self._code[name] = len(self._classes)
+            self._classes.append(name)
+            self._history.append(Event("add_class", (), (name,)))
+            self._label_version += 1
+            self._version += 1
+
+    def _push(self, event: Event, idx: np.ndarray, prev: np.ndarray, *, labels_changed: bool) -> None:
+        self._history.append(event)
+        self._undo_stack.append((len(self._history) - 1, idx, prev))
+        if labels_changed:
+            self._label_version += 1
+        self._version += 1
+
+    def _check_labels(self, labels, n: int) -> list:
+        if isinstance(labels, (str, bytes, np.str_)) or np.ndim(labels) == 0:
+            labels = [labels] * n
+        else:
+            labels = list(np.asarray(labels, dtype=object).ravel()) if isinstance(labels, np.ndarray) else list(labels)
+        if len(labels) != n:
+            msg = f"got {len(labels)} labels for {n} indices; pass one label per index or a single label"
+            raise InvalidInputError(msg)
+        names = [check_class_name(c, what="label") for c in labels]
+        for c in names:
+            if c not in self._code:
+                msg = f"label {c!r} is not one of the classes {self._classes!r}; add it first with add_class({c!r})"
+                raise UnknownClassError(msg)
+        return names
+
+    # ---------------------------------------------------------------- model
+    def features(self, idx) -> np.ndarray:
+        """Standardised embeddings ``(m, d)`` float32 of pool rows ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return (self._X[idx] - self._mean) / self._scale
+
+    def fit(self) -> ActiveLearner:
+        """Train the model on every current label (deterministic for a given seed).
+
+        The slow part runs without holding the learner's lock, so a thread may
+        keep calling :meth:`teach` while another trains.
+        """
+        with self._lock:
+            lab = self.labeled_idx
+            if len(lab) == 0:
+                msg = "no labels yet: teach at least one clip before fitting or predicting"
+                raise NotEnoughLabelsError(msg)
+            version = self._label_version
+            y = self._codes[lab].copy()
+            k = len(self._classes)
+        model = fit_model(make_model(self.model, seed=self.seed, device=self.device), self.features(lab), y, k)
+        with self._lock:
+            if version > self._fit_label_version:
+                self.model_ = model
+                self.model_version_ += 1
+                self.n_labels_fit_ = len(lab)
+                self._fit_label_version = version
+                self._fit_n_classes = k
+        return self
+
+    def _fitted(self):
+        """The model for the current labels, fitting first if they changed."""
+        if self._fit_label_version != self._label_version:
+            self.fit()
+        with self._lock:
+            return self.model_, self._fit_label_version, self._fit_n_classes
+
+    def predict_proba(self, X=None) -> np.ndarray:
+        """Class probabilities ``(m, k)`` float32; ``X=None`` means the whole pool.
+
+        Fits first if the labels changed since the last fit. The pool table is
+        cached per model and returned read-only.
+        """
+        model, version, k = self._fitted()
+        if X is not None:
+            X = check_embeddings(X, name="X", n_features=self._X.shape[1])
+            return predict_proba_with(model, X, k, (self._mean, self._scale))
+        cache = self._proba_cache
+        if cache is not None and cache[0] == version:
+            return cache[1]
+        proba = predict_proba_with(model, self._X, k, (self._mean, self._scale))
+        proba.flags.writeable = False
+        self._proba_cache = (version, proba)
+        return proba
+
+    def predict(self, X=None) -> np.ndarray:
+        """Most probable class name per row (object array); ``X=None`` = the pool."""
+        classes = np.asarray(self._classes, dtype=object)
+        return classes[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X, y) -> float:
+        """Accuracy (0..1) of the current model on embeddings ``X`` with true labels ``y``."""
+        y = list(y)
+        X = check_embeddings(X, name="X", n_features=self._X.shape[1])
+        if len(y) != len(X):
+            msg = f"X has {len(X)} rows but y has {len(y)} labels"
+            raise InvalidInputError(msg)
+        names = self._check_labels(y, len(y))
+        pred = self.predict(X)
+        return float(np.mean([p == t for p, t in zip(pred, names)]))
+
+    def committee_proba(self, candidates=None) -> np.ndarray:
+        """Probabilities ``(n_committee, m, k)`` from a bagged committee.
+
+        Each member is the learner's model trained on a bootstrap resample of
+        the labels (seeded), so members disagree where the labels leave room.
+        ``candidates=None`` means the whole pool.
+        """
+        with self._lock:
+            version = self._label_version
+            lab = self.labeled_idx
+            y = self._codes[lab].copy()
+            k = len(self._classes)
+        if len(lab) == 0:
+            msg = "no labels yet: a committee needs at least one labelled clip"
+            raise NotEnoughLabelsError(msg)
+        if self._committee is None or self._committee[0] != version:
+            Xl = self.features(lab)
+            members = []
+            for m in range(self.n_committee):
+                boot = np.random.default_rng([self.seed, m, len(lab)]).integers(0, len(lab), len(lab))
+                model = make_model(self.model, seed=self.seed + m, device=self.device)
+                members.append(fit_model(model, Xl[boot], y[boot], k))
+            self._committee = (version, members)
+        members = self._committee[1]
+        rows = self._X if candidates is None else self._X[np.asarray(candidates, dtype=np.int64)]
+        return np.stack([predict_proba_with(m, rows, k, (self._mean, self._scale)) for m in members])
+
+    # ---------------------------------------------------------------- query
+    def query(self, n: int = 1, *, exclude=None) -> np.ndarray:
+        """Pick up to ``n`` distinct unlabelled clips to label next.
+
+        Uses the strategy on a model trained on all current labels. Before two
+        classes have labels (the cold start), model-based strategies are
+        replaced by a diverse pick (k-means++ seeding on the embeddings, away
+        from clips already labelled). Calling ``query`` again without changing
+        the labels returns the same clips.
+
+        Parameters
+        ----------
+        n : int, the batch size; fewer are returned only when fewer are left
+        exclude : indices not to return (e.g. clips already on screen)
+
+        Returns
+        -------
+        numpy int64 array of pool indices, most informative first.
+        """
+        n = check_positive_int(n, "n")
+        ex = check_indices(exclude, self.n_pool)[0] if exclude is not None and np.size(exclude) else None
+        with self._lock:
+            allowed = self._codes == _UNLABELED
+            labelled = self._codes[self._codes >= 0]
+            rng = np.random.default_rng([self.seed, len(labelled), int(np.count_nonzero(self._codes == _SKIPPED))])
+        n_seen = len(np.unique(labelled))
+        if ex is not None:
+            allowed[ex] = False
+        cand = np.flatnonzero(allowed)
+        if len(cand) == 0:
+            msg = f"the pool is exhausted: all {self.n_pool} clips are labelled, skipped or excluded"
+            raise PoolExhaustedError(msg)
+        n = min(n, len(cand))
+        fn = _strategies.get(self.strategy)
+        if getattr(fn, "needs_model", True) and n_seen < 2:
+            picks = self._cold_start(cand, n, rng)
+        else:
+            picks = fn(self, cand, n, rng)
+        picks = _check_picks(picks, allowed, n, fn)
+        with self._lock:  # drop clips labelled by another thread meanwhile
+            return picks[self._codes[picks] == _UNLABELED]
+
+    def _cold_start(self, cand: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        sample = cand if len(cand) <= _COLD_START_SAMPLE else np.sort(rng.choice(cand, _COLD_START_SAMPLE, replace=False))
+        lab = self.labeled_idx
+        if len(lab) > _COLD_START_SAMPLE:
+            lab = rng.choice(lab, _COLD_START_SAMPLE, replace=False)
+        centers = self.features(lab) if len(lab) else None
+        return sample[_strategies.kmeans_pp(self.features(sample), n, rng, centers=centers)]
+
+
+def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
+    """Validate a strategy's answer: ``n`` distinct indices where ``allowed`` is True."""
+    name = getattr(fn, "__name__", repr(fn))
+    arr = np.asarray(picks)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        msg = f"strategy {name} must return a 1-D array of pool indices, got {arr.dtype} {arr.shape}"
+        raise InvalidInputError(msg)
+    arr = arr.astype(np.int64)
+    if len(np.unique(arr)) != len(arr) or len(arr) != n:
+        msg = f"strategy {name} must return {n} distinct indices, got {arr.tolist()[:10]}"
+        raise InvalidInputError(msg)
+    inside = (arr >= 0) & (arr < len(allowed))
+    ok = np.zeros(len(arr), dtype=bool)
+    ok[inside] = allowed[arr[inside]]
+    if not ok.all():
+        msg = f"strategy {name} returned index {int(arr[~ok][0])}, which is not an unlabelled candidate"
+        raise InvalidInputError(msg)
+    return arr
+
+
+def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation (float32), computed in chunks."""
+    total = np.zeros(X.shape[1])
+    total_sq = np.zeros(X.shape[1])
+    for start in range(0, len(X), _CHUNK_ROWS):
+        block = X[start : start + _CHUNK_ROWS].astype(np.float64)
+        total += block.sum(axis=0)
+        total_sq += (block * block).sum(axis=0)
+    mean = total / len(X)
+    var = np.maximum(total_sq / len(X) - mean * mean, 0.0)
+    scale = np.sqrt(var)
+    scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant features: leave unscaled
+    return mean.astype(np.float32), scale.astype(np.float32)

@@ -1,0 +1,463 @@
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from alwidget import ActiveLearner
+from alwidget.errors import (
+    AlreadyLabeledError,
+    AlwidgetError,
+    InvalidInputError,
+    NotEnoughLabelsError,
+    NothingToUndoError,
+    PoolExhaustedError,
+    UnknownClassError,
+)
+
+CLASSES = ["bird", "bell", "hum"]
+
+
+def blobs(n=300, d=8, k=3, seed=0, spread=0.6):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 3
+    y = rng.integers(0, k, n)
+    X = centres[y] + rng.normal(size=(n, d)) * spread
+    return X.astype(np.float32), y
+
+
+def snapshot(learner):
+    return (
+        learner.labeled_idx.tolist(),
+        learner.unlabeled_idx.tolist(),
+        learner.skipped_idx.tolist(),
+        learner.labels,
+        learner.classes,
+    )
+
+
+# ---------------------------------------------------------------- state basics
+def test_new_learner_has_everything_unlabelled():
+    X, _ = blobs(50)
+    learner = ActiveLearner(X, CLASSES)
+    assert learner.n_pool == 50
+    assert learner.labeled_idx.tolist() == []
+    assert learner.unlabeled_idx.tolist() == list(range(50))
+    assert learner.skipped_idx.tolist() == []
+    assert learner.labels == {}
+    assert learner.history == ()
+    assert learner.labeled_idx.dtype.kind == "i"
+
+
+def test_teach_skip_undo_update_every_view():
+    X, _ = blobs(20)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(3, "bell")
+    learner.teach([5, 7], ["bird", "hum"])
+    learner.skip(9)
+    assert learner.labeled_idx.tolist() == [3, 5, 7]
+    assert learner.skipped_idx.tolist() == [9]
+    assert 9 not in learner.unlabeled_idx and 3 not in learner.unlabeled_idx
+    assert len(learner.unlabeled_idx) == 16
+    assert learner.labels == {3: "bell", 5: "bird", 7: "hum"}
+    assert learner.label_counts() == {"bird": 1, "bell": 1, "hum": 1}
+    assert [e.kind for e in learner.history] == ["teach", "teach", "skip"]
+    undone = learner.undo()
+    assert undone.kind == "skip" and undone.indices == (9,)
+    undone = learner.undo()  # reverts the whole two-index teach
+    assert undone.indices == (5, 7)
+    assert learner.labels == {3: "bell"}
+    assert [e.kind for e in learner.history][-2:] == ["undo", "undo"]
+    assert learner.history[-1].target == 1
+
+
+def test_single_label_applies_to_many_indices():
+    X, _ = blobs(20)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(np.array([1, 2, 3]), "hum")
+    assert learner.labels == {1: "hum", 2: "hum", 3: "hum"}
+
+
+def test_skipped_clip_can_be_taught_and_undo_skips_it_again():
+    X, _ = blobs(20)
+    learner = ActiveLearner(X, CLASSES)
+    learner.skip(4)
+    learner.teach(4, "bird")
+    assert learner.labels == {4: "bird"} and learner.skipped_idx.tolist() == []
+    learner.undo()
+    assert learner.skipped_idx.tolist() == [4] and learner.labels == {}
+
+
+def test_add_class_grows_probability_columns():
+    X, y = blobs(90)
+    learner = ActiveLearner(X, ["bird", "bell"])
+    learner.teach(np.flatnonzero(y == 0)[:3], "bird")
+    learner.teach(np.flatnonzero(y == 1)[:3], "bell")
+    assert learner.predict_proba().shape == (90, 2)
+    learner.add_class("hum")
+    assert learner.classes == ["bird", "bell", "hum"]
+    proba = learner.predict_proba()  # no label for "hum" yet: must not crash
+    assert proba.shape == (90, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    learner.teach(np.flatnonzero(y == 2)[:3], "hum")
+    assert learner.predict(X[y == 2]).tolist().count("hum") > 0.8 * (y == 2).sum()
+    assert learner.history[2].kind == "add_class"
+
+
+def test_integer_class_names_work():
+    X, y = blobs(60)
+    learner = ActiveLearner(X, [0, 1, 2])
+    learner.teach(np.arange(20), y[:20])
+    assert set(learner.labels.values()) <= {0, 1, 2}
+    assert learner.score(X, y) > 0.9
+
+
+# ---------------------------------------------------------------- model
+def test_fit_is_lazy_and_counts_versions():
+    X, y = blobs(120)
+    learner = ActiveLearner(X, CLASSES)
+    assert learner.model_ is None
+    learner.teach(np.arange(12), [CLASSES[i] for i in y[:12]])
+    learner.query(2)
+    assert learner.model_version_ == 1 and learner.n_labels_fit_ == 12
+    learner.query(2)  # labels unchanged: no refit
+    assert learner.model_version_ == 1
+    learner.teach(20, CLASSES[y[20]])
+    learner.predict_proba()
+    assert learner.model_version_ == 2 and learner.n_labels_fit_ == 13
+
+
+def test_model_learns_separable_blobs():
+    X, y = blobs(400, spread=0.5)
+    names = np.array(CLASSES, dtype=object)
+    for model in ("linear", "mlp"):
+        learner = ActiveLearner(X[:300], CLASSES, model=model)
+        learner.teach(np.arange(60), names[y[:60]])
+        assert learner.score(X[300:], names[y[300:]]) > 0.95, model
+
+
+def test_retraining_is_deterministic():
+    X, y = blobs(200)
+    names = np.array(CLASSES, dtype=object)
+
+    def run():
+        learner = ActiveLearner(X, CLASSES, model="mlp", seed=3)
+        learner.teach(np.arange(30), names[y[:30]])
+        return learner.predict_proba().copy()
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_sklearn_style_model_is_accepted_with_missing_classes():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs(150)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES + ["unused"], model=LogisticRegression(max_iter=500))
+    learner.teach(np.arange(30), names[y[:30]])
+    proba = learner.predict_proba()
+    assert proba.shape == (150, 4)
+    assert np.all(proba[:, 3] == 0)  # never seen: column filled with zeros
+    assert learner.score(X, names[y]) > 0.9
+    assert len(learner.query(3)) == 3
+
+
+def test_predict_before_any_label_is_a_clear_error():
+    X, _ = blobs(30)
+    learner = ActiveLearner(X, CLASSES)
+    with pytest.raises(NotEnoughLabelsError, match="no labels yet"):
+        learner.predict_proba()
+
+
+def test_pool_probabilities_are_cached_read_only():
+    X, y = blobs(60)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach([0, 1, 2, 3], [CLASSES[i] for i in y[:4]])
+    p1 = learner.predict_proba()
+    assert learner.predict_proba() is p1
+    assert not p1.flags.writeable
+
+
+# ---------------------------------------------------------------- query
+def test_query_returns_distinct_unlabelled_indices():
+    X, y = blobs(200)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(np.arange(0, 200, 10), [CLASSES[i] for i in y[::10]])
+    learner.skip([1, 2])
+    q = learner.query(15)
+    assert len(q) == 15 and len(set(q.tolist())) == 15
+    assert not set(q.tolist()) & set(learner.labeled_idx.tolist())
+    assert not set(q.tolist()) & {1, 2}
+
+
+def test_query_exclude_and_pool_end():
+    X, _ = blobs(12)
+    learner = ActiveLearner(X, CLASSES, strategy="random")
+    learner.teach(np.arange(9), "bird")
+    assert sorted(learner.query(5).tolist()) == [9, 10, 11]  # fewer left than asked
+    assert learner.query(5, exclude=[10]).tolist() in ([9, 11], [11, 9])
+    learner.skip([9, 10, 11])
+    with pytest.raises(PoolExhaustedError, match="exhausted"):
+        learner.query()
+
+
+def test_cold_start_is_diverse_not_first_indices():
+    rng = np.random.default_rng(0)
+    # five tight, far-apart clusters of 100 points each, stored cluster by cluster
+    X = np.concatenate([rng.normal(size=(100, 4)) * 0.1 + c * 20 for c in range(5)]).astype(np.float32)
+    learner = ActiveLearner(X, CLASSES)
+    q = learner.query(5)
+    assert q.tolist() != list(range(5))
+    assert sorted({int(i) // 100 for i in q}) == [0, 1, 2, 3, 4]  # one pick in each cluster
+    # with one class seen, the next cold-start batch avoids the labelled cluster
+    learner.teach(np.arange(100), "bird")
+    q2 = learner.query(4)
+    assert {int(i) // 100 for i in q2} == {1, 2, 3, 4}
+
+
+def test_same_seed_same_actions_same_queries():
+    X, y = blobs(300)
+    names = np.array(CLASSES, dtype=object)
+    runs = []
+    for _ in range(2):
+        learner = ActiveLearner(X, CLASSES, strategy="diverse", seed=5)
+        picks = []
+        for _ in range(4):
+            q = learner.query(6)
+            picks.append(q.tolist())
+            learner.teach(q, names[y[q]])
+        runs.append(picks)
+    assert runs[0] == runs[1]
+    other = ActiveLearner(X, CLASSES, strategy="random", seed=6)
+    assert other.query(6).tolist() != ActiveLearner(X, CLASSES, strategy="random", seed=5).query(6).tolist()
+
+
+def test_query_is_repeatable_and_undo_restores_it():
+    X, y = blobs(200)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(np.arange(10), names[y[:10]])
+    q = learner.query(3)
+    assert learner.query(3).tolist() == q.tolist()
+    learner.teach(q, names[y[q]])
+    learner.undo()
+    assert learner.query(3).tolist() == q.tolist()
+
+
+def test_user_strategy_callable_and_bad_return_values():
+    X, y = blobs(50)
+    names = np.array(CLASSES, dtype=object)
+
+    def last_first(source, candidates, n, rng):
+        return candidates[::-1][:n]
+
+    learner = ActiveLearner(X, CLASSES, strategy=last_first)
+    learner.teach(np.arange(10), names[y[:10]])
+    assert len(set(y[:10])) >= 2  # past the cold start: the strategy is used
+    assert learner.query(2).tolist() == [49, 48]
+
+    def returns_labelled(source, candidates, n, rng):
+        return np.array([0])
+
+    bad = ActiveLearner(X, CLASSES, strategy=returns_labelled)
+    bad.teach(np.arange(10), names[y[:10]])
+    with pytest.raises(InvalidInputError, match="returns_labelled returned index 0"):
+        bad.query(1)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("embeddings", "match"),
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), r"non-finite value \(nan\) at row 0, column 1"),
+        (np.array([[0.0, 1.0], [np.inf, 2.0]]), r"non-finite value \(inf\) at row 1, column 0"),
+        (np.zeros(5), r"must be 2-D .* got shape \(5,\)"),
+        (np.zeros((0, 3)), "empty"),
+        (np.array([["a", "b"]]), "must hold real numbers"),
+        ([[1.0, 2.0], [3.0]], "could not be read|must hold real numbers"),
+    ],
+)
+def test_bad_embeddings_are_rejected_with_the_value(embeddings, match):
+    with pytest.raises(InvalidInputError, match=match):
+        ActiveLearner(embeddings, CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("classes", "match"),
+    [
+        (["a", "b", "a"], "duplicate class name 'a'"),
+        ("ab", "list of label names"),
+        (["a", None], "got None"),
+        (["a", ""], "must not be empty"),
+        (["a", 1.5], "got 1.5"),
+    ],
+)
+def test_bad_classes_are_rejected(classes, match):
+    with pytest.raises(InvalidInputError, match=match):
+        ActiveLearner(np.zeros((3, 2)), classes)
+
+
+def test_bad_options_are_rejected():
+    X = np.zeros((3, 2))
+    with pytest.raises(InvalidInputError, match="unknown strategy 'nope'"):
+        ActiveLearner(X, CLASSES, strategy="nope")
+    with pytest.raises(InvalidInputError, match="unknown model 'svm'"):
+        ActiveLearner(X, CLASSES, model="svm")
+    with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+        ActiveLearner(X, CLASSES, seed=-1)
+    with pytest.raises(InvalidInputError, match="n must be a positive integer, got 0"):
+        ActiveLearner(X, CLASSES).query(0)
+
+
+def test_rejected_calls_leave_state_unchanged():
+    X, _ = blobs(10)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(2, "bird")
+    learner.skip(3)
+    before = snapshot(learner)
+    n_hist = len(learner.history)
+    cases = [
+        (lambda: learner.teach(10, "bird"), IndexError, "index 10 is out of range for a pool of 10"),
+        (lambda: learner.teach(-1, "bird"), IndexError, "index -1 is out of range"),
+        (lambda: learner.teach(2, "bell"), AlreadyLabeledError, "clip 2 is already labelled 'bird'"),
+        (lambda: learner.teach([4, 2], ["bell", "bell"]), ValueError, "clip 2 is already labelled"),
+        (lambda: learner.teach(4, "cat"), KeyError, r"label 'cat' is not one of the classes .*add_class\('cat'\)"),
+        (lambda: learner.teach([4, 5], ["bell"]), ValueError, "got 1 labels for 2 indices"),
+        (lambda: learner.teach([4, 4], "bell"), ValueError, "index 4 is given more than once"),
+        (lambda: learner.teach(1.5, "bell"), ValueError, "index 1.5 is not an integer"),
+        (lambda: learner.teach([], "bell"), ValueError, "no index given"),
+        (lambda: learner.skip(2), AlreadyLabeledError, "clip 2 is already labelled 'bird' and cannot be skipped"),
+        (lambda: learner.skip(3), ValueError, "clip 3 is already skipped"),
+        (lambda: learner.add_class("bird"), ValueError, "class 'bird' already exists"),
+        (lambda: learner.predict_proba(np.zeros((2, 3))), ValueError, "X has 3 features per row, expected 8"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match) as info:
+            call()
+        assert isinstance(info.value, AlwidgetError)
+        assert snapshot(learner) == before
+        assert len(learner.history) == n_hist
+
+
+def test_unknown_label_message_is_not_quoted_like_a_plain_keyerror():
+    learner = ActiveLearner(np.zeros((3, 2)), CLASSES)
+    with pytest.raises(UnknownClassError) as info:
+        learner.teach(0, "cat")
+    assert str(info.value).startswith("label 'cat'")
+
+
+def test_undo_with_nothing_left_is_a_clear_error():
+    learner = ActiveLearner(np.zeros((3, 2)), CLASSES)
+    with pytest.raises(NothingToUndoError, match="nothing to undo"):
+        learner.undo()
+
+
+# ---------------------------------------------------------------- threads
+def test_teach_while_another_thread_fits_loses_nothing():
+    X, y = blobs(3000, d=32)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES, model="mlp")
+    learner.teach(np.arange(200), names[y[:200]])
+    stop = threading.Event()
+    errors = []
+
+    def trainer():
+        while not stop.is_set():
+            try:
+                learner.fit()
+                learner.query(5)
+            except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+                errors.append(exc)
+
+    t = threading.Thread(target=trainer)
+    t.start()
+    for i in range(200, 400):
+        learner.teach(i, names[y[i]])
+    stop.set()
+    t.join()
+    assert errors == []
+    assert learner.labeled_idx.tolist() == list(range(400))
+    assert learner.labels == {i: names[y[i]] for i in range(400)}
+    learner.predict_proba()
+    assert learner.n_labels_fit_ == 400  # the final model saw every label
+
+
+# ---------------------------------------------------------------- properties
+class PoolMachine(RuleBasedStateMachine):
+    """Any sequence of teach / skip / undo / add_class keeps the pool consistent,
+    and undo restores exactly the state before the reverted call."""
+
+    def __init__(self):
+        super().__init__()
+        self.learner = ActiveLearner(np.arange(40, dtype=np.float32).reshape(20, 2), ["a", "b"])
+        self.snapshots = []  # state before each undoable call
+
+    @rule(idx=st.lists(st.integers(0, 19), min_size=1, max_size=4, unique=True), label=st.sampled_from(["a", "b"]))
+    def teach(self, idx, label):
+        before = snapshot(self.learner)
+        try:
+            self.learner.teach(idx, label)
+        except AlwidgetError:
+            assert snapshot(self.learner) == before
+            return
+        self.snapshots.append(before)
+
+    @rule(idx=st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True))
+    def skip(self, idx):
+        before = snapshot(self.learner)
+        try:
+            self.learner.skip(idx)
+        except AlwidgetError:
+            assert snapshot(self.learner) == before
+            return
+        self.snapshots.append(before)
+
+    @precondition(lambda self: self.snapshots)
+    @rule()
+    def undo(self):
+        self.learner.undo()
+        expected = self.snapshots.pop()
+        got = snapshot(self.learner)
+        assert got[:4] == expected[:4]  # classes added since are kept
+
+    @rule(name=st.sampled_from(["c", "d", "e"]))
+    def add_class(self, name):
+        if name in self.learner.classes:
+            return
+        self.learner.add_class(name)
+
+    @precondition(lambda self: not self.snapshots)
+    @rule()
+    def undo_at_start(self):
+        with pytest.raises(NothingToUndoError):
+            self.learner.undo()
+
+    @invariant()
+    def pool_is_partitioned(self):
+        lab = set(self.learner.labeled_idx.tolist())
+        unl = set(self.learner.unlabeled_idx.tolist())
+        skp = set(self.learner.skipped_idx.tolist())
+        assert not lab & unl and not lab & skp and not unl & skp
+        assert lab | unl | skp == set(range(20))
+        assert set(self.learner.labels) == lab
+        assert all(v in self.learner.classes for v in self.learner.labels.values())
+
+
+TestPoolMachine = PoolMachine.TestCase
+TestPoolMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_labeled=st.integers(0, 25), n=st.integers(1, 8), seed=st.integers(0, 1000))
+def test_query_always_returns_valid_picks(n_labeled, n, seed):
+    X, y = blobs(40, seed=1)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES, seed=seed, strategy="diverse")
+    if n_labeled:
+        learner.teach(np.arange(n_labeled), names[y[:n_labeled]])
+    q = learner.query(n)
+    assert len(q) == min(n, 40 - n_labeled)
+    assert len(set(q.tolist())) == len(q)
+    assert set(q.tolist()) <= set(learner.unlabeled_idx.tolist())

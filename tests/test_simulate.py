@@ -1,0 +1,133 @@
+import csv
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from alwidget import LearningCurves, simulate
+from alwidget.errors import InvalidInputError
+
+
+def pool(n=3000, d=16, k=8, seed=0, sep=1.0):
+    g = np.random.default_rng(seed)
+    centres = g.normal(size=(k, d)) * sep
+    y = g.integers(0, k, n)
+    return (centres[y] + g.normal(size=(n, d))).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def small_curves():
+    X, y = pool(400, d=6, k=3, sep=2.0)
+    names = np.array(["a", "b", "c"])[y]
+    return simulate(
+        X, names, strategies=["random", "margin"], budget=40, batch_size=10, n_initial=10, seeds=[0, 1], progress=False
+    )
+
+
+def test_entropy_beats_random_at_a_fixed_budget():
+    X, y = pool()
+    curves = simulate(
+        X, y, strategies=["random", "entropy"], budget=150, batch_size=10, n_initial=20, seeds=range(5), test=0.25,
+        progress=False,
+    )
+    final = curves.accuracy[:, :, -1]  # (strategy, seed)
+    wins = int(np.sum(final[1] > final[0]))
+    assert final[1].mean() > final[0].mean() + 0.005, final
+    assert wins >= 4, final
+
+
+def test_curve_shape_and_grid(small_curves):
+    c = small_curves
+    assert c.strategies == ["random", "margin"]
+    assert c.seeds == [0, 1]
+    assert c.n_labels.tolist() == [10, 20, 30, 40]
+    assert c.accuracy.shape == (2, 2, 4)
+    assert np.all((c.accuracy >= 0) & (c.accuracy <= 1))
+    assert c.accuracy[:, :, -1].mean() > 0.9  # easy pool: the model learns
+
+
+def test_simulation_is_deterministic(small_curves):
+    X, y = pool(400, d=6, k=3, sep=2.0)
+    names = np.array(["a", "b", "c"])[y]
+    again = simulate(
+        X, names, strategies=["random", "margin"], budget=40, batch_size=10, n_initial=10, seeds=[0, 1], progress=False
+    )
+    np.testing.assert_array_equal(again.accuracy, small_curves.accuracy)
+
+
+def test_all_strategies_and_cold_start_and_uneven_last_batch():
+    X, y = pool(300, d=4, k=3, sep=3.0)
+    X_test, y_test = pool(100, d=4, k=3, sep=3.0, seed=0)
+    c = simulate(
+        X, y, strategies=["random", "least_confidence", "margin", "entropy", "diverse", "bald"], budget=25,
+        batch_size=10, n_initial=0, seeds=[0], test=(X_test, y_test), progress=False,
+    )
+    assert c.n_labels.tolist() == [10, 20, 25]
+    assert c.accuracy.shape == (6, 1, 3)
+
+
+def test_summary_plot_and_csv(small_curves, tmp_path):
+    rows = small_curves.summary()
+    assert [r["strategy"] for r in rows] == ["random", "margin"]
+    assert rows[0]["labels_to_reach_random"] is not None  # random reaches its own final accuracy
+    assert rows[0]["labels_to_reach_random"] <= 40
+    m, _ = small_curves.mean("margin")
+    assert rows[1]["final_accuracy"] == pytest.approx(m[-1])
+    assert 0 <= rows[1]["area_under_curve"] <= 1
+    text = repr(rows)
+    assert "strategy" in text.splitlines()[0] and "margin" in text
+    assert "<table>" in rows._repr_html_()
+
+    ax = small_curves.plot()
+    assert len(ax.lines) == 2 and len(ax.collections) == 2  # mean line + band per strategy
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), m)
+
+    path = tmp_path / "curves.csv"
+    small_curves.to_csv(path)
+    with open(path) as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 * 2 * 4
+    assert table[0] == {
+        "strategy": "random",
+        "seed": "0",
+        "n_labels": "10",
+        "accuracy": f"{small_curves.accuracy[0, 0, 0]:.6f}",
+    }
+
+
+def test_labels_to_reach_reads_the_mean_curve():
+    c = LearningCurves(["random", "x"], [0, 1], np.array([10, 20, 30]), np.array(
+        [[[0.5, 0.6, 0.7], [0.5, 0.6, 0.7]], [[0.6, 0.7, 0.8], [0.6, 0.75, 0.8]]]
+    ))
+    assert c.labels_to_reach(0.7, "x") == 20
+    assert c.labels_to_reach(0.9, "x") is None
+    assert c.summary()[1]["labels_to_reach_random"] == 20
+    assert c.area("random") == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"budget": 0}, "budget must be a positive integer"),
+        ({"budget": 10_000}, "budget 10000 is larger than the pool"),
+        ({"n_initial": 50, "budget": 40}, "n_initial must be an integer in 0 .. budget"),
+        ({"strategies": ["nope"]}, "unknown strategy 'nope'"),
+        ({"strategies": []}, "strategies is empty"),
+        ({"test": 1.5}, "fraction in \\(0, 1\\)"),
+        ({"seeds": []}, "seeds is empty"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    X, y = pool(100, d=3, k=2)
+    args = {"budget": 40, "batch_size": 10, "n_initial": 10, "seeds": [0], "progress": False, **kwargs}
+    with pytest.raises(InvalidInputError, match=match):
+        simulate(X, y, **args)
+
+
+def test_label_count_mismatch():
+    X, y = pool(100, d=3, k=2)
+    with pytest.raises(InvalidInputError, match="y has 99 labels but embeddings has 100 rows"):
+        simulate(X, y[:99], progress=False)
