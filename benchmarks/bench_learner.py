@@ -1,0 +1,117 @@
+"""Benchmark the ActiveLearner: fit, query and teach -> next-query latency.
+
+Run by hand (figures are printed, never asserted)::
+
+    python benchmarks/bench_learner.py                 # 10k, 100k, 1M x 128 on CPU
+    python benchmarks/bench_learner.py --sizes 10000   # quicker
+    python benchmarks/bench_learner.py --device cuda   # when a GPU is present
+
+Pools are Gaussian blobs (10 classes, 128 float32 dims). For each pool size:
+
+* ``fit`` - training the default linear model on 1,000 labels (median of 5);
+* ``query`` - ``query(10)`` right after new labels (fit + score the pool +
+  entropy + select), median of 5;
+* ``teach->query`` - one ``teach`` followed by ``query(1)``, repeated
+  ``--steps`` times from 100 labels: p50 and p95, the latency a person feels
+  between giving a label and seeing the next clip chosen by a fresh model;
+* ``peak RSS`` - the process's peak resident memory after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+from alwidget import ActiveLearner
+
+N_CLASSES = 10
+DIM = 128
+
+
+def make_pool(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Blobs built in float32 chunks so the 1M pool costs 512 MB, not 1 GB."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(N_CLASSES, DIM)).astype(np.float32) * 0.35
+    y = rng.integers(0, N_CLASSES, n)
+    X = np.empty((n, DIM), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        e = min(n, s + 100_000)
+        X[s:e] = rng.standard_normal((e - s, DIM), dtype=np.float32)
+        X[s:e] += centres[y[s:e]]
+    return X, y
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f}"
+
+
+def bench(n: int, device: str, steps: int) -> dict:
+    X, y = make_pool(n)
+    names = np.array([f"c{i}" for i in range(N_CLASSES)], dtype=object)
+    t0 = time.perf_counter()
+    learner = ActiveLearner(X, list(names), strategy="entropy", device=device)
+    init = time.perf_counter() - t0
+
+    rng = np.random.default_rng(1)
+    first = rng.choice(n, 1000, replace=False)
+    learner.teach(first, names[y[first]])
+    learner.fit()  # warm-up (torch's first call is slow)
+    fits = []
+    for _ in range(5):
+        t = time.perf_counter()
+        learner.fit()
+        fits.append(time.perf_counter() - t)
+
+    queries = []
+    for _ in range(5):
+        new = learner.query(10)
+        learner.teach(new, names[y[new]])
+        t = time.perf_counter()
+        learner.query(10)
+        queries.append(time.perf_counter() - t)
+
+    small = ActiveLearner(X, list(names), strategy="entropy", device=device)
+    start = rng.choice(n, 100, replace=False)
+    small.teach(start, names[y[start]])
+    q = small.query(1)
+    loop = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        small.teach(q, names[y[q]])
+        q = small.query(1)
+        loop.append(time.perf_counter() - t)
+    return {
+        "n": n,
+        "init": init,
+        "fit": float(np.median(fits)),
+        "query": float(np.median(queries)),
+        "p50": float(np.percentile(loop, 50)),
+        "p95": float(np.percentile(loop, 95)),
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=40, help="teach -> query repetitions")
+    args = parser.parse_args()
+
+    print(f"# alwidget learner benchmark: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}")
+    print("| pool x 128 | init (ms) | fit 1k labels (ms) | query(10) (ms) | teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n in args.sizes:
+        r = bench(n, args.device, args.steps)
+        print(f"| {r['n']:,} | {ms(r['init'])} | {ms(r['fit'])} | {ms(r['query'])} | {ms(r['p50'])} | {ms(r['p95'])} "
+              f"| {r['rss_mb']:8.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
