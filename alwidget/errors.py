@@ -57,3 +57,19 @@ class NothingToUndoError(AlwidgetError, IndexError):
 
 class AudioLoadError(AlwidgetError, ValueError):
     """An audio file cannot be decoded (corrupt, truncated or unsupported)."""
+
+
+class JournalError(AlwidgetError, ValueError):
+    """A journal cannot be used: written for another pool, unreadable header, ..."""
+
+
+class JournalLockedError(AlwidgetError, RuntimeError):
+    """The journal is already open in another live session (its lock is held)."""
+
+
+class AlwidgetWarning(UserWarning):
+    """Base class of alwidget's warnings."""
+
+
+class JournalWarning(AlwidgetWarning):
+    """Something in a journal was skipped or could not be saved; the message says what."""

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from alwidget import _journal
 from alwidget import strategies as _strategies
 from alwidget._validation import (
     check_class_name,
@@ -18,7 +25,10 @@ from alwidget._validation import (
 )
 from alwidget.errors import (
     AlreadyLabeledError,
+    AlwidgetError,
     InvalidInputError,
+    JournalError,
+    JournalWarning,
     NotEnoughLabelsError,
     NothingToUndoError,
     PoolExhaustedError,
@@ -75,6 +85,14 @@ class ActiveLearner:
         Torch device for the built-in models.
     n_committee : int, default 5
         Members of the bagged committee used by committee strategies (``"bald"``).
+    ids : sequence of str or int, optional
+        A stable id per clip (e.g. ``dataset.clip_ids``); journals, exports and
+        imports refer to clips by id, so they survive a re-ordered or grown
+        folder. Default: the row index.
+    journal : path, optional
+        Append every event to this journal (fsync'ed before each call returns)
+        and, if it already holds events, resume from them first. See
+        :meth:`open_journal`.
 
     Attributes
     ----------
@@ -93,6 +111,8 @@ class ActiveLearner:
         seed: int = 0,
         device: str = "cpu",
         n_committee: int = 5,
+        ids=None,
+        journal=None,
     ):
         self._X = check_embeddings(embeddings)
         self._classes = check_classes(classes)
@@ -107,10 +127,12 @@ class ActiveLearner:
         self.seed = int(seed)
         self.device = device
         self.n_committee = check_positive_int(n_committee, "n_committee")
+        self._ids = _check_ids(ids, len(self._X))
+        self._index_of_id: dict | None = None
 
         self._codes = np.full(len(self._X), _UNLABELED, dtype=np.int32)
         self._history: list[Event] = []
-        self._undo_stack: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._undo_stack: list[tuple[int, np.ndarray, np.ndarray, int]] = []  # (history pos, idx, prev, seq)
         self._label_version = 0  # bumps whenever the training set or the classes change
         self._version = 0  # bumps on every change
         self._lock = threading.RLock()
@@ -123,6 +145,13 @@ class ActiveLearner:
         self._fit_n_classes = 0
         self._proba_cache: tuple[int, np.ndarray] | None = None
         self._committee: tuple[int, list] | None = None
+
+        self._journal: _journal.JournalWriter | None = None
+        self._pending: list[bytes] = []  # journal lines not yet on disk (disk full, read-only, ...)
+        self.journal_error: str | None = None
+        self._next_seq = 0
+        if journal is not None:
+            self.open_journal(journal)
 
     # ------------------------------------------------------------------ state
     @property
@@ -211,34 +240,40 @@ class ActiveLearner:
         """
         idx, _ = check_indices(idx, self.n_pool)
         names = self._check_labels(labels, len(idx))
-        codes = np.array([self._code[c] for c in names], dtype=np.int32)
         with self._lock:
-            prev = self._codes[idx].copy()
-            done = prev >= 0
-            if done.any():
-                i = int(idx[done][0])
-                msg = (
-                    f"clip {i} is already labelled {self._classes[prev[done][0]]!r}; "
-                    "call undo() to revert the last label first"
-                )
-                raise AlreadyLabeledError(msg)
-            self._codes[idx] = codes
-            self._push(Event("teach", tuple(int(i) for i in idx), tuple(names)), idx, prev, labels_changed=True)
+            self._teach(idx, names)
+
+    def _teach(self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None) -> None:
+        prev = self._codes[idx].copy()
+        done = prev >= 0
+        if done.any():
+            i = int(idx[done][0])
+            msg = (
+                f"clip {i} is already labelled {self._classes[prev[done][0]]!r}; "
+                "call undo() to revert the last label first"
+            )
+            raise AlreadyLabeledError(msg)
+        self._codes[idx] = np.array([self._code[c] for c in names], dtype=np.int32)
+        event = Event("teach", tuple(int(i) for i in idx), tuple(names), time=t or time.time())
+        self._record(event, idx, prev, seq=seq)
 
     def skip(self, idx) -> None:
         """Set clip(s) ``idx`` aside: they are never queried again (until undone)."""
         idx, _ = check_indices(idx, self.n_pool)
         with self._lock:
-            prev = self._codes[idx].copy()
-            if (prev >= 0).any():
-                i = int(idx[prev >= 0][0])
-                msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r} and cannot be skipped"
-                raise AlreadyLabeledError(msg)
-            if (prev == _SKIPPED).any():
-                msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
-                raise InvalidInputError(msg)
-            self._codes[idx] = _SKIPPED
-            self._push(Event("skip", tuple(int(i) for i in idx)), idx, prev, labels_changed=False)
+            self._skip(idx)
+
+    def _skip(self, idx: np.ndarray, t: float | None = None, seq: int | None = None) -> None:
+        prev = self._codes[idx].copy()
+        if (prev >= 0).any():
+            i = int(idx[prev >= 0][0])
+            msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r} and cannot be skipped"
+            raise AlreadyLabeledError(msg)
+        if (prev == _SKIPPED).any():
+            msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
+            raise InvalidInputError(msg)
+        self._codes[idx] = _SKIPPED
+        self._record(Event("skip", tuple(int(i) for i in idx), time=t or time.time()), idx, prev, seq=seq)
 
     def undo(self) -> Event:
         """Revert the most recent :meth:`teach` or :meth:`skip` call as a whole.
@@ -250,14 +285,15 @@ class ActiveLearner:
             if not self._undo_stack:
                 msg = "nothing to undo: no teach or skip is left to revert"
                 raise NothingToUndoError(msg)
-            pos, idx, prev = self._undo_stack.pop()
-            event = self._history[pos]
-            self._codes[idx] = prev
-            self._history.append(Event("undo", event.indices, event.labels, target=pos))
-            if event.kind == "teach":
-                self._label_version += 1
-            self._version += 1
-            return event
+            return self._undo()
+
+    def _undo(self, t: float | None = None, seq: int | None = None) -> Event:
+        pos, idx, prev, target_seq = self._undo_stack.pop()
+        event = self._history[pos]
+        self._codes[idx] = prev
+        undo = Event("undo", event.indices, event.labels, target=pos, time=t or time.time())
+        self._record(undo, target_seq=target_seq, seq=seq)
+        return event
 
     def add_class(self, name) -> None:
         """Add a new class name (it gets the next probability column)."""
@@ -266,18 +302,42 @@ class ActiveLearner:
             if name in self._code:
                 msg = f"class {name!r} already exists; classes are {self._classes!r}"
                 raise InvalidInputError(msg)
-            self._code[name] = len(self._classes)
-            self._classes.append(name)
-            self._history.append(Event("add_class", (), (name,)))
-            self._label_version += 1
-            self._version += 1
+            self._add_class(name)
 
-    def _push(self, event: Event, idx: np.ndarray, prev: np.ndarray, *, labels_changed: bool) -> None:
+    def _add_class(self, name, t: float | None = None, seq: int | None = None) -> None:
+        self._code[name] = len(self._classes)
+        self._classes.append(name)
+        self._record(Event("add_class", (), (name,), time=t or time.time()), seq=seq)
+
+    def _record(self, event: Event, idx=None, prev=None, *, target_seq=None, seq=None) -> None:
+        """Append ``event`` to the history (and the undo stack), bump versions and journal it.
+
+        ``seq`` is given when replaying a journal (the event is already on disk).
+        """
+        replaying = seq is not None
+        if not replaying:
+            seq = self._next_seq
+        self._next_seq = max(self._next_seq, seq + 1)
         self._history.append(event)
-        self._undo_stack.append((len(self._history) - 1, idx, prev))
-        if labels_changed:
+        if event.kind in ("teach", "skip"):
+            self._undo_stack.append((len(self._history) - 1, idx, prev, seq))
+        reverted = self._history[event.target] if event.kind == "undo" else None
+        if event.kind in ("teach", "add_class") or (reverted is not None and reverted.kind == "teach"):
             self._label_version += 1
         self._version += 1
+        if not replaying and self._journal is not None:
+            self._journal_write(self._event_record(event, seq, target_seq))
+
+    def _event_record(self, event: Event, seq: int, target_seq: int | None = None) -> dict:
+        record = {"kind": event.kind, "seq": seq, "t": round(event.time, 3)}
+        if event.kind in ("teach", "skip"):
+            record["idx"] = list(event.indices)
+            record["ids"] = [self._id(i) for i in event.indices]
+        if event.kind in ("teach", "add_class"):
+            record["labels"] = list(event.labels)
+        if event.kind == "undo":
+            record["target"] = target_seq
+        return record
 
     def _check_labels(self, labels, n: int) -> list:
         if isinstance(labels, (str, bytes, np.str_)) or np.ndim(labels) == 0:
@@ -293,6 +353,275 @@ class ActiveLearner:
                 msg = f"label {c!r} is not one of the classes {self._classes!r}; add it first with add_class({c!r})"
                 raise UnknownClassError(msg)
         return names
+
+    # -------------------------------------------------------------- journal
+    @property
+    def ids(self) -> list:
+        """The stable id of each clip (the row index when none were given)."""
+        return list(range(self.n_pool)) if self._ids is None else list(self._ids)
+
+    def _id(self, i: int):
+        return int(i) if self._ids is None else self._ids[i]
+
+    def _lookup_ids(self, ids) -> tuple[list[int], list]:
+        """Pool indices of ``ids`` that exist, and the ids that do not."""
+        if self._ids is None:
+            found = [int(i) for i in ids if isinstance(i, int) and 0 <= i < self.n_pool]
+            return found, [i for i in ids if not (isinstance(i, int) and 0 <= i < self.n_pool)]
+        if self._index_of_id is None:
+            self._index_of_id = {c: i for i, c in enumerate(self._ids)}
+        found = [self._index_of_id[i] for i in ids if i in self._index_of_id]
+        return found, [i for i in ids if i not in self._index_of_id]
+
+    @property
+    def journal(self) -> Path | None:
+        """The journal file events are appended to, or None."""
+        return None if self._journal is None or self._journal.closed else self._journal.path
+
+    def _header(self) -> dict:
+        return {
+            "kind": "header",
+            "format": _journal.FORMAT,
+            "v": _journal.VERSION,
+            "n_pool": self.n_pool,
+            "dim": int(self._X.shape[1]),
+            "ids": "index" if self._ids is None else "clip",
+            "classes": list(self._classes),
+            "t": round(time.time(), 3),
+        }
+
+    def open_journal(self, path) -> None:
+        """Append every event to the journal at ``path`` from now on.
+
+        If the file already holds events, they are replayed first (resume):
+        labels, skips, undo history and classes come back exactly, clips
+        matched by id. This needs a learner with no events of its own. A
+        learner that already has events writes them into a new, empty journal
+        so nothing is lost. Damaged records are reported (JournalWarning) and
+        skipped; labels whose clip is no longer in the pool are listed in a
+        warning. Raises :class:`~alwidget.errors.JournalLockedError` if another
+        running process has the journal open, and
+        :class:`~alwidget.errors.JournalError` for a journal of another pool.
+        """
+        writer = _journal.JournalWriter(path)
+        try:
+            contents = _journal.read(path)
+            with self._lock:
+                has_events = bool(contents.records)
+                if has_events and self._history:
+                    msg = (
+                        f"the journal {path} already holds {len(contents.records)} events and this learner has "
+                        f"{len(self._history)} of its own; resume with a fresh learner, or use a new journal file"
+                    )
+                    raise JournalError(msg)
+                if contents.header is not None:
+                    self._check_header(contents.header, path)
+                self._check_journal_ids(contents.records, path)
+                for name in (contents.header or {}).get("classes", []):
+                    if name not in self._code:  # a class of the header, not an event of its own
+                        self._code[name] = len(self._classes)
+                        self._classes.append(name)
+                        self._label_version += 1
+                problems = list(contents.problems)
+                if has_events:
+                    problems += self._replay(contents, path)
+                writer.start(self._header(), contents.torn_tail)
+                if self._journal is not None:
+                    self._journal.close()
+                self._journal = writer
+                if not has_events:
+                    for seq, event in enumerate(self._history):  # events given before the journal was opened
+                        # before a journal exists, an event's seq is its position in the history
+                        self._journal_write(self._event_record(event, seq, event.target))
+        except BaseException:
+            writer.close()
+            raise
+        for problem in problems:
+            warnings.warn(problem, JournalWarning, stacklevel=2)
+
+    def close_journal(self) -> None:
+        """Stop journaling and release the journal's lock."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _journal_write(self, record: dict) -> None:
+        """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so."""
+        self._pending.append(_journal.encode(record))
+        try:
+            while self._pending:
+                self._journal.append(self._pending[0])
+                self._pending.pop(0)
+        except OSError as exc:
+            first = self.journal_error is None
+            self.journal_error = (
+                f"labels are NOT being saved to {self._journal.path}: {exc}. "
+                f"{len(self._pending)} event(s) are kept in memory and will be written when the disk accepts them; "
+                "free space or fix permissions, or export_labels() elsewhere"
+            )
+            if first:
+                warnings.warn(self.journal_error, JournalWarning, stacklevel=4)
+        else:
+            self.journal_error = None
+
+    def _check_header(self, header: dict, path) -> None:
+        id_kind = "index" if self._ids is None else "clip"
+        if header.get("ids") != id_kind:
+            msg = (
+                f"the journal {path} identifies clips by {header.get('ids')!r} but this learner by {id_kind!r}; "
+                + ("pass ids=dataset.clip_ids" if id_kind == "index" else "build the learner without ids")
+            )
+            raise JournalError(msg)
+        if header.get("dim") != self._X.shape[1] or (id_kind == "index" and header.get("n_pool") != self.n_pool):
+            msg = (
+                f"the journal {path} was written for a pool of {header.get('n_pool')} clips x {header.get('dim')} "
+                f"features, but this learner has {self.n_pool} x {self._X.shape[1]}: a journal from a different "
+                "dataset? Use the same embeddings, or pass ids= to match clips by id"
+            )
+            raise JournalError(msg)
+
+    def _check_journal_ids(self, records: list[dict], path) -> None:
+        """Refuse a journal none of whose clips are in this pool (before changing anything)."""
+        ids = [i for r in records if r.get("kind") in ("teach", "skip") for i in r.get("ids", [])]
+        found, missing = self._lookup_ids(ids)
+        if ids and not found:
+            msg = (
+                f"none of the {len(ids)} clips in the journal {path} are in this pool "
+                f"(e.g. {missing[0]!r}): a journal from a different dataset?"
+            )
+            raise JournalError(msg)
+
+    def _replay(self, contents, path) -> list[str]:
+        """Apply the journal's records to this (fresh) learner; return problems found."""
+        problems: list[str] = []
+        missing: list = []
+        applied: set[int] = set()
+        for rec in contents.records:
+            kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
+            try:
+                if kind in ("teach", "skip"):
+                    found, gone = self._lookup_ids(rec["ids"])
+                    missing += gone
+                    if not found:
+                        continue
+                    if kind == "teach":
+                        keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
+                        names = [rec["labels"][i] for i in keep]
+                        for name in names:
+                            if name not in self._code:
+                                self._add_class(name, t=t, seq=seq)
+                        self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq)
+                    else:
+                        self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq)
+                    applied.add(seq)
+                elif kind == "undo":
+                    target = rec["target"]
+                    if target not in applied:
+                        continue  # its event was lost or its clips are gone: nothing to revert
+                    if not self._undo_stack or self._undo_stack[-1][3] != target:
+                        problems.append(f"{path}: undo of event {target} does not match the history; it was skipped")
+                        continue
+                    self._undo(t=t, seq=seq)
+                    applied.discard(target)
+                elif kind == "add_class":
+                    if rec["labels"][0] not in self._code:
+                        self._add_class(rec["labels"][0], t=t, seq=seq)
+                else:
+                    problems.append(f"{path}: unknown event kind {kind!r} (event {seq}); it was skipped")
+            except (AlwidgetError, KeyError, TypeError, IndexError) as exc:
+                problems.append(f"{path}: event {seq} ({kind}) could not be applied and was skipped: {exc}")
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            problems.append(f"{path}: {len(missing)} labelled or skipped clip(s) are no longer in the pool: {shown}")
+        return problems
+
+    @classmethod
+    def from_journal(cls, path, embeddings, *, classes=None, ids=None, **kwargs) -> ActiveLearner:
+        """A learner rebuilt from the journal at ``path`` (which it keeps appending to).
+
+        ``classes`` defaults to those recorded in the journal; other keyword
+        arguments go to :class:`ActiveLearner`.
+        """
+        if classes is None:
+            header = _journal.read(path).header if Path(path).exists() else None
+            if header is None:
+                msg = f"{path} has no readable journal header; pass classes= explicitly"
+                raise JournalError(msg)
+            classes = header["classes"]
+        return cls(embeddings, classes, ids=ids, journal=path, **kwargs)
+
+    def export_labels(self, path) -> None:
+        """Write every label to ``path``: CSV (``id,index,label``) or, for ``.json``, JSON.
+
+        The file is written atomically (a temporary file, then renamed).
+        """
+        path = Path(path)
+        labels = self.labels
+        rows = [{"id": self._id(i), "index": i, "label": c} for i, c in labels.items()]
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                if path.suffix.lower() == ".json":
+                    json.dump({"classes": self.classes, "labels": rows}, f, indent=1)
+                else:
+                    w = csv.DictWriter(f, fieldnames=["id", "index", "label"])
+                    w.writeheader()
+                    w.writerows(rows)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def import_labels(self, path) -> int:
+        """Teach the labels in a CSV or JSON export (a warm start); returns how many.
+
+        Clips are matched by id; ids not in the pool and clips that already
+        have a (different) label are listed in a warning and left alone.
+        Unknown class names are added. All imported labels form one
+        :meth:`teach` call, so one :meth:`undo` reverts the import.
+        """
+        path = Path(path)
+        try:
+            if path.suffix.lower() == ".json":
+                rows = json.loads(path.read_text(encoding="utf-8"))["labels"]
+            else:
+                with open(path, newline="", encoding="utf-8") as f:
+                    rows = list(csv.DictReader(f))
+            pairs = [(r["id"], r["label"]) for r in rows]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
+            raise InvalidInputError(msg) from None
+        if self._ids is None or all(isinstance(i, int) for i in self._ids):
+            pairs = [(int(i) if str(i).lstrip("-").isdigit() else i, c) for i, c in pairs]
+        pairs = [(i, int(c) if isinstance(c, str) and c.isdigit() and all(isinstance(k, int) for k in self._classes) else c) for i, c in pairs]
+        with self._lock:
+            found, gone = self._lookup_ids([i for i, _ in pairs])
+            index = dict(zip([i for i, _ in pairs if i not in set(gone)], found))
+            idx, names, conflicts = [], [], []
+            for clip, name in pairs:
+                if clip not in index:
+                    continue
+                i = index[clip]
+                if self._codes[i] >= 0:
+                    if self._classes[self._codes[i]] != name:
+                        conflicts.append(clip)
+                    continue
+                idx.append(i)
+                names.append(check_class_name(name, what="label"))
+            for name in dict.fromkeys(names):
+                if name not in self._code:
+                    self._add_class(name)
+            if idx:
+                self._teach(np.asarray(idx, dtype=np.int64), names)
+        if gone or conflicts:
+            msg = (
+                f"import from {path}: {len(gone)} id(s) not in the pool (e.g. {gone[:3]!r}), "
+                f"{len(conflicts)} clip(s) already labelled differently (e.g. {conflicts[:3]!r}); those were skipped"
+            )
+            warnings.warn(msg, JournalWarning, stacklevel=2)
+        return len(idx)
 
     # ---------------------------------------------------------------- model
     def features(self, idx) -> np.ndarray:
@@ -476,3 +805,19 @@ def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.sqrt(var)
     scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant features: leave unscaled
     return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _check_ids(ids, n_pool: int) -> list | None:
+    """Validate clip ids: one per row, unique, str or int."""
+    if ids is None:
+        return None
+    ids = [check_class_name(i, what="clip id") for i in ids]
+    if len(ids) != n_pool:
+        msg = f"got {len(ids)} ids for {n_pool} clips; pass exactly one id per embedding row"
+        raise InvalidInputError(msg)
+    if len(set(ids)) != len(ids):
+        seen: set = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
+        msg = f"clip id {dup!r} appears more than once; ids must be unique"
+        raise InvalidInputError(msg)
+    return ids

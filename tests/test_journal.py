@@ -1,0 +1,347 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alwidget import ActiveLearner
+from alwidget._journal import JournalWriter, encode, read
+from alwidget.errors import AlwidgetError, JournalError, JournalLockedError, JournalWarning
+
+X = np.arange(60, dtype=np.float32).reshape(20, 3)
+CLASSES = ["bird", "bell"]
+
+
+def state(learner):
+    return (
+        learner.labels,
+        learner.skipped_idx.tolist(),
+        learner.classes,
+        [(e.kind, e.indices, e.labels, e.target) for e in learner.history],
+    )
+
+
+def test_every_event_is_on_disk_before_the_call_returns(tmp_path, monkeypatch):
+    path = tmp_path / "labels.jsonl"
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    learner = ActiveLearner(X, CLASSES, journal=path)
+    n = len(synced)
+    learner.teach(3, "bird")
+    assert len(synced) == n + 1
+    records = read(path).records
+    assert records[-1]["kind"] == "teach" and records[-1]["ids"] == [3] and records[-1]["labels"] == ["bird"]
+    learner.skip([4, 5])
+    learner.undo()
+    learner.add_class("hum")
+    assert [r["kind"] for r in read(path).records] == ["teach", "skip", "undo", "add_class"]
+    assert len(synced) == n + 4
+    assert read(path).header["n_pool"] == 20
+
+
+def test_resume_rebuilds_the_exact_state_and_undo_keeps_working(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach([1, 2], ["bird", "bell"])
+    a.skip(7)
+    a.add_class("hum")
+    a.teach(9, "hum")
+    a.teach(10, "bird")
+    a.undo()
+    a.close_journal()
+
+    b = ActiveLearner(X, CLASSES, journal=path)
+    assert state(b) == state(a)
+    assert b.journal == path
+    # the undo history came back: the next undo reverts "teach 9 hum", then the skip
+    assert b.undo().indices == (9,)
+    assert b.undo().indices == (7,)
+    b.teach(11, "bell")
+    b.close_journal()
+    c = ActiveLearner.from_journal(path, X)
+    assert state(c) == state(b)
+    assert c.classes == ["bird", "bell", "hum"]
+
+
+def test_torn_last_line_is_reported_and_ignored(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    for i in range(5):
+        a.teach(i, "bird")
+    a.close_journal()
+    line = encode({"kind": "teach", "seq": 99, "ids": [12], "idx": [12], "labels": ["bell"], "t": 0})
+    with open(path, "ab") as f:
+        f.write(line[: len(line) // 2])  # the process died mid-write
+    with pytest.warns(JournalWarning, match="last line is incomplete"):
+        b = ActiveLearner(X, CLASSES, journal=path)
+    assert b.labels == {i: "bird" for i in range(5)}
+    b.teach(6, "bell")  # appends cleanly after the cut
+    b.close_journal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = ActiveLearner(X, CLASSES, journal=path)
+    assert c.labels == {**{i: "bird" for i in range(5)}, 6: "bell"}
+
+
+def test_bad_checksum_is_reported_never_used(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach(1, "bird")
+    a.teach(2, "bird")
+    a.teach(3, "bird")
+    a.close_journal()
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b'"labels":["bird"]', b'"labels":["bell"]')  # tampered, crc unchanged
+    path.write_bytes(b"\n".join(lines))
+    with pytest.warns(JournalWarning, match="line 3: bad checksum"):
+        b = ActiveLearner(X, CLASSES, journal=path)
+    assert b.labels == {1: "bird", 3: "bird"}
+
+
+def test_a_lost_line_break_is_repaired(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach(1, "bird")
+    a.teach(2, "bell")
+    a.close_journal()
+    data = bytearray(path.read_bytes())
+    first_break = data.index(b"\n", data.index(b"\n") + 1)
+    data[first_break] = ord("x")
+    path.write_bytes(bytes(data))
+    with pytest.warns(JournalWarning, match="line break was repaired"):
+        b = ActiveLearner(X, CLASSES, journal=path)
+    assert b.labels == {1: "bird", 2: "bell"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("teach"), st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True),
+                      st.sampled_from(["bird", "bell", "hum"])),
+            st.tuples(st.just("skip"), st.lists(st.integers(0, 19), min_size=1, max_size=2, unique=True)),
+            st.tuples(st.just("undo")),
+            st.tuples(st.just("add_class"), st.sampled_from(["hum", "wind"])),
+        ),
+        max_size=25,
+    ),
+    corrupt_at=st.floats(0, 1),
+    new_byte=st.integers(0, 255),
+)
+def test_any_event_sequence_round_trips_and_one_bad_byte_costs_at_most_one_record(ops, corrupt_at, new_byte):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "j.jsonl"
+        a = ActiveLearner(X, CLASSES, journal=path)
+        for op in ops:
+            try:
+                getattr(a, op[0])(*op[1:])
+            except AlwidgetError:
+                pass
+        a.close_journal()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            b = ActiveLearner.from_journal(path, X)
+        assert state(b) == state(a)
+        b.close_journal()
+
+        # corrupt one byte anywhere: at most that record is lost, and it is reported
+        data = bytearray(path.read_bytes())
+        pos = min(int(corrupt_at * len(data)), len(data) - 1)
+        if data[pos] == new_byte:
+            return
+        data[pos] = new_byte
+        path.write_bytes(bytes(data))
+        good = {r["seq"] for r in read(path).records}
+        original = {e["seq"] for e in read_clean(a)}
+        contents = read(path)
+        assert len(original - good) <= 1
+        assert contents.problems or (contents.header is not None and good == original)
+
+
+def read_clean(learner):
+    return [learner._event_record(e, seq) for seq, e in enumerate(learner.history)]
+
+
+def test_second_live_process_is_refused(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    code = textwrap.dedent(
+        f"""
+        import sys, time, numpy as np
+        from alwidget import ActiveLearner
+        learner = ActiveLearner(np.zeros((20, 3), dtype="float32"), ["bird", "bell"], journal={str(path)!r})
+        print("ready", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(JournalLockedError, match="open in another running session"):
+            ActiveLearner(np.zeros((20, 3), dtype="float32"), CLASSES, journal=path)
+    finally:
+        proc.kill()
+        proc.wait()
+    # the lock dies with its process: a kernel restart is not locked out
+    ActiveLearner(np.zeros((20, 3), dtype="float32"), CLASSES, journal=path).close_journal()
+
+
+def test_same_process_reopen_takes_over(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    old = ActiveLearner(X, CLASSES, journal=path)
+    old.teach(1, "bird")
+    new = ActiveLearner(X, CLASSES, journal=path)  # re-running the notebook cell
+    assert new.labels == {1: "bird"}
+    with pytest.warns(JournalWarning, match="NOT being saved"):
+        old.teach(2, "bird")
+    assert old.journal_error is not None
+
+
+def test_disk_full_keeps_state_tells_the_user_and_catches_up(tmp_path, monkeypatch):
+    path = tmp_path / "labels.jsonl"
+    learner = ActiveLearner(X, CLASSES, journal=path)
+    learner.teach(1, "bird")
+    real_write = JournalWriter._write
+    broken = {"on": True}
+
+    def write(self, line):
+        if broken["on"]:
+            raise OSError(28, "No space left on device")
+        real_write(self, line)
+
+    monkeypatch.setattr(JournalWriter, "_write", write)
+    with pytest.warns(JournalWarning, match="NOT being saved.*No space left"):
+        learner.teach(2, "bell")
+    learner.teach(3, "bell")  # warned once per failure streak, state still consistent
+    assert learner.labels == {1: "bird", 2: "bell", 3: "bell"}
+    assert "2 event(s) are kept in memory" in learner.journal_error
+    broken["on"] = False
+    learner.skip(4)
+    assert learner.journal_error is None
+    learner.close_journal()
+    assert ActiveLearner(X, CLASSES, journal=path).labels == {1: "bird", 2: "bell", 3: "bell"}
+
+
+def test_a_journal_of_another_pool_is_refused(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach(1, "bird")
+    a.close_journal()
+    with pytest.raises(JournalError, match="pool of 20 clips x 3 features.*different dataset"):
+        ActiveLearner(X[:10], CLASSES, journal=path)
+    with pytest.raises(JournalError, match="by .index. but this learner by .clip.; build the learner without ids"):
+        ActiveLearner(X, CLASSES, ids=[f"c{i}" for i in range(20)], journal=path)
+
+    clip = tmp_path / "clips.jsonl"
+    b = ActiveLearner(X, CLASSES, ids=[f"a/{i}.wav" for i in range(20)], journal=clip)
+    b.teach(1, "bird")
+    b.close_journal()
+    fresh = ActiveLearner(X, CLASSES, ids=[f"z/{i}.wav" for i in range(20)])
+    with pytest.raises(JournalError, match="none of the 1 clips .* different dataset"):
+        fresh.open_journal(clip)
+    assert fresh.labels == {} and fresh.journal is None  # unchanged
+
+
+def test_resume_maps_labels_by_clip_id_in_a_changed_folder(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    ids = [f"clip{i:02d}.wav" for i in range(20)]
+    a = ActiveLearner(X, CLASSES, ids=ids, journal=path)
+    a.teach([0, 5], ["bird", "bell"])
+    a.teach(7, "bell")
+    a.close_journal()
+    # the folder was re-ordered, clip05 deleted and two clips added
+    new_ids = [i for i in reversed(ids) if i != "clip05.wav"] + ["new1.wav", "new2.wav"]
+    Xn = np.arange(len(new_ids) * 3, dtype=np.float32).reshape(-1, 3)
+    with pytest.warns(JournalWarning, match="1 labelled or skipped clip.*no longer in the pool: 'clip05.wav'"):
+        b = ActiveLearner(Xn, CLASSES, ids=new_ids, journal=path)
+    assert {new_ids[i]: c for i, c in b.labels.items()} == {"clip00.wav": "bird", "clip07.wav": "bell"}
+
+
+def test_export_and_import_labels(tmp_path):
+    a = ActiveLearner(X, CLASSES, ids=[f"c{i}" for i in range(20)])
+    a.teach([1, 2], ["bird", "bell"])
+    a.add_class("hum")
+    a.teach(3, "hum")
+    for name in ("labels.csv", "labels.json"):
+        a.export_labels(tmp_path / name)
+        b = ActiveLearner(X, CLASSES, ids=[f"c{i}" for i in range(20)])
+        assert b.import_labels(tmp_path / name) == 3
+        assert b.labels == a.labels and "hum" in b.classes
+        b.undo()  # the import is one teach call
+        assert b.labels == {}
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert rows[0] == "id,index,label" and rows[1] == "c1,1,bird"
+    assert json.loads((tmp_path / "labels.json").read_text())["labels"][0] == {"id": "c1", "index": 1, "label": "bird"}
+
+    # warm start into a grown pool with a conflict: reported, nothing overwritten
+    c = ActiveLearner(np.zeros((3, 3), dtype=np.float32), CLASSES, ids=["c1", "c2", "other"])
+    c.teach(0, "bell")
+    with pytest.warns(JournalWarning, match=r"1 id\(s\) not in the pool.*1 clip\(s\) already labelled differently"):
+        assert c.import_labels(tmp_path / "labels.csv") == 1
+    assert c.labels == {0: "bell", 1: "bell"}
+
+
+def test_import_rejects_unreadable_files(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("no,columns\n1,2\n")
+    with pytest.raises(ValueError, match="cannot read labels from .*bad.csv"):
+        ActiveLearner(X, CLASSES).import_labels(bad)
+
+
+def test_ids_are_validated():
+    with pytest.raises(ValueError, match="got 2 ids for 20 clips"):
+        ActiveLearner(X, CLASSES, ids=["a", "b"])
+    with pytest.raises(ValueError, match="clip id 'a' appears more than once"):
+        ActiveLearner(X, CLASSES, ids=["a"] * 20)
+
+
+CHILD = """
+import sys, numpy as np
+from alwidget import ActiveLearner
+path, start = sys.argv[1], int(sys.argv[2])
+learner = ActiveLearner(np.arange(3000, dtype="float32").reshape(1000, 3), ["a", "b", "c"], journal=path)
+print("ready", flush=True)
+for i in range(start, 1000):
+    learner.teach(i, "abc"[i % 3])
+    print(f"ack {i}", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_loses_an_acknowledged_label(tmp_path):
+    path = tmp_path / "crash.jsonl"
+    rng = np.random.default_rng(0)
+    acked: set[int] = set()
+    attempted = 0
+    deadline = time.monotonic() + 60
+    for _ in range(12):
+        if time.monotonic() > deadline:
+            break
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(path), str(attempted)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(float(rng.uniform(0.0, 0.3)))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate()
+        acked |= {int(line.split()[1]) for line in out.splitlines() if line.startswith("ack")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", JournalWarning)  # a torn last line is expected
+            learner = ActiveLearner(np.arange(3000, dtype="float32").reshape(1000, 3), ["a", "b", "c"], journal=path)
+        labels = learner.labels
+        learner.close_journal()
+        assert acked <= set(labels), "an acknowledged label was lost"
+        assert all(labels[i] == "abc"[i % 3] for i in labels), "a label was invented or changed"
+        assert set(labels) <= set(range(max(labels, default=-1) + 1))
+        attempted = max(labels, default=-1) + 1
+    assert len(acked) > 20  # the loop really ran between kills
