@@ -1,0 +1,613 @@
+"""Audio clips for active learning: lazy loading, bad-file reporting, playback bytes.
+
+:class:`AudioDataset` lists clips (files on disk or in-memory arrays), decodes
+them on demand to mono float32 at one sample rate, and embeds them with
+:meth:`AudioDataset.embed` (see :mod:`alwidget.features`).
+
+Bad files
+---------
+Every file is probed when the dataset is built: its header is read
+(``soundfile.info``) and the last frame of the selected segment is decoded,
+which catches unreadable, zero-length, unsupported and most truncated files
+at the cost of about 0.1-1 ms per file. Those files are excluded, listed in
+``ds.errors`` as ``(path, reason)`` and summarised in ONE warning. A file
+that passes the probe but fails to decode later (rare: corruption in the
+middle of the data) raises :class:`~alwidget.errors.AudioLoadError` from
+``ds[i]``; :meth:`AudioDataset.embed` instead gives its row NaN values, adds
+it to ``ds.errors`` and warns, so one clip never stops a long run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import numbers
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import soundfile as sf
+
+from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError
+
+if TYPE_CHECKING:
+    from alwidget.features import Embedder
+
+__all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "AudioError", "load_audio"]
+
+#: File name endings that :meth:`AudioDataset.from_folder` treats as audio.
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf"}
+)
+
+# A decoder may return a little less than the header promises (mp3 frame
+# counts are estimates); more missing than this means a truncated file.
+_SHORT_READ_TOLERANCE = 0.02
+
+
+class AudioError(NamedTuple):
+    """A clip that could not be used: its path (or array name) and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """One clip: a file path or an in-memory array (already at the dataset rate)."""
+
+    clip_id: str
+    name: str
+    seconds: float
+    path: str | None = None
+    array: np.ndarray | None = None
+
+    @property
+    def source(self) -> str | np.ndarray:
+        return self.path if self.path is not None else self.array
+
+
+def load_audio(
+    source: str | os.PathLike | np.ndarray, sr: int, *, offset: float = 0.0, duration: float | None = None
+) -> np.ndarray:
+    """Decode one clip to mono float32 at ``sr``, reading only what is needed.
+
+    Parameters
+    ----------
+    source : path or ndarray
+        An audio file, or a mono array already sampled at ``sr``.
+    sr : int
+        Target sample rate in Hz; files at another rate are resampled (soxr).
+    offset : float
+        Start of the segment, in seconds.
+    duration : float or None
+        Length of the segment in seconds; the result is zero-padded or trimmed
+        to exactly ``round(duration * sr)`` samples. None reads to the end.
+
+    Returns
+    -------
+    ndarray, shape (n_samples,), float32
+
+    Raises
+    ------
+    AudioLoadError
+        If the file cannot be decoded or is shorter than its header says.
+    """
+    try:
+        return _load(source, sr, offset, duration)
+    except ValueError as exc:
+        msg = f"cannot decode {os.fspath(source)!r}: {exc}. Re-encode or remove the file."
+        raise AudioLoadError(msg) from None
+
+
+def _load(source: str | os.PathLike | np.ndarray, sr: int, offset: float, duration: float | None) -> np.ndarray:
+    """:func:`load_audio`, raising ``ValueError(reason)`` for undecodable files."""
+    if isinstance(source, np.ndarray):
+        y = source[int(round(offset * sr)) :]
+    else:
+        y = _read_segment(os.fspath(source), sr, offset, duration)
+    if duration is not None:  # pad or trim to the exact length
+        size = int(round(duration * sr))
+        y = y[:size] if len(y) >= size else np.pad(y, (0, size - len(y)))
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _sf_reason(exc: Exception, path: str) -> str:
+    """libsndfile's message without its ``Error opening '<path>': `` prefix."""
+    return str(exc).replace(f"Error opening {path!r}: ", "")
+
+
+def _read_segment(path: str, sr: int, offset: float, duration: float | None) -> np.ndarray:
+    """Seek to ``offset`` and decode only the frames of the segment."""
+    try:
+        with sf.SoundFile(path) as f:
+            native_sr, total = f.samplerate, f.frames
+            start = min(int(round(offset * native_sr)), total)
+            wanted = total - start if duration is None else min(int(np.ceil(duration * native_sr)), total - start)
+            if start:
+                f.seek(start)
+            y = f.read(frames=wanted, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as exc:
+        raise ValueError(_sf_reason(exc, path)) from None
+    if len(y) < wanted * (1 - _SHORT_READ_TOLERANCE):
+        msg = f"truncated: its header promises {wanted} frames from {offset} s but only {len(y)} could be decoded"
+        raise ValueError(msg)
+    y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+    if native_sr != sr:  # what librosa.resample(res_type="soxr_hq") runs, without importing librosa
+        import soxr
+
+        y = soxr.resample(y, native_sr, sr, quality="HQ")
+    return y
+
+
+def _probe(path: str, offset: float, duration: float | None) -> float:
+    """Check that a file can be decoded; return the clip length in seconds.
+
+    Reads the header and decodes the last frame of the wanted segment, which
+    catches unreadable, empty, unsupported and truncated files cheaply.
+    """
+    if not os.path.isfile(path):
+        msg = "file not found" if not os.path.exists(path) else "not a regular file"
+        raise ValueError(msg)
+    try:
+        f = sf.SoundFile(path)
+    except (RuntimeError, OSError) as exc:
+        msg = f"not a readable audio file ({_sf_reason(exc, path)})"
+        raise ValueError(msg) from None
+    with f:
+        native_sr, total = f.samplerate, f.frames
+        if total <= 0:
+            msg = "zero-length: the file holds no audio frames"
+            raise ValueError(msg)
+        start = int(round(offset * native_sr))
+        if start >= total:
+            msg = f"offset={offset} s is beyond the end of the {total / native_sr:.3f} s file"
+            raise ValueError(msg)
+        end = total if duration is None else min(total, start + int(np.ceil(duration * native_sr)))
+        try:
+            f.seek(end - 1)
+            n_read = len(f.read(frames=1))
+        except (RuntimeError, OSError) as exc:
+            n_read, detail = 0, f" ({_sf_reason(exc, path)})"
+        else:
+            detail = ""
+        if n_read != 1:
+            msg = f"truncated or corrupt: the end of its audio data cannot be decoded{detail}"
+            raise ValueError(msg)
+    return duration if duration is not None else (total - start) / native_sr
+
+
+def _content_hash(y: np.ndarray, sr: int) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    h.update(str(sr).encode())
+    h.update(np.ascontiguousarray(y, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _check_params(sr: Any, duration: Any, offset: Any) -> tuple[int, float | None, float]:
+    if isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0:
+        msg = f"sr must be a positive integer sample rate in Hz (e.g. 16000), got {sr!r}"
+        raise InvalidInputError(msg)
+    if duration is not None and (
+        not isinstance(duration, numbers.Real) or not np.isfinite(duration) or duration <= 0
+    ):
+        msg = f"duration must be None or a positive number of seconds, got {duration!r}"
+        raise InvalidInputError(msg)
+    if not isinstance(offset, numbers.Real) or not np.isfinite(offset) or offset < 0:
+        msg = f"offset must be a non-negative number of seconds, got {offset!r}"
+        raise InvalidInputError(msg)
+    return int(sr), None if duration is None else float(duration), float(offset)
+
+
+def _check_labels(labels: Sequence | None, n: int, what: str) -> list | None:
+    if labels is None:
+        return None
+    labels = list(labels)
+    if len(labels) != n:
+        msg = f"labels has {len(labels)} entries but there are {n} {what}; give one label per clip (or None)"
+        raise InvalidInputError(msg)
+    return labels
+
+
+def _warn_bad(errors: list[AudioError], n_total: int, stacklevel: int) -> None:
+    shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    msg = f"{len(errors)} of {n_total} audio files were skipped: {shown}{more}. See ds.errors for the full list."
+    warnings.warn(msg, UserWarning, stacklevel=stacklevel + 1)
+
+
+class AudioDataset:
+    """Audio clips, decoded lazily to mono float32 at one sample rate.
+
+    Build one with :meth:`from_folder`, :meth:`from_files` or :meth:`from_arrays`.
+
+    Parameters
+    ----------
+    clips : list
+        Internal clip records (use the ``from_*`` constructors).
+    sr : int
+        Sample rate of the returned waveforms, in Hz.
+    duration : float or None
+        Fixed clip length in seconds (zero-padded or trimmed), or None.
+    offset : float
+        Seconds skipped at the start of every file.
+    labels : list or None
+        One label per clip, None if unknown.
+    root : str or None
+        Folder the clip ids of files are relative to.
+    errors : list of AudioError
+        Files excluded because they could not be read.
+
+    Examples
+    --------
+    >>> ds = AudioDataset.from_folder("clips/", sr=16000, duration=5)  # doctest: +SKIP
+    >>> y, sr = ds[0]                                                   # doctest: +SKIP
+    >>> X = ds.embed()            # (len(ds), 192) float32, cached on disk  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        clips: list[_Clip],
+        *,
+        sr: int,
+        duration: float | None = None,
+        offset: float = 0.0,
+        labels: list | None = None,
+        root: str | None = None,
+        errors: list[AudioError] | None = None,
+    ):
+        self._clips = clips
+        self.sr = sr
+        self.clip_duration = duration
+        self.offset = offset
+        self._labels = labels
+        self.root = root
+        self.errors = [] if errors is None else errors
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_folder(
+        cls,
+        path: str | os.PathLike,
+        *,
+        sr: int = 16000,
+        duration: float | None = None,
+        offset: float = 0.0,
+        recursive: bool = True,
+        labels_from: str | None = None,
+    ) -> AudioDataset:
+        """All audio files in a folder, sorted by relative path.
+
+        Files are picked by extension (:data:`AUDIO_EXTENSIONS`, any case);
+        other files and hidden files or folders (name starting with ``.``,
+        e.g. macOS ``._x.wav``) are ignored.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The folder.
+        sr, duration, offset
+            See :meth:`from_files`.
+        recursive : bool
+            Also look in subfolders.
+        labels_from : None or "subfolder"
+            ``"subfolder"``: a clip's label is the name of the top-level
+            subfolder it lies in (``root/dog/2021/a.wav`` -> ``"dog"``); files
+            directly in ``path`` get label None.
+        """
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            msg = f"audio folder {os.fspath(root)!r} {what}; pass the folder that holds your clips"
+            raise InvalidInputError(msg)
+        if labels_from not in (None, "subfolder"):
+            msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
+            raise InvalidInputError(msg)
+        root = root.resolve()
+        found, n_other = [], 0
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+            for fname in filenames:
+                if fname.startswith("."):
+                    continue
+                if Path(fname).suffix.lower() in AUDIO_EXTENSIONS:
+                    found.append(os.path.join(dirpath, fname))
+                else:
+                    n_other += 1
+        if not found:
+            msg = (
+                f"no audio files found in {os.fspath(root)!r}{' or its subfolders' if recursive else ''} "
+                f"({n_other} other files ignored); expected extensions: {', '.join(sorted(AUDIO_EXTENSIONS))}"
+            )
+            raise InvalidInputError(msg)
+        found.sort(key=lambda p: Path(p).relative_to(root).as_posix())
+        labels = None
+        if labels_from == "subfolder":
+            labels = [
+                parts[0] if len(parts := Path(p).relative_to(root).parts) > 1 else None for p in found
+            ]
+        return cls._from_paths(found, labels, sr=sr, duration=duration, offset=offset, root=str(root))
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: Iterable[str | os.PathLike],
+        labels: Sequence | None = None,
+        *,
+        sr: int = 16000,
+        duration: float | None = None,
+        offset: float = 0.0,
+        root: str | os.PathLike | None = None,
+    ) -> AudioDataset:
+        """Audio files in the given order.
+
+        Parameters
+        ----------
+        paths : iterable of str or PathLike
+            Audio files (wav, flac, ogg, mp3, ... anything libsndfile reads).
+        labels : sequence or None
+            One label per path (None entries allowed), or None if unknown.
+        sr : int
+            Sample rate of the returned waveforms in Hz; files are resampled.
+        duration : float or None
+            Fixed clip length in seconds: zero-padded or trimmed, and only
+            that much is decoded. None keeps each file's length.
+        offset : float
+            Seconds to skip at the start of every file (seeks, no decoding).
+        root : str, PathLike or None
+            Folder that clip ids are relative to; default the deepest folder
+            holding all files.
+        """
+        paths = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+        if not paths:
+            msg = "from_files got an empty list of paths; pass at least one audio file"
+            raise InvalidInputError(msg)
+        labels = _check_labels(labels, len(paths), "paths")
+        if root is None:
+            root = os.path.commonpath([os.path.dirname(p) for p in paths])
+        return cls._from_paths(paths, labels, sr=sr, duration=duration, offset=offset, root=os.path.abspath(root))
+
+    @classmethod
+    def _from_paths(
+        cls, paths: list[str], labels: list | None, *, sr: int, duration: float | None, offset: float, root: str
+    ) -> AudioDataset:
+        sr, duration, offset = _check_params(sr, duration, offset)
+        clips, kept_labels, errors, seen = [], [], [], set()
+        for k, path in enumerate(paths):
+            if path in seen:
+                msg = f"{path!r} is listed twice; give each file once"
+                raise InvalidInputError(msg)
+            seen.add(path)
+            try:
+                seconds = _probe(path, offset, duration)
+            except ValueError as exc:
+                errors.append(AudioError(path, str(exc)))
+                continue
+            rel = os.path.relpath(path, root)
+            clip_id = Path(path).as_posix() if rel.startswith("..") else Path(rel).as_posix()
+            clips.append(_Clip(clip_id=clip_id, name=os.path.basename(path), seconds=seconds, path=path))
+            if labels is not None:
+                kept_labels.append(labels[k])
+        if not clips:
+            shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
+            msg = f"none of the {len(paths)} audio files could be read ({shown}); check the files or their format"
+            raise InvalidInputError(msg)
+        if errors:
+            _warn_bad(errors, len(paths), stacklevel=3)
+        labels = kept_labels if labels is not None else None
+        return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels, root=root, errors=errors)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        waveforms: Iterable[np.ndarray],
+        sr: int,
+        names: Sequence[str] | None = None,
+        labels: Sequence | None = None,
+        *,
+        duration: float | None = None,
+        offset: float = 0.0,
+    ) -> AudioDataset:
+        """In-memory mono waveforms, all sampled at ``sr``.
+
+        Parameters
+        ----------
+        waveforms : iterable of ndarray, each shape (n_samples,)
+            Mono audio (a 2-D array is taken as one clip per row). Mix stereo
+            down first, e.g. ``y.mean(axis=0)``.
+        sr : int
+            Their sample rate in Hz (also the dataset's rate).
+        names : sequence of str or None
+            Display names; default ``clip_00000``, ``clip_00001``, ...
+        labels : sequence or None
+            One label per clip, or None.
+        duration, offset
+            As in :meth:`from_files`.
+
+        Clip ids are content hashes (a ``#2`` suffix marks repeats), so the
+        embedding cache recognises the same audio across sessions.
+        """
+        sr, duration, offset = _check_params(sr, duration, offset)
+        arrays = []
+        for k, y in enumerate(waveforms):
+            try:
+                y = np.asarray(y, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                msg = f"waveform {k} is not a numeric array: {exc}"
+                raise InvalidInputError(msg) from None
+            if y.ndim != 1 or y.size == 0:
+                msg = f"waveform {k} must be a non-empty 1-D mono array, got shape {y.shape}; mix down to mono first"
+                raise InvalidInputError(msg)
+            if not np.isfinite(y).all():
+                msg = f"waveform {k} contains NaN or infinite samples; repair or drop it"
+                raise InvalidInputError(msg)
+            arrays.append(y)
+        if not arrays:
+            msg = "from_arrays got no waveforms; pass at least one 1-D array"
+            raise InvalidInputError(msg)
+        if names is None:
+            names = [f"clip_{k:05d}" for k in range(len(arrays))]
+        names = [str(s) for s in names]
+        if len(names) != len(arrays):
+            msg = f"names has {len(names)} entries but there are {len(arrays)} waveforms"
+            raise InvalidInputError(msg)
+        labels = _check_labels(labels, len(arrays), "waveforms")
+        clips, counts = [], {}
+        start = int(round(offset * sr))
+        for y, name in zip(arrays, names):
+            if start >= len(y):
+                msg = f"offset={offset} s is beyond the end of waveform {name!r} ({len(y) / sr:.3f} s)"
+                raise InvalidInputError(msg)
+            digest = _content_hash(y, sr)
+            counts[digest] = counts.get(digest, 0) + 1
+            clip_id = digest if counts[digest] == 1 else f"{digest}#{counts[digest]}"
+            seconds = duration if duration is not None else (len(y) - start) / sr
+            clips.append(_Clip(clip_id=clip_id, name=name, seconds=seconds, array=y))
+        return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def _index(self, i: Any) -> int:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            msg = f"clip index must be an integer, got {i!r}"
+            raise InvalidInputError(msg)
+        n = len(self._clips)
+        if not -n <= i < n:
+            msg = f"clip index {i} is out of range for a dataset of {n} clips"
+            raise IndexOutOfRangeError(msg)
+        return int(i) % n
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        """Clip ``i`` as ``(waveform, sr)``: float32 mono, shape (n_samples,)."""
+        clip = self._clips[self._index(i)]
+        return load_audio(clip.source, self.sr, offset=self.offset, duration=self.clip_duration), self.sr
+
+    def __repr__(self) -> str:
+        parts = [f"n={len(self)}", f"sr={self.sr}"]
+        if self.clip_duration is not None:
+            parts.append(f"duration={self.clip_duration}")
+        if self.offset:
+            parts.append(f"offset={self.offset}")
+        if self.root is not None:
+            parts.append(f"root={self.root!r}")
+        if self._labels is not None:
+            parts.append(f"classes={len({x for x in self._labels if x is not None})}")
+        if self.errors:
+            parts.append(f"errors={len(self.errors)}")
+        return f"AudioDataset({', '.join(parts)})"
+
+    @property
+    def names(self) -> list[str]:
+        """Display names (file names, or the names given to :meth:`from_arrays`)."""
+        return [c.name for c in self._clips]
+
+    @property
+    def paths(self) -> list[str | None]:
+        """Absolute file paths (None for in-memory clips)."""
+        return [c.path for c in self._clips]
+
+    @property
+    def labels(self) -> list | None:
+        """One label per clip, or None when labels are unknown."""
+        return None if self._labels is None else list(self._labels)
+
+    @property
+    def clip_ids(self) -> list[str]:
+        """Stable ids: path relative to :attr:`root` (posix), or content hash for arrays."""
+        return [c.clip_id for c in self._clips]
+
+    def clip_id(self, i: int) -> str:
+        """Stable id of clip ``i`` (see :attr:`clip_ids`)."""
+        return self._clips[self._index(i)].clip_id
+
+    def duration(self, i: int) -> float:
+        """Length of clip ``i`` as returned by ``ds[i]``, in seconds (from the header, no decoding)."""
+        return float(self._clips[self._index(i)].seconds)
+
+    def wav_bytes(self, i: int) -> bytes:
+        """Clip ``i`` as a complete 16-bit PCM mono WAV file at ``sr`` (for browser playback)."""
+        y, sr = self[i]
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(y, -1.0, 1.0), sr, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> AudioDataset:
+        """A new dataset with the clips at ``indices`` (integers or a boolean mask).
+
+        Typical use after a clip failed to decode during :meth:`embed`::
+
+            keep = np.isfinite(X).all(axis=1)
+            ds, X = ds.subset(keep), X[keep]
+        """
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                msg = f"boolean mask has shape {idx.shape}, expected ({len(self)},)"
+                raise InvalidInputError(msg)
+            idx = np.flatnonzero(idx)
+        idx = [self._index(int(i)) for i in idx.ravel()]
+        labels = None if self._labels is None else [self._labels[i] for i in idx]
+        return AudioDataset(
+            [self._clips[i] for i in idx],
+            sr=self.sr,
+            duration=self.clip_duration,
+            offset=self.offset,
+            labels=labels,
+            root=self.root,
+            errors=list(self.errors),
+        )
+
+    # ------------------------------------------------------------------ embeddings
+    def embed(
+        self,
+        embedder: str | Embedder | Any = "logmel",
+        *,
+        batch_size: int = 32,
+        n_jobs: int | None = None,
+        cache_dir: str | os.PathLike | bool | None = None,
+        device: str = "cpu",
+        name: str | None = None,
+        progress: bool = True,
+    ) -> np.ndarray:
+        """Embed every clip: ``(len(ds), d)`` float32, row ``i`` for clip ``i``.
+
+        See :func:`alwidget.features.embed_dataset` for the parameters,
+        plug-in embedders, caching and parallel / cluster execution.
+        """
+        from alwidget.features import embed_dataset
+
+        return embed_dataset(
+            self,
+            embedder,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            cache_dir=cache_dir,
+            device=device,
+            name=name,
+            progress=progress,
+            _stacklevel=3,
+        )
+
+    def _cache_keys(self) -> list[str | None]:
+        """Per-clip cache keys: id + size + mtime for files (None if gone), id for arrays."""
+        keys: list[str | None] = []
+        for c in self._clips:
+            if c.path is None:
+                keys.append(c.clip_id)
+                continue
+            try:
+                st = os.stat(c.path)
+            except OSError:
+                keys.append(None)
+                continue
+            keys.append(f"{c.clip_id}\0{st.st_size}\0{st.st_mtime_ns}")
+        return keys
+
+    def _sources(self, indices: Sequence[int]) -> list[str | np.ndarray]:
+        return [self._clips[i].source for i in indices]

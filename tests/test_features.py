@@ -1,0 +1,255 @@
+"""Embeddings: log-mel features, torch path, plug-ins, cache, parallel runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import joblib
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from alwidget.audio import AudioDataset
+from alwidget.errors import InvalidInputError
+from alwidget.features import LogMelEmbedder, get_embedder, log_mel_spectrogram
+
+SR = 16000
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALWIDGET_CACHE_DIR", str(tmp_path / "default-cache"))
+
+
+def clips(n: int = 6, seed: int = 0) -> list[np.ndarray]:
+    """Tones and noise of different lengths, including one shorter than n_fft."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        m = 700 if k == 0 else int(rng.integers(SR // 4, SR // 2))
+        t = np.arange(m) / SR
+        y = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 4000) * t) + 0.05 * rng.standard_normal(m)
+        out.append(y.astype(np.float32))
+    return out
+
+
+def file_dataset(folder: Path, n: int = 4, **kwargs) -> AudioDataset:
+    for k, y in enumerate(clips(n)):
+        sf.write(folder / f"c{k}.wav", y, SR, subtype="FLOAT")
+    return AudioDataset.from_folder(folder, **kwargs)
+
+
+class Counting:
+    """A plug-in that records how many clips it embedded."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def __call__(self, batch, sr):
+        self.seen += len(batch)
+        return np.stack([batch.mean(1), batch.std(1), np.full(len(batch), sr / 1000)], axis=1)
+
+
+def test_log_mel_spectrogram_matches_librosa():
+    y = clips(2)[1]
+    ours = log_mel_spectrogram(y, SR, n_mels=40, hop_length=200)
+    ref = librosa.power_to_db(
+        librosa.feature.melspectrogram(y=y, sr=SR, n_fft=1024, hop_length=200, n_mels=40, pad_mode="constant"),
+        top_db=80,
+    )
+    assert ours.dtype == np.float32 and ours.shape == ref.shape == (40, 1 + len(y) // 200)
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+    with pytest.raises(InvalidInputError, match="1-D mono"):
+        log_mel_spectrogram(np.zeros((2, 100)), SR)
+
+
+@pytest.mark.parametrize(("kind", "d"), [("logmel", 192), ("mfcc", 120)])
+def test_embeddings_shape_and_finite(kind, d):
+    waves = [*clips(3), np.zeros(SR // 4, np.float32)]  # includes a short and a silent clip
+    X = AudioDataset.from_arrays(waves, SR).embed(kind, cache_dir=False, progress=False)
+    assert X.shape == (4, d) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert not np.allclose(X[1], X[2])
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc"])
+def test_torch_backend_matches_numpy(kind):
+    ds = AudioDataset.from_arrays(clips(6), SR)
+    X_np = ds.embed(kind, cache_dir=False, progress=False)
+    X_torch = ds.embed(LogMelEmbedder(kind, backend="torch", device="cpu"), cache_dir=False, progress=False)
+    np.testing.assert_allclose(X_torch, X_np, rtol=1e-3, atol=2e-3)
+    assert get_embedder(kind, device="cuda").uses_torch and not get_embedder(kind).uses_torch
+
+
+def test_cache_hit_miss_invalidation(tmp_path):
+    cache = tmp_path / "cache"
+    (tmp_path / "d").mkdir()
+    ds = file_dataset(tmp_path / "d")
+    counting = Counting()
+    X1 = ds.embed(counting, name="counting", cache_dir=cache, progress=False)
+    assert counting.seen == 4
+    X2 = ds.embed(counting, name="counting", cache_dir=cache, progress=False)
+    assert counting.seen == 4
+    np.testing.assert_array_equal(X1, X2)
+
+    path = Path(ds.paths[2])  # change one file: only that clip is recomputed
+    sf.write(path, clips(4, seed=9)[2], SR, subtype="FLOAT")
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    X3 = ds.embed(counting, name="counting", cache_dir=cache, progress=False)
+    assert counting.seen == 5
+    np.testing.assert_array_equal(X3[[0, 1, 3]], X1[[0, 1, 3]])
+    assert not np.allclose(X3[2], X1[2])
+
+    other = AudioDataset.from_folder(ds.root, duration=0.2)  # dataset parameters are part of the key
+    other.embed(counting, name="counting", cache_dir=cache, progress=False)
+    assert counting.seen == 9
+    ds.embed(counting, name="counting-v2", cache_dir=cache, progress=False)
+    assert counting.seen == 13
+    ds.embed(counting, name="counting", cache_dir=False, progress=False)
+    assert counting.seen == 17
+    assert not list(cache.rglob(".tmp-*"))
+
+
+def test_builtin_cache_keys_on_parameters(tmp_path, monkeypatch):
+    ds = AudioDataset.from_arrays(clips(3), SR)
+    X = ds.embed(cache_dir=tmp_path, progress=False)
+
+    def fail(*args):
+        raise AssertionError("should have been read from the cache")
+
+    with monkeypatch.context() as m:
+        m.setattr(LogMelEmbedder, "__call__", fail)
+        np.testing.assert_array_equal(ds.embed(cache_dir=tmp_path, progress=False), X)
+        # the torch backend shares entries with the numpy one
+        ds.embed(LogMelEmbedder(backend="torch"), cache_dir=tmp_path, progress=False)
+        with pytest.raises(AssertionError, match="cache"):
+            ds.embed(LogMelEmbedder(n_mels=32), cache_dir=tmp_path, progress=False)
+    assert ds.embed(LogMelEmbedder(n_mels=32), cache_dir=tmp_path, progress=False).shape == (3, 96)
+
+
+def test_corrupt_cache_entry_is_rebuilt(tmp_path):
+    ds = AudioDataset.from_arrays(clips(3), SR)
+    X = ds.embed(cache_dir=tmp_path, progress=False)
+    entries = sorted(tmp_path.rglob("*.emb"))
+    assert len(entries) == 3
+    data = bytearray(entries[0].read_bytes())
+    data[-3] ^= 0xFF
+    entries[0].write_bytes(bytes(data))
+    entries[1].write_bytes(b"garbage")
+    np.testing.assert_array_equal(ds.embed(cache_dir=tmp_path, progress=False), X)
+    assert entries[0].read_bytes()[-3] != data[-3] and len(entries[1].read_bytes()) > 7
+
+
+def test_default_cache_dir_from_env(tmp_path):
+    AudioDataset.from_arrays(clips(2), SR).embed(progress=False)
+    assert len(list((tmp_path / "default-cache").rglob("*.emb"))) == 2
+
+
+def test_callable_plugin_gets_equal_length_batches():
+    shapes = []
+
+    def plug(batch, sr):
+        shapes.append(batch.shape)
+        assert isinstance(batch, np.ndarray) and batch.dtype == np.float32 and sr == SR
+        return torch.from_numpy(batch[:, :5].copy())  # tensors are accepted too
+
+    waves = [np.full(100, k, np.float32) for k in range(3)] + [np.full(50, 7, np.float32)]
+    X = AudioDataset.from_arrays(waves, SR).embed(plug, batch_size=8, cache_dir=False, progress=False)
+    assert sorted(shapes) == [(1, 50), (3, 100)]
+    np.testing.assert_array_equal(X[:, 0], [0, 1, 2, 7])
+
+
+def test_plugin_outputs_are_validated():
+    ds = AudioDataset.from_arrays(clips(3), SR)
+    with pytest.raises(InvalidInputError, match=r"embedder 'flat' returned shape \(1,\).*n_clips, n_features"):
+        ds.embed(lambda b, sr: np.zeros(1), name="flat", cache_dir=False, progress=False)
+
+    def nan_for_loud(batch, sr):
+        return np.where(np.abs(batch).max(1, keepdims=True) > 0.3, np.nan, 1.0) * np.ones((len(batch), 2))
+
+    with pytest.raises(InvalidInputError, match=rf"'nan_for_loud'.*NaN.*clip '{ds.clip_id(0)}'"):
+        ds.embed(nan_for_loud, name="nan_for_loud", cache_dir=False, progress=False)
+    with pytest.raises(InvalidInputError, match="unknown embedder 'vggish'"):
+        ds.embed("vggish")
+    with pytest.raises(InvalidInputError, match="name= is for plug-in"):
+        ds.embed("logmel", name="x")
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 8, 64, stride=32)
+
+    def forward(self, x):  # (b, n) -> (b, 8)
+        return self.conv(x[:, None]).relu().mean(-1)
+
+
+def test_torch_module_plugin_and_weight_fingerprint(tmp_path):
+    torch.manual_seed(0)
+    model = Tiny()
+    ds = AudioDataset.from_arrays(clips(4), SR)
+    X = ds.embed(model, cache_dir=tmp_path, progress=False, device="cpu")
+    with torch.no_grad():
+        expected = model(torch.from_numpy(ds[1][0][None]))[0].numpy()
+    np.testing.assert_allclose(X[1], expected, rtol=1e-5, atol=1e-6)
+    assert X.shape == (4, 8) and not model.training
+    with torch.no_grad():
+        model.conv.bias += 1.0  # new weights: new cache entries, not stale rows
+    X2 = ds.embed(model, cache_dir=tmp_path, progress=False)
+    assert not np.allclose(X, X2)
+    assert len({p.parent.parent for p in tmp_path.rglob("*.emb")}) == 2
+
+
+def test_unnamed_callable_keyed_by_source_and_state(tmp_path):
+    ds = AudioDataset.from_arrays(clips(2), SR)
+    scale = 2.0
+
+    def scaled(batch, sr):
+        return batch[:, :3] * scale
+
+    X = ds.embed(scaled, cache_dir=tmp_path, progress=False)
+    scale = 3.0  # closure value changed -> new key
+    X2 = ds.embed(scaled, cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(X2, X * 1.5, rtol=1e-6)
+    folders = [p.name for p in tmp_path.iterdir()]
+    assert len(folders) == 2 and all(".scaled-" in f for f in folders)
+
+
+def test_decode_failure_gives_nan_row_error_and_warning(tmp_path):
+    ds = file_dataset(tmp_path, n=3)
+    path = Path(ds.paths[1])
+    path.write_bytes(np.random.default_rng(0).bytes(3000))  # replaced by garbage after the probe
+    with pytest.warns(UserWarning, match=r"1 of 3 clips failed to decode.*indices \[1\]") as record:
+        X = ds.embed(cache_dir=False, progress=False)
+    assert len(record) == 1
+    assert np.isnan(X[1]).all() and np.isfinite(X[[0, 2]]).all()
+    assert ds.errors[-1].path == str(path) and "not recognised" in ds.errors[-1].reason
+    keep = np.isfinite(X).all(1)
+    assert len(ds.subset(keep)) == 2
+
+
+def test_parallel_matches_serial_and_shows_progress(tmp_path, capsys):
+    ds = file_dataset(tmp_path, n=6)
+    X1 = ds.embed(cache_dir=False, progress=True, batch_size=2)
+    assert "embedding (logmel)" in capsys.readouterr().err
+    with joblib.parallel_config(backend="threading"):
+        X2 = ds.embed(cache_dir=False, progress=False, batch_size=2, n_jobs=2)
+    X3 = ds.embed(cache_dir=False, progress=False, batch_size=3, n_jobs=2)  # loky processes
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_allclose(X1, X3, rtol=1e-5, atol=1e-5)  # workers may sum in another order
+
+
+def test_linear_probe_separates_distinct_sounds():
+    rng = np.random.default_rng(1)
+    tones = [np.sin(2 * np.pi * rng.uniform(300, 600) * np.arange(SR // 4) / SR) for _ in range(10)]
+    noise = [rng.standard_normal(SR // 4) * 0.3 for _ in range(10)]
+    X = AudioDataset.from_arrays([*tones, *noise], SR).embed(cache_dir=False, progress=False)
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.repeat([0, 1], 10)
+    train = np.arange(20) % 2 == 0
+    clf = LogisticRegression(max_iter=1000).fit(X[train], y[train])
+    assert clf.score(X[~train], y[~train]) == 1.0
