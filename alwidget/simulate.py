@@ -127,7 +127,8 @@ class LearningCurves:
             ax.fill_between(self.n_labels, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xlabel("labels used")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"learning curves (mean and {'±1 std' if band == 'std' else 'min-max'} over {len(self.seeds)} seeds)")
+        spread = "±1 std" if band == "std" else "min-max"
+        ax.set_title(f"learning curves (mean and {spread} over {len(self.seeds)} seeds)")
         ax.grid(alpha=0.3)
         ax.legend()
         return ax

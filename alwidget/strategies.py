@@ -260,7 +260,10 @@ def _candidate_proba(source, candidates: np.ndarray) -> np.ndarray:
         return source.predict_proba()[candidates]
     p = _check_proba(source)
     if len(p) != len(candidates):
-        msg = f"probability table has {len(p)} rows but there are {len(candidates)} candidates; pass one row per candidate"
+        msg = (
+            f"probability table has {len(p)} rows but there are {len(candidates)} candidates; "
+            "pass one row per candidate"
+        )
         raise InvalidInputError(msg)
     return p
 

@@ -1,0 +1,302 @@
+"""Persistence for :class:`~alwidget.ActiveLearner`: journal, resume, export and import.
+
+Kept apart from the pool logic in ``learner.py``; :class:`ActiveLearner`
+inherits these methods, so they are part of its public API.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from alwidget import _journal
+from alwidget._validation import check_class_name
+from alwidget.errors import AlwidgetError, InvalidInputError, JournalError, JournalWarning
+
+
+class PersistenceMixin:
+    """Journal, resume, export and import; relies on the learner's private state."""
+
+    # -------------------------------------------------------------- journal
+    @property
+    def ids(self) -> list:
+        """The stable id of each clip (the row index when none were given)."""
+        return list(range(self.n_pool)) if self._ids is None else list(self._ids)
+
+    def _id(self, i: int):
+        return int(i) if self._ids is None else self._ids[i]
+
+    def _lookup_ids(self, ids) -> tuple[list[int], list]:
+        """Pool indices of ``ids`` that exist, and the ids that do not."""
+        if self._ids is None:
+            found = [int(i) for i in ids if isinstance(i, int) and 0 <= i < self.n_pool]
+            return found, [i for i in ids if not (isinstance(i, int) and 0 <= i < self.n_pool)]
+        if self._index_of_id is None:
+            self._index_of_id = {c: i for i, c in enumerate(self._ids)}
+        found = [self._index_of_id[i] for i in ids if i in self._index_of_id]
+        return found, [i for i in ids if i not in self._index_of_id]
+
+    @property
+    def journal(self) -> Path | None:
+        """The journal file events are appended to, or None."""
+        return None if self._journal is None or self._journal.closed else self._journal.path
+
+    def _header(self) -> dict:
+        return {
+            "kind": "header",
+            "format": _journal.FORMAT,
+            "v": _journal.VERSION,
+            "n_pool": self.n_pool,
+            "dim": int(self._X.shape[1]),
+            "ids": "index" if self._ids is None else "clip",
+            "classes": list(self._classes),
+            "t": round(time.time(), 3),
+        }
+
+    def open_journal(self, path) -> None:
+        """Append every event to the journal at ``path`` from now on.
+
+        If the file already holds events, they are replayed first (resume):
+        labels, skips, undo history and classes come back exactly, clips
+        matched by id. This needs a learner with no events of its own. A
+        learner that already has events writes them into a new, empty journal
+        so nothing is lost. Damaged records are reported (JournalWarning) and
+        skipped; labels whose clip is no longer in the pool are listed in a
+        warning. Raises :class:`~alwidget.errors.JournalLockedError` if another
+        running process has the journal open, and
+        :class:`~alwidget.errors.JournalError` for a journal of another pool.
+        """
+        writer = _journal.JournalWriter(path)
+        try:
+            contents = _journal.read(path)
+            with self._lock:
+                has_events = bool(contents.records)
+                if has_events and self._history:
+                    msg = (
+                        f"the journal {path} already holds {len(contents.records)} events and this learner has "
+                        f"{len(self._history)} of its own; resume with a fresh learner, or use a new journal file"
+                    )
+                    raise JournalError(msg)
+                if contents.header is not None:
+                    self._check_header(contents.header, path)
+                self._check_journal_ids(contents.records, path)
+                for name in (contents.header or {}).get("classes", []):
+                    if name not in self._code:  # a class of the header, not an event of its own
+                        self._code[name] = len(self._classes)
+                        self._classes.append(name)
+                        self._label_version += 1
+                problems = list(contents.problems)
+                if has_events:
+                    problems += self._replay(contents, path)
+                writer.start(self._header(), contents.torn_tail)
+                if self._journal is not None:
+                    self._journal.close()
+                self._journal = writer
+                if not has_events:
+                    for seq, event in enumerate(self._history):  # events given before the journal was opened
+                        # before a journal exists, an event's seq is its position in the history
+                        self._journal_write(self._event_record(event, seq, event.target))
+        except BaseException:
+            writer.close()
+            raise
+        for problem in problems:
+            warnings.warn(problem, JournalWarning, stacklevel=2)
+
+    def close_journal(self) -> None:
+        """Stop journaling and release the journal's lock."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _journal_write(self, record: dict) -> None:
+        """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so."""
+        self._pending.append(_journal.encode(record))
+        try:
+            while self._pending:
+                self._journal.append(self._pending[0])
+                self._pending.pop(0)
+        except OSError as exc:
+            first = self.journal_error is None
+            self.journal_error = (
+                f"labels are NOT being saved to {self._journal.path}: {exc}. "
+                f"{len(self._pending)} event(s) are kept in memory and will be written when the disk accepts them; "
+                "free space or fix permissions, or export_labels() elsewhere"
+            )
+            if first:
+                warnings.warn(self.journal_error, JournalWarning, stacklevel=4)
+        else:
+            self.journal_error = None
+
+    def _check_header(self, header: dict, path) -> None:
+        id_kind = "index" if self._ids is None else "clip"
+        if header.get("ids") != id_kind:
+            msg = (
+                f"the journal {path} identifies clips by {header.get('ids')!r} but this learner by {id_kind!r}; "
+                + ("pass ids=dataset.clip_ids" if id_kind == "index" else "build the learner without ids")
+            )
+            raise JournalError(msg)
+        if header.get("dim") != self._X.shape[1] or (id_kind == "index" and header.get("n_pool") != self.n_pool):
+            msg = (
+                f"the journal {path} was written for a pool of {header.get('n_pool')} clips x {header.get('dim')} "
+                f"features, but this learner has {self.n_pool} x {self._X.shape[1]}: a journal from a different "
+                "dataset? Use the same embeddings, or pass ids= to match clips by id"
+            )
+            raise JournalError(msg)
+
+    def _check_journal_ids(self, records: list[dict], path) -> None:
+        """Refuse a journal none of whose clips are in this pool (before changing anything)."""
+        ids = [i for r in records if r.get("kind") in ("teach", "skip") for i in r.get("ids", [])]
+        found, missing = self._lookup_ids(ids)
+        if ids and not found:
+            msg = (
+                f"none of the {len(ids)} clips in the journal {path} are in this pool "
+                f"(e.g. {missing[0]!r}): a journal from a different dataset?"
+            )
+            raise JournalError(msg)
+
+    def _replay(self, contents, path) -> list[str]:
+        """Apply the journal's records to this (fresh) learner; return problems found."""
+        problems: list[str] = []
+        missing: list = []
+        applied: set[int] = set()
+        for rec in contents.records:
+            kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
+            try:
+                if kind in ("teach", "skip"):
+                    found, gone = self._lookup_ids(rec["ids"])
+                    missing += gone
+                    if not found:
+                        continue
+                    if kind == "teach":
+                        keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
+                        names = [rec["labels"][i] for i in keep]
+                        for name in names:
+                            if name not in self._code:
+                                self._add_class(name, t=t, seq=seq)
+                        self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq)
+                    else:
+                        self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq)
+                    applied.add(seq)
+                elif kind == "undo":
+                    target = rec["target"]
+                    if target not in applied:
+                        continue  # its event was lost or its clips are gone: nothing to revert
+                    if not self._undo_stack or self._undo_stack[-1][3] != target:
+                        problems.append(f"{path}: undo of event {target} does not match the history; it was skipped")
+                        continue
+                    self._undo(t=t, seq=seq)
+                    applied.discard(target)
+                elif kind == "add_class":
+                    if rec["labels"][0] not in self._code:
+                        self._add_class(rec["labels"][0], t=t, seq=seq)
+                else:
+                    problems.append(f"{path}: unknown event kind {kind!r} (event {seq}); it was skipped")
+            except (AlwidgetError, KeyError, TypeError, IndexError) as exc:
+                problems.append(f"{path}: event {seq} ({kind}) could not be applied and was skipped: {exc}")
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            problems.append(f"{path}: {len(missing)} labelled or skipped clip(s) are no longer in the pool: {shown}")
+        return problems
+
+    @classmethod
+    def from_journal(cls, path, embeddings, *, classes=None, ids=None, **kwargs):
+        """A learner rebuilt from the journal at ``path`` (which it keeps appending to).
+
+        ``classes`` defaults to those recorded in the journal; other keyword
+        arguments go to :class:`ActiveLearner`.
+        """
+        if classes is None:
+            header = _journal.read(path).header if Path(path).exists() else None
+            if header is None:
+                msg = f"{path} has no readable journal header; pass classes= explicitly"
+                raise JournalError(msg)
+            classes = header["classes"]
+        return cls(embeddings, classes, ids=ids, journal=path, **kwargs)
+
+    def export_labels(self, path) -> None:
+        """Write every label to ``path``: CSV (``id,index,label``) or, for ``.json``, JSON.
+
+        The file is written atomically (a temporary file, then renamed).
+        """
+        path = Path(path)
+        labels = self.labels
+        rows = [{"id": self._id(i), "index": i, "label": c} for i, c in labels.items()]
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                if path.suffix.lower() == ".json":
+                    json.dump({"classes": self.classes, "labels": rows}, f, indent=1)
+                else:
+                    w = csv.DictWriter(f, fieldnames=["id", "index", "label"])
+                    w.writeheader()
+                    w.writerows(rows)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def import_labels(self, path) -> int:
+        """Teach the labels in a CSV or JSON export (a warm start); returns how many.
+
+        Clips are matched by id; ids not in the pool and clips that already
+        have a (different) label are listed in a warning and left alone.
+        Unknown class names are added. All imported labels form one
+        :meth:`teach` call, so one :meth:`undo` reverts the import.
+        """
+        path = Path(path)
+        try:
+            if path.suffix.lower() == ".json":
+                rows = json.loads(path.read_text(encoding="utf-8"))["labels"]
+            else:
+                with open(path, newline="", encoding="utf-8") as f:
+                    rows = list(csv.DictReader(f))
+            pairs = [(r["id"], r["label"]) for r in rows]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
+            raise InvalidInputError(msg) from None
+        ints = self._ids is None or all(isinstance(i, int) for i in self._ids)
+        pairs = list(dict((_coerce(i, ints), _coerce(c, self._classes)) for i, c in pairs).items())
+        with self._lock:
+            found, gone = self._lookup_ids([i for i, _ in pairs])
+            gone_set = set(gone)
+            idx, names, conflicts = [], [], []
+            for (clip, name), i in zip([p for p in pairs if p[0] not in gone_set], found):
+                if self._codes[i] >= 0:
+                    if self._classes[self._codes[i]] != name:
+                        conflicts.append(clip)
+                    continue
+                idx.append(i)
+                names.append(check_class_name(name, what="label"))
+            for name in dict.fromkeys(names):
+                if name not in self._code:
+                    self._add_class(name)
+            if idx:
+                self._teach(np.asarray(idx, dtype=np.int64), names)
+        if gone or conflicts:
+            msg = (
+                f"import from {path}: {len(gone)} id(s) not in the pool (e.g. {gone[:3]!r}), "
+                f"{len(conflicts)} clip(s) already labelled differently (e.g. {conflicts[:3]!r}); those were skipped"
+            )
+            warnings.warn(msg, JournalWarning, stacklevel=2)
+        return len(idx)
+
+
+def _coerce(value, known):
+    """CSV cells are strings: turn ``"12"`` into ``12`` where the names are integers.
+
+    ``known`` is True (ids are integers), False, or a list of class names.
+    """
+    if not isinstance(value, str) or not value.lstrip("-").isdigit():
+        return value
+    if known is True or (isinstance(known, list) and value not in known and int(value) in known):
+        return int(value)
+    return value
