@@ -130,22 +130,25 @@ def test_builtin_cache_keys_on_parameters(tmp_path, monkeypatch):
     assert ds.embed(LogMelEmbedder(n_mels=32), cache_dir=tmp_path, progress=False).shape == (3, 96)
 
 
-def test_corrupt_cache_entry_is_rebuilt(tmp_path):
+def test_corrupt_cache_files_are_rebuilt(tmp_path):
     ds = AudioDataset.from_arrays(clips(3), SR)
     X = ds.embed(cache_dir=tmp_path, progress=False)
-    entries = sorted(tmp_path.rglob("*.emb"))
-    assert len(entries) == 3
-    data = bytearray(entries[0].read_bytes())
-    data[-3] ^= 0xFF
-    entries[0].write_bytes(bytes(data))
-    entries[1].write_bytes(b"garbage")
+    rows = sorted(p for p in tmp_path.rglob("*.emb") if p.parent.name != "sets")
+    (whole,) = tmp_path.rglob("sets/*.emb")
+    assert len(rows) == 3
+    good = [p.read_bytes() for p in (*rows, whole)]
+    for path in (rows[0], whole):  # flip one bit of the data: only the checksum can tell
+        data = bytearray(path.read_bytes())
+        data[-3] ^= 0x01
+        path.write_bytes(bytes(data))
+    rows[1].write_bytes(b"garbage")
     np.testing.assert_array_equal(ds.embed(cache_dir=tmp_path, progress=False), X)
-    assert entries[0].read_bytes()[-3] != data[-3] and len(entries[1].read_bytes()) > 7
+    assert [p.read_bytes() for p in (*rows, whole)] == good  # rewritten
 
 
 def test_default_cache_dir_from_env(tmp_path):
     AudioDataset.from_arrays(clips(2), SR).embed(progress=False)
-    assert len(list((tmp_path / "default-cache").rglob("*.emb"))) == 2
+    assert len(list((tmp_path / "default-cache").rglob("*.emb"))) == 2 + 1  # rows + whole set
 
 
 def test_callable_plugin_gets_equal_length_batches():
@@ -200,7 +203,7 @@ def test_torch_module_plugin_and_weight_fingerprint(tmp_path):
         model.conv.bias += 1.0  # new weights: new cache entries, not stale rows
     X2 = ds.embed(model, cache_dir=tmp_path, progress=False)
     assert not np.allclose(X, X2)
-    assert len({p.parent.parent for p in tmp_path.rglob("*.emb")}) == 2
+    assert len(list(tmp_path.iterdir())) == 2  # one folder per weight version
 
 
 def test_unnamed_callable_keyed_by_source_and_state(tmp_path):
@@ -253,3 +256,13 @@ def test_linear_probe_separates_distinct_sounds():
     train = np.arange(20) % 2 == 0
     clf = LogisticRegression(max_iter=1000).fit(X[train], y[train])
     assert clf.score(X[~train], y[~train]) == 1.0
+
+
+def test_runs_on_a_local_dask_cluster_through_joblib():
+    distributed = pytest.importorskip("distributed")
+    ds = AudioDataset.from_arrays(clips(4), SR)
+    expected = ds.embed(cache_dir=False, progress=False)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+        X = ds.embed(cache_dir=False, progress=False, n_jobs=-1, batch_size=1)
+    np.testing.assert_allclose(X, expected, rtol=1e-6)
