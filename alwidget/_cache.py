@@ -4,7 +4,7 @@ Layout under ``<cache_dir>/<embedder-name>-<config hash>/``, where the config
 hash covers the embedder's name and parameters and the dataset's sr /
 duration / offset (``config.json`` there says what it holds):
 
-- ``<h[:2]>/<h>.emb``: one row, ``h`` = hash of the clip key (clip id and, for
+- ``<h>.emb``: one row, ``h`` = hash of the clip key (clip id and, for
   files, size and mtime). Changed clips miss; the others still hit.
 - ``sets/<h>.emb``: the whole ``(n, d)`` matrix of one list of clip keys,
   written after a complete call, so repeating a call reads one file
@@ -70,8 +70,7 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ rows
     def _row_path(self, key: str) -> str:
-        h = _hash(key.encode())
-        return os.path.join(self._folder, h[:2], f"{h}.emb")
+        return os.path.join(self._folder, f"{_hash(key.encode())}.emb")
 
     def get(self, key: str) -> np.ndarray | None:
         """The row stored for ``key``, or None if missing or corrupt."""
@@ -81,6 +80,11 @@ class EmbeddingCache:
     def put(self, key: str, row: np.ndarray) -> None:
         """Store a 1-D row for ``key``."""
         self._write(self._row_path(key), np.ascontiguousarray(row, dtype="<f4").tobytes())
+
+    def put_many(self, items: list[tuple[str, np.ndarray]]) -> None:
+        """Store ``(key, row)`` pairs."""
+        for key, row in items:
+            self.put(key, row)
 
     # ------------------------------------------------------------------ whole sets
     def _set_path(self, keys: list[str]) -> str:
@@ -110,9 +114,11 @@ class EmbeddingCache:
         except OSError:
             return None
         payload = data[_HEADER:]
-        if data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC) : _HEADER] != hashlib.blake2b(
-            payload, digest_size=_DIGEST
-        ).digest() or len(payload) % 4:
+        if (
+            data[: len(_MAGIC)] != _MAGIC
+            or data[len(_MAGIC) : _HEADER] != hashlib.blake2b(payload, digest_size=_DIGEST).digest()
+            or len(payload) % 4
+        ):
             self.n_corrupt += 1
             return None
         return payload

@@ -192,9 +192,7 @@ def _check_params(sr: Any, duration: Any, offset: Any) -> tuple[int, float | Non
     if isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0:
         msg = f"sr must be a positive integer sample rate in Hz (e.g. 16000), got {sr!r}"
         raise InvalidInputError(msg)
-    if duration is not None and (
-        not isinstance(duration, numbers.Real) or not np.isfinite(duration) or duration <= 0
-    ):
+    if duration is not None and (not isinstance(duration, numbers.Real) or not np.isfinite(duration) or duration <= 0):
         msg = f"duration must be None or a positive number of seconds, got {duration!r}"
         raise InvalidInputError(msg)
     if not isinstance(offset, numbers.Real) or not np.isfinite(offset) or offset < 0:
@@ -232,15 +230,17 @@ class AudioDataset:
     sr : int
         Sample rate of the returned waveforms, in Hz.
     duration : float or None
-        Fixed clip length in seconds (zero-padded or trimmed), or None.
+        Fixed clip length in seconds (zero-padded or trimmed), or None;
+        stored as ``clip_duration`` (``duration(i)`` is a method).
     offset : float
         Seconds skipped at the start of every file.
     labels : list or None
         One label per clip, None if unknown.
     root : str or None
-        Folder the clip ids of files are relative to.
+        Folder the clip ids of files are relative to (None for arrays).
     errors : list of AudioError
-        Files excluded because they could not be read.
+        Files excluded because they could not be read, and clips that later
+        failed to decode during :meth:`embed`.
 
     Examples
     --------
@@ -327,9 +327,7 @@ class AudioDataset:
         found.sort(key=lambda p: Path(p).relative_to(root).as_posix())
         labels = None
         if labels_from == "subfolder":
-            labels = [
-                parts[0] if len(parts := Path(p).relative_to(root).parts) > 1 else None for p in found
-            ]
+            labels = [parts[0] if len(parts := Path(p).relative_to(root).parts) > 1 else None for p in found]
         return cls._from_paths(found, labels, sr=sr, duration=duration, offset=offset, root=str(root))
 
     @classmethod

@@ -64,7 +64,10 @@ def _bell(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
         t = np.arange(n - start, dtype=np.float32) / sr
         decay = rng.uniform(0.2, 1.2)
         partials = [
-            rng.uniform(0.2, 1) / k * np.sin(2 * np.pi * f0 * r * t + rng.uniform(0, 2 * np.pi)) * np.exp(-t * (k / decay))
+            rng.uniform(0.2, 1)
+            / k
+            * np.sin(2 * np.pi * f0 * r * t + rng.uniform(0, 2 * np.pi))
+            * np.exp(-t * k / decay)
             for k, r in enumerate(ratios.tolist(), start=1)
         ]
         _place(out, np.sum(partials, axis=0), start)

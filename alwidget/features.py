@@ -31,6 +31,7 @@ import pickle
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -326,8 +327,13 @@ class LogMelEmbedder(Embedder):
             x[k, : len(y)] = y
         with torch.inference_mode():
             spec = torch.stft(
-                torch.from_numpy(x).to(dev), n_fft, hop, window=torch.from_numpy(_window(n_fft)).to(dev),
-                center=True, pad_mode="constant", return_complex=True,
+                torch.from_numpy(x).to(dev),
+                n_fft,
+                hop,
+                window=torch.from_numpy(_window(n_fft)).to(dev),
+                center=True,
+                pad_mode="constant",
+                return_complex=True,
             )  # (b, n_fft // 2 + 1, frames)
             basis = torch.from_numpy(self._mel_basis(sr)[0]).to(dev)
             db = 10.0 * torch.log10(torch.clamp(basis @ (spec.real**2 + spec.imag**2), min=_AMIN))
@@ -534,7 +540,10 @@ def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | N
     """
     if isinstance(embedder, str):
         if embedder not in ("logmel", "mfcc"):
-            msg = f'unknown embedder {embedder!r}; use "logmel", "mfcc", a callable (batch, sr) -> (b, d) or a torch module'
+            msg = (
+                f'unknown embedder {embedder!r}; use "logmel", "mfcc", '
+                "a callable (batch, sr) -> (b, d) or a torch module"
+            )
             raise InvalidInputError(msg)
         if name is not None:
             msg = f"name= is for plug-in embedders; the built-in {embedder!r} is keyed by its parameters"
@@ -542,7 +551,7 @@ def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | N
         return LogMelEmbedder(embedder, device=device)
     if isinstance(embedder, Embedder):
         if name is not None:
-            msg = f"name= applies to plain callables and torch modules; give it to {type(embedder).__name__}(...) instead"
+            msg = f"name= is for plain callables and torch modules; give it to {type(embedder).__name__}(...) instead"
             raise InvalidInputError(msg)
         return embedder
     if "torch" in sys.modules and isinstance(embedder, sys.modules["torch"].nn.Module):
@@ -591,6 +600,36 @@ def _embed_chunk(
         )
         raise InvalidInputError(msg)
     return out, failures
+
+
+def _compute_rows(
+    ds: AudioDataset,
+    emb: Embedder,
+    todo: list[int],
+    store: Callable[[list[int], np.ndarray], None],
+    *,
+    batch_size: int,
+    n_jobs: int | None,
+    progress: bool,
+) -> dict[int, str]:
+    """Embed clips ``todo`` in joblib tasks of ``batch_size``; ``store(indices, rows)`` per task.
+
+    Returns ``{index: reason}`` for the clips that failed to decode.
+    """
+    chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+    ids = ds.clip_ids
+    tasks = (
+        delayed(_embed_chunk)(emb, ds._sources(c), [ids[i] for i in c], ds.sr, ds.offset, ds.clip_duration)
+        for c in chunks
+    )
+    failed: dict[int, str] = {}
+    with tqdm(total=len(todo), disable=not progress, unit="clip", desc=f"embedding ({emb.name})") as bar:
+        for chunk, (out, chunk_failed) in zip(chunks, Parallel(n_jobs=n_jobs, return_as="generator")(tasks)):
+            if out is not None:
+                store([i for k, i in enumerate(chunk) if k not in chunk_failed], out)
+            failed.update({chunk[k]: reason for k, reason in chunk_failed.items()})
+            bar.update(len(chunk))
+    return failed
 
 
 def _open_cache(cache_dir: Any, embedder: Embedder, ds: AudioDataset) -> EmbeddingCache | None:
@@ -680,8 +719,9 @@ def embed_dataset(
     cache = _open_cache(cache_dir, emb, ds)
     keys = ds._cache_keys()
     rows: list[np.ndarray | None] = [None] * n
-    failed: dict[int, str] = {i: "file vanished or became unreadable since the dataset was built"
-                              for i, k in enumerate(keys) if k is None}
+    failed: dict[int, str] = {
+        i: "file vanished or became unreadable since the dataset was built" for i, k in enumerate(keys) if k is None
+    }
     if cache is not None and n and not failed:
         X = cache.get_set(keys)  # fast path: the very same clips as a previous complete call
         if X is not None:
@@ -691,23 +731,16 @@ def embed_dataset(
             if key is not None:
                 rows[i] = cache.get(key)
     todo = [i for i in range(n) if rows[i] is None and i not in failed]
-    chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-    if chunks:
-        ids = ds.clip_ids
-        tasks = (
-            delayed(_embed_chunk)(emb, ds._sources(c), [ids[i] for i in c], ds.sr, ds.offset, ds.clip_duration)
-            for c in chunks
-        )
-        with tqdm(total=len(todo), disable=not progress, unit="clip", desc=f"embedding ({emb.name})") as bar:
-            results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-            for chunk, (out, chunk_failed) in zip(chunks, results):
-                ok = [i for k, i in enumerate(chunk) if k not in chunk_failed]
-                for i, row in zip(ok, [] if out is None else out):
-                    rows[i] = row
-                    if cache is not None:
-                        cache.put(keys[i], row)
-                failed.update({chunk[k]: reason for k, reason in chunk_failed.items()})
-                bar.update(len(chunk))
+    writes: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1) as writer:  # file writes overlap the computing
+
+        def store(indices: list[int], out: np.ndarray) -> None:
+            for i, row in zip(indices, out):
+                rows[i] = row
+            if cache is not None:
+                writes.append(writer.submit(cache.put_many, [(keys[i], rows[i]) for i in indices]))
+
+        failed.update(_compute_rows(ds, emb, todo, store, batch_size=batch_size, n_jobs=n_jobs, progress=progress))
     done = [r for r in rows if r is not None]
     if not done:
         if n:
@@ -719,8 +752,18 @@ def embed_dataset(
     for i, r in enumerate(rows):
         if r is not None:
             X[i] = r
-    if cache is not None and not failed:
-        cache.put_set(keys, X)
+    write_errors = [f.exception() for f in writes if f.exception() is not None]
+    if cache is not None and not failed and not write_errors:
+        try:
+            cache.put_set(keys, X)
+        except OSError as exc:
+            write_errors.append(exc)
+    if write_errors:
+        msg = (
+            f"could not write the embedding cache in {cache.folder} ({write_errors[0]}); the embeddings "
+            "returned are complete but will be recomputed next time. Pass a writable cache_dir= or cache_dir=False."
+        )
+        warnings.warn(msg, UserWarning, stacklevel=_stacklevel)
     if failed:
         paths = ds.paths
         names = ds.names

@@ -122,7 +122,12 @@ def write_bad_files(folder) -> dict[str, str]:
     (folder / "cut.flac").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     (folder / "empty.ogg").write_bytes(b"")
     sf.write(folder / "zero.wav", np.zeros(0, np.float32), SR)
-    return {"noise.wav": "not a readable", "cut.flac": "truncated", "empty.ogg": "not a readable", "zero.wav": "zero-length"}
+    return {
+        "noise.wav": "not a readable",
+        "cut.flac": "truncated",
+        "empty.ogg": "not a readable",
+        "zero.wav": "zero-length",
+    }
 
 
 def test_bad_files_are_listed_with_one_warning(tmp_path):

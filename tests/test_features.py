@@ -146,6 +146,16 @@ def test_corrupt_cache_files_are_rebuilt(tmp_path):
     assert [p.read_bytes() for p in (*rows, whole)] == good  # rewritten
 
 
+def test_unwritable_cache_warns_but_returns_embeddings(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    ds = AudioDataset.from_arrays(clips(2), SR)
+    with pytest.warns(UserWarning, match="could not write the embedding cache") as record:
+        X = ds.embed(cache_dir=blocker / "cache", progress=False, batch_size=1)
+    assert len(record) == 1
+    np.testing.assert_array_equal(X, ds.embed(cache_dir=False, progress=False))
+
+
 def test_default_cache_dir_from_env(tmp_path):
     AudioDataset.from_arrays(clips(2), SR).embed(progress=False)
     assert len(list((tmp_path / "default-cache").rglob("*.emb"))) == 2 + 1  # rows + whole set
