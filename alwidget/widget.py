@@ -409,7 +409,7 @@ class LabelingWidget(anywidget.AnyWidget):
                 else:
                     msg = f"unknown command {kind!r} from the front end"
                     raise InvalidInputError(msg)
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, kept in self.errors
+        except Exception as exc:  # shown in the widget, kept in self.errors
             self._report(exc)
 
     def _busy_with_auto(self) -> bool:
@@ -426,7 +426,20 @@ class LabelingWidget(anywidget.AnyWidget):
         if clip is not None and int(clip) != self._current:
             self.message = f"ignored an action for clip {int(clip)}: it is no longer on screen"
             return None
+        if not self._is_open(self._current):  # labelled or skipped from code meanwhile
+            stale = self._current
+            self._advance()
+            self._publish_progress()
+            self._request()
+            self.message = f"clip {stale} was labelled or skipped elsewhere; here is the next one"
+            return None
         return self._current
+
+    def _is_open(self, i: int, unlabeled: np.ndarray | None = None) -> bool:
+        """Whether clip ``i`` is neither labelled nor skipped."""
+        unlabeled = self.learner.unlabeled_idx if unlabeled is None else unlabeled
+        k = np.searchsorted(unlabeled, i)
+        return bool(k < len(unlabeled) and unlabeled[k] == i)
 
     def _label(self, name, clip=None, *, auto: bool = False) -> None:
         if not auto and self._busy_with_auto():
@@ -543,8 +556,7 @@ class LabelingWidget(anywidget.AnyWidget):
         unlabeled = self.learner.unlabeled_idx
         while self._queue:
             i = self._queue.popleft()
-            k = np.searchsorted(unlabeled, i)
-            if k < len(unlabeled) and unlabeled[k] == i and i != self._current:
+            if i != self._current and self._is_open(i, unlabeled):
                 self._show(i)
                 return
         candidates = np.setdiff1d(unlabeled, self._exclude(), assume_unique=True)
@@ -567,7 +579,7 @@ class LabelingWidget(anywidget.AnyWidget):
         audio = spec = b""
         try:
             media = self._media.get(i)
-        except Exception as exc:  # noqa: BLE001 - a clip that cannot be decoded is shown, with the reason
+        except Exception as exc:  # a clip that cannot be decoded is shown, with the reason
             self._report(exc)
             self.message = f"clip {i} cannot be played; skip it (s)"
         else:
@@ -647,7 +659,7 @@ class LabelingWidget(anywidget.AnyWidget):
                     self._auto_step()
                 else:
                     self._cycle()
-            except Exception as exc:  # noqa: BLE001 - the worker must survive and say what went wrong
+            except Exception as exc:  # the worker must survive and say what went wrong
                 with self._state:
                     self._report(exc)
                 with self._work:
@@ -683,7 +695,7 @@ class LabelingWidget(anywidget.AnyWidget):
         for i in queue:
             try:
                 self._media.prefetch([i])
-            except Exception:  # noqa: BLE001, S112 - reported when the clip is shown
+            except Exception:  # reported when the clip is shown
                 continue
         self._evaluate(epoch)
         png = self._render_plot()
@@ -692,7 +704,7 @@ class LabelingWidget(anywidget.AnyWidget):
             self._guess_blocked = {i: v for i, v in self._guess_blocked.items() if v > start_version}
             self._queue = deque(i for i in queue if i != self._current)
             with self.hold_sync():
-                if self._current is None:
+                if self._current is None or not self._is_open(self._current):
                     self._advance()
                     if self.message == "loading the first clips...":
                         self.message = ""

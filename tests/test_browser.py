@@ -118,7 +118,7 @@ def jupyterlab(workdir: Path):
         JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
         JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
     )
-    log = open(workdir / "jupyterlab.log", "wb")  # noqa: SIM115 - closed below
+    log = open(workdir / "jupyterlab.log", "wb")  # closed in the finally below
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",

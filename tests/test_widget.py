@@ -484,3 +484,16 @@ def test_front_end_files_are_packaged():
     js = (static / "widget.js").read_text()
     assert "export default { render }" in js and "stopPropagation" in js
     assert (static / "widget.css").read_text().startswith("/* alwidget")
+
+
+def test_a_clip_labelled_from_code_is_replaced(make_widget):
+    w = make_widget()
+    i = w.current
+    w.learner.teach(i, "bird")  # from another cell while the widget is open
+    Sender(w)("label", "bell")
+    assert w.learner.labels == {i: "bird"} and w.current != i
+    assert "labelled or skipped elsewhere" in w.message
+    w.learner.skip(w.current)
+    w.refresh()
+    assert w.wait_idle(IDLE)
+    assert w.current not in w.learner.skipped_idx and w.current not in w.learner.labels

@@ -152,18 +152,28 @@ function render({ model, el }) {
     setTimeout(() => node.classList.remove("alw-pressed"), 150);
   }
 
-  function labelWith(name, button) {
+  // One label or skip per clip: a second press before the next clip arrives is
+  // dropped here (the kernel would ignore it anyway). Released when the kernel
+  // answers, or after 2 s as a safety net.
+  function claim() {
     const clip = model.get("clip") || {};
-    if (clip.index === undefined || awaiting === clip.index) return;
-    awaiting = clip.index;
+    if (clip.index === undefined || awaiting === clip.index) return false;
+    const index = clip.index;
+    awaiting = index;
+    setTimeout(() => {
+      if (awaiting === index) awaiting = null;
+    }, 2000);
+    return true;
+  }
+
+  function labelWith(name, button) {
+    if (!claim()) return;
     flash(button);
     send("label", name);
   }
 
   function skip() {
-    const clip = model.get("clip") || {};
-    if (clip.index === undefined || awaiting === clip.index) return;
-    awaiting = clip.index;
+    if (!claim()) return;
     flash(skipBtn);
     send("skip");
   }
@@ -216,6 +226,11 @@ function render({ model, el }) {
       return;
     }
     if (e.key === "Tab" || e.key === "Escape" || (e.shiftKey && e.key === "Enter")) return;
+    e.stopPropagation();
+    if (e.repeat) {
+      e.preventDefault(); // a held key does not label, skip or undo over and over
+      return;
+    }
     let handled = true;
     if (/^[1-9]$/.test(e.key)) {
       const k = parseInt(e.key, 10) - 1;
@@ -232,8 +247,8 @@ function render({ model, el }) {
       handled = false;
     }
     // While the widget has focus, no plain key reaches JupyterLab / Notebook
-    // (number keys would turn cells into headings, "d d" would delete one).
-    e.stopPropagation();
+    // (number keys would turn cells into headings, "d d" would delete one):
+    // stopPropagation above.
     if (handled) e.preventDefault();
   }
   function stopOnly(e) {
