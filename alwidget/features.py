@@ -220,7 +220,10 @@ class LogMelEmbedder(Embedder):
     top_db : float
         Dynamic range kept below each clip's loudest bin, in dB.
     backend : {"auto", "numpy", "torch"}
-        ``"auto"``: numpy on the CPU, torch on any other ``device``.
+        ``"auto"``: numpy on the CPU, torch on any other ``device``. The torch
+        path zero-pads a batch to its longest clip and masks the padding, so
+        it gives the same rows; set a dataset ``duration`` to avoid padding
+        cost (and memory) with very uneven lengths.
     device : str
         Torch device of the torch backend (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``).
     """

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alwidget.audio import AudioDataset
 from alwidget.errors import InvalidInputError
@@ -81,6 +83,22 @@ def test_torch_backend_matches_numpy(kind):
     X_torch = ds.embed(LogMelEmbedder(kind, backend="torch", device="cpu"), cache_dir=False, progress=False)
     np.testing.assert_allclose(X_torch, X_np, rtol=1e-3, atol=2e-3)
     assert get_embedder(kind, device="cuda").uses_torch and not get_embedder(kind).uses_torch
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 6000), min_size=1, max_size=5),
+    hop=st.sampled_from([128, 256, 300]),
+    seed=st.integers(0, 2**16),
+)
+def test_torch_batches_of_mixed_lengths_match_per_clip_numpy(lengths, hop, seed):
+    rng = np.random.default_rng(seed)
+    waves = [(rng.standard_normal(m) * rng.uniform(0.01, 1)).astype(np.float32) for m in lengths]
+    spec = log_mel_spectrogram(waves[0], SR, hop_length=hop)
+    assert spec.shape == (64, 1 + max(lengths[0], 1024) // hop)
+    X_np = LogMelEmbedder(hop_length=hop)(waves, SR)
+    X_torch = LogMelEmbedder(hop_length=hop, backend="torch")(waves, SR)  # one zero-padded, masked batch
+    np.testing.assert_allclose(X_torch, X_np, rtol=1e-3, atol=2e-3)
 
 
 def test_cache_hit_miss_invalidation(tmp_path):
