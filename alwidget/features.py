@@ -298,9 +298,10 @@ class LogMelEmbedder(Embedder):
         return f"LogMelEmbedder(kind={self.kind!r}, backend={self.backend!r}, device={self.device!r})"
 
     def prepare(self, sr: int) -> None:
+        """Compute the mel basis here, so parallel workers need not import librosa."""
         self._basis = (sr, _mel_basis(sr, self.n_fft, self.n_mels, self.fmin, self.fmax))
 
-    def _mel_basis(self, sr: int) -> tuple[np.ndarray, Any]:
+    def _bases(self, sr: int) -> tuple[np.ndarray, Any]:
         """(dense, sparse) mel basis for ``sr``."""
         if self._basis is None or self._basis[0] != sr:
             self.prepare(sr)
@@ -309,7 +310,7 @@ class LogMelEmbedder(Embedder):
     def __call__(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
         if self.uses_torch:
             return self._embed_torch(waveforms, sr)
-        basis = self._mel_basis(sr)[1]
+        basis = self._bases(sr)[1]
         rows = []
         for y in waveforms:
             F = _log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
@@ -338,7 +339,7 @@ class LogMelEmbedder(Embedder):
                 pad_mode="constant",
                 return_complex=True,
             )  # (b, n_fft // 2 + 1, frames)
-            basis = torch.from_numpy(self._mel_basis(sr)[0]).to(dev)
+            basis = torch.from_numpy(self._bases(sr)[0]).to(dev)
             db = 10.0 * torch.log10(torch.clamp(basis @ (spec.real**2 + spec.imag**2), min=_AMIN))
             n_frames = torch.from_numpy(1 + lengths // hop).to(dev)
             valid = (torch.arange(db.shape[-1], device=dev) < n_frames[:, None])[:, None, :]  # (b, 1, frames)
