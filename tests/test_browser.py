@@ -2,7 +2,8 @@
 
 Starts JupyterLab on 127.0.0.1 (free port, stopped at the end), runs a notebook
 that shows a LabelingWidget over generated sounds (demo mode, with a journal),
-clicks class buttons and presses number keys, then checks that the labels
+clicks class buttons and presses number keys (and some of JupyterLab's
+command-mode shortcut keys), then checks that the labels
 reached the kernel (the journal it wrote), that JupyterLab's cells were not
 changed by the keys, that an ``<audio>`` element holds the clip and that the
 plot was redrawn. Saves a screenshot to ``docs/widget.png``.
@@ -228,8 +229,14 @@ def test_label_in_jupyterlab_with_clicks_and_keys(browser_ready, tmp_path):
                 "() => document.querySelector('.alw-progress').innerText.startsWith('6 / 60 labelled')"
             )
 
+            # keys that are JupyterLab command-mode shortcuts (to markdown, insert above / below)
+            # do nothing while the widget has focus
+            for key in ("m", "a", "b"):
+                page.keyboard.press(key)
+            page.wait_for_timeout(300)
             # JupyterLab's cells were not touched by the keys (no heading, no new or deleted cell)
             assert _cells(page) == cells_before
+            assert page.evaluate("document.querySelector('.alw-root').dataset.clip") == clip
             # the clip's audio is loaded in an <audio> element
             page.wait_for_function(
                 "() => { const a = document.querySelector('audio.alw-audio');"
