@@ -150,7 +150,6 @@ class LabelingWidget(anywidget.AnyWidget):
         window: int = 20,
         **kwargs: Any,
     ):
-        super().__init__(autoplay=bool(autoplay), **kwargs)
         self.learner = learner
         self.dataset = dataset
         self.eval_set = eval_set
@@ -176,6 +175,7 @@ class LabelingWidget(anywidget.AnyWidget):
                 msg = "this ActiveLearner cannot journal (it has no open_journal method); update alwidget"
                 raise RuntimeError(msg)
             opener(journal)
+        super().__init__(autoplay=bool(autoplay), **kwargs)  # checks first: no comm for a rejected widget
 
         # state shared with the worker thread; every write holds self._state
         self._state = threading.RLock()
@@ -375,10 +375,12 @@ class LabelingWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop the background worker and close the widget."""
-        with self._work:
-            self._closed = True
-            self._auto_stop = True
-            self._work.notify_all()
+        work = getattr(self, "_work", None)
+        if work is not None:
+            with work:
+                self._closed = True
+                self._auto_stop = True
+                work.notify_all()
         thread = getattr(self, "_thread", None)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
