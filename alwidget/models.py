@@ -13,6 +13,7 @@ first linear layer.
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import torch
@@ -23,6 +24,19 @@ from alwidget.errors import InvalidInputError
 __all__ = ["SoftmaxRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
 _SCORE_CHUNK = 131_072
+
+
+def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
+    """A tensor sharing ``a``'s memory (no copy on CPU), read-only arrays included.
+
+    torch warns that it cannot protect a read-only array from writes; the
+    models never write to their inputs, so that warning is silenced here.
+    """
+    if a.flags.writeable:
+        return torch.from_numpy(a).to(device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a).to(device)
 
 
 class _TorchClassifier:
@@ -62,7 +76,7 @@ class _TorchClassifier:
         ``n_classes`` (default ``max(y) + 1``) sets the number of outputs, so
         classes that have no example yet still get a (low) probability.
         """
-        X = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        X = _tensor(np.asarray(X, dtype=np.float32), self.device)
         y_np = np.asarray(y)
         if y_np.ndim != 1 or len(y_np) != len(X) or len(y_np) == 0:
             msg = f"y must be a non-empty 1-D array with one code per row of X ({len(X)}), got shape {y_np.shape}"
@@ -106,14 +120,14 @@ class _TorchClassifier:
         out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, len(X), _SCORE_CHUNK):
-                chunk = torch.from_numpy(np.ascontiguousarray(X[start : start + _SCORE_CHUNK])).to(self.device)
+                chunk = _tensor(np.ascontiguousarray(X[start : start + _SCORE_CHUNK]), self.device)
                 out[start : start + len(chunk)] = torch.softmax(self._logits(chunk, params), dim=1).cpu().numpy()
         return out
 
     def _folded_params(self, standardize) -> list[torch.Tensor]:
         if standardize is None:
             return self.params_
-        mean, scale = (torch.as_tensor(np.asarray(a, dtype=np.float32), device=self.device) for a in standardize)
+        mean, scale = (_tensor(np.asarray(a, dtype=np.float32), self.device) for a in standardize)
         W, b, *rest = self.params_  # first layer: logits = x @ W + b
         W2 = W / scale[:, None]
         return [W2, b - mean @ W2, *rest]
