@@ -82,9 +82,10 @@ def margin(proba) -> np.ndarray:
 def entropy(proba) -> np.ndarray:
     """Shannon entropy ``-sum p log p`` per row in nats, shape ``(m,)`` (``0 log 0 = 0``)."""
     p = _check_proba(proba)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = np.where(p > 0, np.log(np.where(p > 0, p, 1)), 0)
-    return -(p * logp).sum(axis=1)
+    tiny = np.finfo(p.dtype).tiny  # p = 0 gives 0 * log(tiny) = 0: no nan, one temporary
+    plogp = np.log(np.maximum(p, tiny))
+    plogp *= p
+    return -plogp.sum(axis=1)
 
 
 def bald(member_proba) -> np.ndarray:
@@ -254,10 +255,15 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _candidate_proba(source, candidates: np.ndarray) -> np.ndarray:
-    """Probabilities ``(len(candidates), k)`` from a learner or a given table."""
+def _candidate_scores(measure, source, candidates: np.ndarray) -> np.ndarray:
+    """``measure`` of each candidate's probabilities, from a learner or a given table.
+
+    For a learner the measure runs over its cached pool table and the scores
+    are then indexed: cheaper than gathering an ``(m, k)`` copy when the
+    candidates are most of the pool, which they usually are.
+    """
     if hasattr(source, "predict_proba") and not isinstance(source, np.ndarray):
-        return source.predict_proba()[candidates]
+        return measure(source.predict_proba())[candidates]
     p = _check_proba(source)
     if len(p) != len(candidates):
         msg = (
@@ -265,7 +271,7 @@ def _candidate_proba(source, candidates: np.ndarray) -> np.ndarray:
             "pass one row per candidate"
         )
         raise InvalidInputError(msg)
-    return p
+    return measure(p)
 
 
 def _needs_learner(source, name: str):
@@ -286,21 +292,21 @@ def random_sampling(source, candidates, n, rng) -> np.ndarray:
 def least_confidence_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates whose top class is least probable."""
     candidates = np.asarray(candidates)
-    return candidates[select_top(least_confidence(_candidate_proba(source, candidates)), n, rng)]
+    return candidates[select_top(_candidate_scores(least_confidence, source, candidates), n, rng)]
 
 
 @register("margin")
 def margin_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates with the smallest gap between the top two classes."""
     candidates = np.asarray(candidates)
-    return candidates[select_top(-margin(_candidate_proba(source, candidates)), n, rng)]
+    return candidates[select_top(-_candidate_scores(margin, source, candidates), n, rng)]
 
 
 @register("entropy")
 def entropy_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates with the most spread-out prediction (highest entropy)."""
     candidates = np.asarray(candidates)
-    return candidates[select_top(entropy(_candidate_proba(source, candidates)), n, rng)]
+    return candidates[select_top(_candidate_scores(entropy, source, candidates), n, rng)]
 
 
 @register("diverse")
@@ -312,7 +318,7 @@ def diverse_sampling(source, candidates, n, rng) -> np.ndarray:
     """
     learner = _needs_learner(source, "diverse")
     candidates = np.asarray(candidates)
-    scores = 1.0 - margin(_candidate_proba(learner, candidates))
+    scores = 1.0 - _candidate_scores(margin, learner, candidates)
     # standardise only the short list, not the whole pool
     short = select_top(scores, _DIVERSE_PREFILTER * int(n), rng)
     picks = select_diverse(learner.features(candidates[short]), scores[short], n, rng, prefilter=_DIVERSE_PREFILTER)

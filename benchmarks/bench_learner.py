@@ -105,7 +105,10 @@ def main() -> None:
 
     print(f"# alwidget learner benchmark: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}")
-    print("| pool x 128 | init (ms) | fit 1k labels (ms) | query(10) (ms) | teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |")
+    print(
+        "| pool x 128 | init (ms) | fit 1k labels (ms) | query(10) (ms) "
+        "| teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         r = bench(n, args.device, args.steps)
