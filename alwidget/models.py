@@ -2,7 +2,8 @@
 
 Both models follow scikit-learn's conventions (``fit(X, y)``,
 ``predict_proba(X)``, fitted state ends in ``_``) and train full-batch with
-L-BFGS from a seeded start, so the same data always gives the same model.
+L-BFGS (SciPy's, on a torch objective) from a seeded start, so the same data
+always gives the same model.
 
 The learner standardises embeddings with statistics of the whole pool. To
 score a large pool without materialising a standardised copy, the models
@@ -12,11 +13,15 @@ first linear layer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import threading
 import warnings
 
 import numpy as np
+import scipy.optimize
 import torch
+from threadpoolctl import threadpool_limits
 from torch.nn import functional as F
 
 from alwidget.errors import InvalidInputError
@@ -24,6 +29,33 @@ from alwidget.errors import InvalidInputError
 __all__ = ["SoftmaxRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
 _SCORE_CHUNK = 131_072
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limiter: threadpool_limits | None = None
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run BLAS and OpenMP on one thread for the duration (process-wide).
+
+    Reference-counted, so fits running in several threads at once restore the
+    original limits only when the last one finishes.
+    """
+    global _limit_users, _limiter
+    with _limit_lock:
+        if _limit_users == 0:
+            _limiter = threadpool_limits(limits=1)
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
@@ -58,16 +90,13 @@ class _TorchClassifier:
     def _penalty(self, params: list[torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
-    def _closure(self, opt, X, y, n_classes, params, lam):
-        """L-BFGS closure: penalised mean cross-entropy, gradients by autograd."""
-
-        def closure():
-            opt.zero_grad()
+    def _loss_grad(self, X, y, onehot, params, lam) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Penalised mean cross-entropy and its gradients (by autograd)."""
+        with torch.enable_grad():
+            params = [p.requires_grad_() for p in params]
             loss = F.cross_entropy(self._logits(X, params), y) + 0.5 * lam * self._penalty(params)
-            loss.backward()
-            return loss
-
-        return closure
+            grads = torch.autograd.grad(loss, params)
+        return loss.detach(), list(grads)
 
     # -- public API --------------------------------------------------------
     def fit(self, X, y, n_classes: int | None = None):
@@ -86,22 +115,33 @@ class _TorchClassifier:
             msg = f"class codes must lie in 0 .. {k - 1}, got {int(y_np.min())} .. {int(y_np.max())}"
             raise InvalidInputError(msg)
         y_t = torch.as_tensor(y_np.astype(np.int64), device=self.device)
+        onehot = F.one_hot(y_t, k).to(X.dtype)
         gen = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        params = [p.to(self.device).requires_grad_() for p in self._init_params(X.shape[1], k, gen)]
+        start = self._init_params(X.shape[1], k, gen)
+        shapes = [p.shape for p in start]
+        cuts = np.cumsum([p.numel() for p in start])[:-1]
         lam = float(self.l2) / len(X)  # scikit-learn's C=1 scaling: penalty shrinks as labels grow
-        opt = torch.optim.LBFGS(
-            params,
-            lr=1.0,
-            max_iter=int(self.max_iter),
-            tolerance_grad=1e-5,
-            tolerance_change=1e-9,
-            history_size=10,
-            line_search_fn="strong_wolfe",
-        )
 
-        with torch.enable_grad():
-            opt.step(self._closure(opt, X, y_t, k, params, lam))
-        self.params_ = [p.detach() for p in params]
+        def unflatten(x: np.ndarray) -> list[torch.Tensor]:
+            parts = np.split(x.astype(np.float32), cuts)
+            return [torch.from_numpy(a).reshape(s).to(self.device) for a, s in zip(parts, shapes)]
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, grads = self._loss_grad(X, y_t, onehot, unflatten(x), lam)
+            return float(loss), torch.cat([g.reshape(-1) for g in grads]).cpu().numpy().astype(np.float64)
+
+        # SciPy's L-BFGS-B drives the torch objective: its Fortran loop costs a
+        # few microseconds per step, torch.optim.LBFGS about a millisecond. The
+        # problem is small, so BLAS and OpenMP run on one thread: handing tiny
+        # products back and forth between two spinning thread pools made each
+        # step 10-100x slower on 2 cores.
+        x0 = torch.cat([p.reshape(-1) for p in start]).numpy().astype(np.float64)
+        with _one_thread():
+            result = scipy.optimize.minimize(
+                fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter), "gtol": 1e-5}
+            )
+        self.params_ = unflatten(result.x)
+        self.n_iter_ = int(result.nit)
         self.classes_ = np.arange(k)
         self.n_features_in_ = int(X.shape[1])
         return self
@@ -159,24 +199,16 @@ class SoftmaxRegression(_TorchClassifier):
     def _penalty(self, params):
         return (params[0] ** 2).sum()
 
-    def _closure(self, opt, X, y, n_classes, params, lam):
-        """Same objective as the autograd closure, with the closed-form gradient
-        of softmax regression (about 1.5x faster: no graph per L-BFGS step)."""
+    @torch.no_grad()
+    def _loss_grad(self, X, y, onehot, params, lam):
+        """The same objective with the closed-form gradient of softmax regression
+        (no autograd graph per step)."""
         W, b = params
-        onehot = F.one_hot(y, n_classes).to(X.dtype)
-        n = len(X)
-
-        @torch.no_grad()
-        def closure():
-            Z = F.linear(X, W, b)
-            lse = torch.logsumexp(Z, dim=1, keepdim=True)
-            loss = (lse.squeeze(1) - Z.gather(1, y[:, None]).squeeze(1)).mean() + 0.5 * lam * (W * W).sum()
-            G = (torch.exp(Z - lse) - onehot) / n
-            W.grad = G.T @ X + lam * W
-            b.grad = G.sum(0)
-            return loss
-
-        return closure
+        Z = F.linear(X, W, b)
+        lse = torch.logsumexp(Z, dim=1, keepdim=True)
+        loss = (lse.squeeze(1) - Z.gather(1, y[:, None]).squeeze(1)).mean() + 0.5 * lam * (W * W).sum()
+        G = (torch.exp(Z - lse) - onehot) / len(X)
+        return loss, [G.T @ X + lam * W, G.sum(0)]
 
 
 class MLPClassifier(_TorchClassifier):

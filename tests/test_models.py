@@ -31,8 +31,8 @@ def test_folded_standardisation_equals_standardising_first(cls):
     mean, scale = raw.mean(0), raw.std(0)
     model = cls().fit((raw - mean) / scale, y)
     np.testing.assert_allclose(
-        model.predict_proba(raw, standardize=(mean, scale)), model.predict_proba((raw - mean) / scale), atol=1e-5
-    )
+        model.predict_proba(raw, standardize=(mean, scale)), model.predict_proba((raw - mean) / scale), atol=1e-4
+    )  # float32: folding reorders the arithmetic
 
 
 def test_unseen_classes_get_low_probability_not_a_crash():
