@@ -74,9 +74,12 @@ def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
 class _TorchClassifier:
     """Shared fit/predict machinery; subclasses define the network."""
 
-    def __init__(self, *, l2: float = 1.0, max_iter: int = 100, seed: int = 0, device: str = "cpu"):
+    def __init__(
+        self, *, l2: float = 1.0, max_iter: int = 100, tol: float = 1e-4, seed: int = 0, device: str = "cpu"
+    ):
         self.l2 = l2
         self.max_iter = max_iter
+        self.tol = tol
         self.seed = seed
         self.device = device
 
@@ -138,7 +141,7 @@ class _TorchClassifier:
         x0 = torch.cat([p.reshape(-1) for p in start]).numpy().astype(np.float64)
         with _one_thread():
             result = scipy.optimize.minimize(
-                fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter), "gtol": 1e-5}
+                fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter), "gtol": self.tol}
             )
         self.params_ = unflatten(result.x)
         self.n_iter_ = int(result.nit)
@@ -183,6 +186,9 @@ class SoftmaxRegression(_TorchClassifier):
         like scikit-learn's ``C=1 / l2``.
     max_iter : int
         L-BFGS iterations at most.
+    tol : float
+        Stop when the largest gradient component is below this (as
+        scikit-learn's ``LogisticRegression(tol=1e-4)``).
     seed : int
         Unused by this convex model (it starts at zero); kept for a uniform API.
     device : str
@@ -218,12 +224,21 @@ class MLPClassifier(_TorchClassifier):
     ----------
     hidden : int
         Width of the hidden layer.
-    l2, max_iter, seed, device
+    l2, max_iter, tol, seed, device
         As for :class:`SoftmaxRegression`; ``seed`` fixes the initial weights.
     """
 
-    def __init__(self, *, hidden: int = 64, l2: float = 1.0, max_iter: int = 200, seed: int = 0, device: str = "cpu"):
-        super().__init__(l2=l2, max_iter=max_iter, seed=seed, device=device)
+    def __init__(
+        self,
+        *,
+        hidden: int = 64,
+        l2: float = 1.0,
+        max_iter: int = 200,
+        tol: float = 1e-4,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        super().__init__(l2=l2, max_iter=max_iter, tol=tol, seed=seed, device=device)
         self.hidden = hidden
 
     def _init_params(self, n_features, n_classes, gen):
