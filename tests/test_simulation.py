@@ -62,11 +62,12 @@ def test_all_strategies_and_cold_start_and_uneven_last_batch():
     X, y = pool(300, d=4, k=3, sep=3.0)
     X_test, y_test = pool(100, d=4, k=3, sep=3.0, seed=0)
     c = simulate(
-        X, y, strategies=["random", "least_confidence", "margin", "entropy", "diverse", "bald"], budget=25,
+        X, y, strategies=["random", "least_confidence", "margin", "entropy", "diverse", "vote_entropy", "bald"],
+        budget=25,
         batch_size=10, n_initial=0, seeds=[0], test=(X_test, y_test), progress=False,
     )
     assert c.n_labels.tolist() == [10, 20, 25]
-    assert c.accuracy.shape == (6, 1, 3)
+    assert c.accuracy.shape == (7, 1, 3)
 
 
 def test_summary_plot_and_csv(small_curves, tmp_path):

@@ -90,6 +90,15 @@ def test_bald_is_high_where_members_disagree():
     assert strategies.bald(disagree)[0] > 0.3
 
 
+def test_vote_entropy_counts_hard_votes():
+    unanimous = np.array([[[0.6, 0.4]], [[0.9, 0.1]], [[0.55, 0.45]]])
+    split = np.array([[[0.6, 0.4]], [[0.4, 0.6]], [[0.9, 0.1]], [[0.1, 0.9]]])
+    assert strategies.vote_entropy(unanimous)[0] == pytest.approx(0.0)
+    assert strategies.vote_entropy(split)[0] == pytest.approx(np.log(2))  # 2 votes each way
+    both = np.concatenate([unanimous[:3], split[:3]], axis=1)  # 3 members, 2 candidates
+    assert strategies.select_top(strategies.vote_entropy(both), 1, rng()).tolist() == [1]
+
+
 def test_kmeans_pp_spreads_over_clusters_and_avoids_centers():
     g = rng(1)
     X = np.concatenate([g.normal(size=(50, 2)) * 0.05 + c for c in ([0, 0], [10, 0], [0, 10], [10, 10])])
@@ -114,7 +123,9 @@ def test_select_diverse_avoids_near_duplicates():
 
 
 def test_registry():
-    assert {"random", "least_confidence", "margin", "entropy", "diverse", "bald"} <= set(strategies.available())
+    assert {"random", "least_confidence", "margin", "entropy", "diverse", "vote_entropy", "bald"} <= set(
+        strategies.available()
+    )
     assert strategies.get("entropy") is strategies.entropy_sampling
     assert strategies.get("random").needs_model is False
 
