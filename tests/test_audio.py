@@ -257,3 +257,65 @@ def test_load_audio_on_array_and_no_warning_for_clean_folder(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AudioDataset.from_folder(tmp_path)
+
+
+# ---------------------------------------------------------------- fuzz (issue 5)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ODD_NAMES = ["clip one.wav", "ñandú.flac", "鳥の声.wav", "a'b\"c.ogg", "-dash.wav", "#hash.flac", "x" * 80 + ".wav"]
+
+
+def _bad_payload(kind: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    sf.write(buf, tone(seconds=0.3), SR, format="WAV", subtype="PCM_16")
+    wav = buf.getvalue()
+    if kind == "random":
+        return rng.integers(0, 256, int(rng.integers(1, 2000)), dtype=np.uint8).tobytes()
+    if kind == "empty":
+        return b""
+    if kind == "header_only":
+        return wav[:44]
+    if kind == "truncated":
+        return wav[: int(rng.integers(1, 40))]
+    # a RIFF header that promises far more data than the file holds
+    return wav[:40] + (10**9).to_bytes(4, "little") + wav[44:200]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    bad=st.lists(
+        st.tuples(
+            st.sampled_from(["random", "empty", "header_only", "truncated", "lying_header"]), st.integers(0, 999)
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    names=st.permutations(_ODD_NAMES),
+)
+def test_fuzz_bad_files_never_crash_and_are_all_reported(tmp_path_factory, bad, names):
+    folder = tmp_path_factory.mktemp("fuzz")
+    good = {names[0]: tone(300.0), names[1]: np.zeros(SR // 2, dtype=np.float32)}  # a silent clip is valid audio
+    formats = {".flac": "FLAC", ".ogg": "OGG", ".wav": "WAV"}
+    for name, y in good.items():
+        sf.write(folder / name, y, SR, format=formats[os.path.splitext(name)[1]])
+    bad_names = [f"bad {i} {kind}.wav" for i, (kind, _) in enumerate(bad)]
+    for name, (kind, seed) in zip(bad_names, bad):
+        (folder / name).write_bytes(_bad_payload(kind, seed))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = AudioDataset.from_folder(folder, sr=SR)
+    reported = {os.path.basename(e.path) for e in ds.errors}
+    loaded = set(ds.names)
+    # every file is either loaded or reported, never both, never lost
+    assert loaded | reported == set(good) | set(bad_names)
+    assert not loaded & reported
+    assert set(good) <= loaded, ds.errors
+    if reported:
+        assert sum("skipped" in str(w.message) for w in caught) == 1  # one summary warning
+    for i in range(len(ds)):
+        y, sr = ds[i]
+        assert sr == SR and y.dtype == np.float32 and np.isfinite(y).all()
+    X = ds.embed(progress=False, cache_dir=False)
+    assert np.isfinite(X).all()  # the silent clip included
