@@ -409,11 +409,7 @@ def _fingerprint(obj: Any) -> str:
     if isinstance(obj, functools.partial):
         return joblib.hash((_fingerprint(obj.func), obj.args, obj.keywords))
     is_function = inspect.isfunction(obj) or inspect.ismethod(obj)
-    code_of = obj if is_function else type(obj)
-    try:
-        source = inspect.getsource(code_of)
-    except (OSError, TypeError):
-        source = None
+    source = _source(obj if is_function else type(obj))
     if source is None:
         msg = (
             f"cannot read the source code of embedder {_qualname(obj)!r} to key the embedding cache; "
@@ -436,6 +432,25 @@ def _fingerprint(obj: Any) -> str:
             "pass name='...' (and change it whenever the embedder changes), or cache_dir=False"
         )
         raise InvalidInputError(msg) from None
+
+
+def _source(code: Any) -> str | None:
+    """Source of a function or class; for a class whose own source cannot be
+    found (one defined in a notebook cell, before Python 3.13), the joined
+    source of its methods, which IPython does keep."""
+    try:
+        return inspect.getsource(code)
+    except (OSError, TypeError):
+        if not inspect.isclass(code):
+            return None
+    parts = []
+    for _, member in sorted(vars(code).items()):
+        if inspect.isfunction(member):
+            try:
+                parts.append(inspect.getsource(member))
+            except (OSError, TypeError):
+                return None
+    return "\n".join(parts) or None
 
 
 def _qualname(obj: Any) -> str:

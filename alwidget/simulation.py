@@ -156,6 +156,7 @@ def simulate(
     test=None,
     model="linear",
     classes=None,
+    learner_kwargs: dict | None = None,
     progress: bool = True,
 ) -> LearningCurves:
     """Run the active-learning loop with the true labels as oracle.
@@ -175,6 +176,8 @@ def simulate(
         random per seed (the same split for every strategy of a seed)
     model, classes : passed to :class:`ActiveLearner`; ``classes`` defaults to
         the sorted unique values of ``y``
+    learner_kwargs : dict, optional
+        Other :class:`ActiveLearner` arguments, e.g. ``{"n_committee": 3}``
     progress : show a tqdm progress bar
 
     Returns
@@ -236,7 +239,9 @@ def simulate(
             Xt, yt = X[held], y[held]
         initial = rng.choice(len(pool), size=n_initial, replace=False)
         for i, strategy in enumerate(strategies):
-            learner = ActiveLearner(X[pool], classes, strategy=strategy, model=model, seed=seed)
+            learner = ActiveLearner(
+                X[pool], classes, strategy=strategy, model=model, seed=seed, **(learner_kwargs or {})
+            )
             code = {c: k for k, c in enumerate(learner.classes)}
             truth = np.array([code[v] for v in (y[pool] if yt is None else yt)])
             for k, n_labels in enumerate(steps):

@@ -294,3 +294,33 @@ def test_runs_on_a_local_dask_cluster_through_joblib():
     with cluster, distributed.Client(cluster), joblib.parallel_config(backend="dask"):
         X = ds.embed(cache_dir=False, progress=False, n_jobs=-1, batch_size=1)
     np.testing.assert_allclose(X, expected, rtol=1e-6)
+
+
+def test_torch_module_defined_in_a_notebook_cell_is_fingerprinted():
+    # IPython keeps each cell's source in linecache under a fake file name:
+    # functions defined there have a source, the class itself does not.
+    import linecache
+
+    import torch
+
+    from alwidget.features import _fingerprint
+
+    code = (
+        "class CellNet(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin = torch.nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n"
+        "        return self.lin(x)\n"
+    )
+    filename = "<ipython-input-alwidget-test>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace = {"torch": torch, "__name__": "__main__"}
+    exec(compile(code, filename, "exec"), namespace)
+    torch.manual_seed(0)
+    net = namespace["CellNet"]()
+    first = _fingerprint(net)
+    assert first == _fingerprint(net)
+    with torch.no_grad():
+        net.lin.weight.add_(1.0)
+    assert _fingerprint(net) != first  # new weights, new cache key

@@ -64,7 +64,8 @@ def test_all_strategies_and_cold_start_and_uneven_last_batch():
     c = simulate(
         X, y, strategies=["random", "least_confidence", "margin", "entropy", "diverse", "vote_entropy", "bald"],
         budget=25,
-        batch_size=10, n_initial=0, seeds=[0], test=(X_test, y_test), progress=False,
+        batch_size=10, n_initial=0, seeds=[0], test=(X_test, y_test), learner_kwargs={"n_committee": 2},
+        progress=False,
     )
     assert c.n_labels.tolist() == [10, 20, 25]
     assert c.accuracy.shape == (7, 1, 3)
