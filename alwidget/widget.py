@@ -535,6 +535,8 @@ class LabelingWidget(anywidget.AnyWidget):
         problem = getattr(self.learner, "journal_error", None)
         if problem:
             self.error = f"journal: {problem}"
+        elif self.error.startswith("journal: "):  # the disk accepts writes again
+            self.error = ""
 
     def _report(self, exc: BaseException) -> None:
         """Show an error in the widget: expected ones as a message, others as an error line."""

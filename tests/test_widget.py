@@ -446,6 +446,38 @@ def test_journal_records_labels_and_undo_and_resumes(make_widget, sounds, tmp_pa
         fresh.close_journal()
 
 
+def test_a_full_disk_is_shown_in_the_widget_and_no_label_is_dropped(make_widget, sounds, tmp_path, monkeypatch):
+    from alwidget._journal import JournalWriter
+    from alwidget.errors import JournalWarning
+
+    ds, X, classes = sounds
+    path = tmp_path / "labels.jsonl"
+    w = make_widget(journal=path)
+    send = Sender(w)
+    send("label", ds.labels[w.current])
+    real_write = JournalWriter._write
+    full = {"on": True}
+
+    def write(self, line):
+        if full["on"]:
+            raise OSError(28, "No space left on device")
+        real_write(self, line)
+
+    monkeypatch.setattr(JournalWriter, "_write", write)
+    with pytest.warns(JournalWarning, match="NOT being saved"):
+        send("label", ds.labels[w.current])
+    assert w.error.startswith("journal: labels are NOT being saved") and "No space left" in w.error
+    assert w.learner.n_labeled == 2  # the label is kept in memory
+    full["on"] = False
+    send("label", ds.labels[w.current])  # the disk accepts writes again: the backlog is written
+    assert w.learner.journal_error is None
+    assert w.error == ""  # the warning goes away once the labels are on disk
+    expected = w.learner.labels
+    assert w.wait_idle(IDLE)
+    w.learner.close_journal()
+    assert ActiveLearner(X, classes, journal=path).labels == expected
+
+
 def test_journal_needs_a_learner_that_can_journal(sounds, tmp_path):
     ds, X, classes = sounds
 
