@@ -177,6 +177,10 @@ class ActiveLearner(PersistenceMixin):
         """Indices of skipped clips, ascending, int64."""
         return np.flatnonzero(self._codes == _SKIPPED)
 
+    def is_unlabeled(self, i: int) -> bool:
+        """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
+        return bool(self._codes[int(i)] == _UNLABELED)
+
     @property
     def labels(self) -> dict:
         """``{index: class name}`` for every labelled clip."""

@@ -439,7 +439,8 @@ class LabelingWidget(anywidget.AnyWidget):
 
     def _is_open(self, i: int, unlabeled: np.ndarray | None = None) -> bool:
         """Whether clip ``i`` is neither labelled nor skipped."""
-        unlabeled = self.learner.unlabeled_idx if unlabeled is None else unlabeled
+        if unlabeled is None:  # one clip on the click path: O(1), not a scan of the pool
+            return self.learner.is_unlabeled(i)
         k = np.searchsorted(unlabeled, i)
         return bool(k < len(unlabeled) and unlabeled[k] == i)
 

@@ -61,6 +61,7 @@ def test_teach_skip_undo_update_every_view():
     assert learner.skipped_idx.tolist() == [9]
     assert 9 not in learner.unlabeled_idx and 3 not in learner.unlabeled_idx
     assert len(learner.unlabeled_idx) == 16
+    assert [learner.is_unlabeled(i) for i in (3, 9, 10)] == [False, False, True]
     assert learner.labels == {3: "bell", 5: "bird", 7: "hum"}
     assert learner.label_counts() == {"bird": 1, "bell": 1, "hum": 1}
     assert [e.kind for e in learner.history] == ["teach", "teach", "skip"]
