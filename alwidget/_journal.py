@@ -11,12 +11,24 @@ returning. Reading never trusts a line whose checksum fails: it is reported
 and skipped. Since every record starts with ``{"crc":"``, a line break lost to
 a corrupted byte is repaired by splitting at the next record's start, so one
 bad byte costs at most one record.
+
+Locking: a writer holds an exclusive ``flock`` on the journal file itself, so
+every name of the file (symlinks, hard links) shares one lock. A side file
+``<journal>.lock`` only records the holder's pid, for messages. Another
+process may ask the holder to hand the journal over (``takeover``): it writes
+``<journal>.takeover``; a daemon thread in the holder's process (one for all
+journals, polling a few times a second) closes the journal and releases the
+lock, after any write in progress.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import threading
+import time
+import uuid
 import weakref
 import zlib
 from dataclasses import dataclass, field
@@ -32,7 +44,9 @@ except ImportError:  # pragma: no cover - Windows
 FORMAT = "alwidget-journal"
 VERSION = 1
 _PREFIX = '{"crc":"'
-_OPEN_IN_THIS_PROCESS: dict[str, weakref.ref] = {}
+_POLL_S = 0.25  # how often a holder looks for a takeover request
+_OPEN_IN_THIS_PROCESS: dict[tuple[int, int], weakref.ref] = {}  # (st_dev, st_ino) -> writer
+_REGISTRY_LOCK = threading.RLock()
 
 
 def encode(record: dict) -> bytes:
@@ -68,12 +82,14 @@ class JournalContents:
     records: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     torn_tail: int = 0  # bytes of an incomplete last line
+    foreign: bool = False  # not empty, yet nothing in it looks like an alwidget journal
 
 
 def read(path) -> JournalContents:
     """Read every valid record of the journal at ``path``; report the rest."""
     out = JournalContents()
     data = Path(path).read_bytes()
+    prefix = _PREFIX.encode("ascii")
     lines = data.decode("ascii", errors="replace").split("\n")
     tail = lines.pop()  # "" when the file ends with a newline
     for number, line in enumerate([*lines, tail], start=1):
@@ -97,12 +113,14 @@ def read(path) -> JournalContents:
             )
         else:
             out.problems.append(f"{path}, line {number}: bad checksum or unreadable record; it was skipped")
+    if data and not out.records and not (data.startswith(prefix) or prefix.startswith(data)):
+        out.foreign = True  # no valid record, and it does not even start like one
     if out.records and out.records[0].get("kind") == "header":
         out.header = out.records.pop(0)
         if out.header.get("format") != FORMAT:
             msg = f"{path} is not an alwidget journal (format {out.header.get('format')!r})"
             raise JournalError(msg)
-    elif data:
+    elif out.records:
         out.problems.append(f"{path}: the header record is missing or damaged; the pool could not be checked")
     return out
 
@@ -125,119 +143,362 @@ def _repair(line: str) -> tuple[list[dict], int]:
     return found, lost
 
 
+def file_key(path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path`` (links resolved), or None if it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
 class JournalWriter:
     """Appends records to a journal file, holding an exclusive lock on it.
 
     Open it (which takes the lock), :func:`read` what is there, then
-    :meth:`start` and :meth:`append`.
+    :meth:`commit`, :meth:`start` and :meth:`append`. Nothing is written to
+    the journal before :meth:`start`, so an open that is then refused leaves
+    the file untouched.
 
     Opening a journal that another live process holds raises
-    :class:`JournalLockedError`. Within one process, the newest writer takes
-    the journal over (re-running a notebook cell must not lock you out) and
-    the older one is closed.
+    :class:`JournalLockedError`, unless ``takeover`` is True: then the holder
+    is asked to release it, and the opener waits up to ``timeout`` seconds.
+    Within one process, the newest writer takes the journal over on
+    :meth:`commit` (re-running a notebook cell must not lock you out) and the
+    older one is closed.
+
+    ``on_takeover(writer, pid, token)`` is called (in the watcher thread)
+    when another process asks for the journal; it should finish what it is
+    writing, then call :meth:`close_for_takeover`. Without it the writer
+    closes itself.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, takeover: bool = False, timeout: float = 5.0, on_takeover=None):
         self.path = Path(path)
-        self._lock_file = None
         self._file = None
-        key = str(self.path.resolve())
-        previous = _OPEN_IN_THIS_PROCESS.get(key)
-        if previous is not None and previous() is not None:
-            previous().close()
-        self._acquire_lock()
-        _OPEN_IN_THIS_PROCESS[key] = weakref.ref(self)
+        self._locked = False
+        self._inherit: weakref.ref | None = None
+        self._on_takeover = on_takeover
+        self._good_size = 0  # bytes known to end with a complete record (or 0)
+        self._need_newline = False
+        self.taken_over_by: int | None = None  # pid of the process that took the journal over
         try:
-            self._file = open(self.path, "ab")
+            self._file = open(self.path, "ab", buffering=0)  # opening changes nothing in an existing file
         except OSError as exc:
-            self.close()
-            msg = f"cannot open the journal {self.path} for writing: {exc}"
+            msg = (
+                f"cannot open the journal {self.path} for writing: {exc.strerror or exc}; "
+                "check that its folder exists, is writable and has free space, or use another journal file"
+            )
             raise JournalError(msg) from None
-
-    def start(self, header: dict, torn_tail: int = 0) -> None:
-        """Write ``header`` into a new journal, or make an existing one ready for appends."""
-        if self._file.seek(0, os.SEEK_END) == 0:
-            self._write(encode(header))
-        else:
-            self._end_with_newline(torn_tail)
-
-    def _acquire_lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            self._lock_file = open(lock_path, "a+")
+            st = os.fstat(self._file.fileno())
+            self.key = (st.st_dev, st.st_ino)
+            self.real_path = Path(os.path.realpath(self.path))
+            previous = _live_writer(self.key)
+            if previous is not None:
+                self._inherit = weakref.ref(previous)
+            else:
+                self._lock(takeover, timeout)
+        except BaseException:
+            self._file.close()
+            self._file = None
+            raise
+
+    # ---------------------------------------------------------------- lock
+    @property
+    def _info_path(self) -> Path:
+        return self.real_path.with_name(self.real_path.name + ".lock")
+
+    @property
+    def _request_path(self) -> Path:
+        return self.real_path.with_name(self.real_path.name + ".takeover")
+
+    def _try_flock(self) -> bool:
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            msg = f"cannot create the lock file {lock_path}: {exc}"
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            msg = f"cannot lock the journal {self.path}: {exc.strerror or exc}; use a journal on a local disk"
             raise JournalError(msg) from None
+        self._locked = True
+        return True
+
+    def _holder(self) -> str:
+        try:
+            pid = int(self._info_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return "another running session"
+        return f"another running session (pid {pid})"
+
+    def _lock(self, takeover: bool, timeout: float) -> None:
         if fcntl is None:  # pragma: no cover - Windows: best effort, no kernel lock
             return
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._try_flock():
+            return
+        holder = self._holder()
+        if not takeover:
             msg = (
-                f"the journal {self.path} is open in another running session (lock {lock_path} is held); "
-                "close that notebook or script first, or use another journal file"
+                f"the journal {self.path} is open in {holder}; close that notebook or script first "
+                "(or shut down its kernel), take the journal over with learner.open_journal(path, takeover=True), "
+                "or use another journal file"
+            )
+            raise JournalLockedError(msg)
+        token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        request = self._request_path
+        tmp = request.with_name(f"{request.name}.{token}.tmp")
+        try:
+            tmp.write_text(json.dumps({"pid": os.getpid(), "token": token, "until": time.time() + timeout + 1}))
+            os.replace(tmp, request)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            msg = (
+                f"the journal {self.path} is open in {holder}, and the request to take it over could not be "
+                f"written ({request}: {exc.strerror or exc}); close that session first, or use another journal file"
             )
             raise JournalLockedError(msg) from None
-        self._lock_file.seek(0)
-        self._lock_file.truncate()
-        self._lock_file.write(f"{os.getpid()}\n")
-        self._lock_file.flush()
+        end = time.monotonic() + timeout
+        try:
+            while not self._try_flock():
+                if time.monotonic() > end:
+                    msg = (
+                        f"the journal {self.path} is still open in {holder}, which did not release it within "
+                        f"{timeout:g} s (its kernel may be busy running a long cell, or hung). Shut down that "
+                        "kernel (or stop that process), then run this cell again; or use another journal file"
+                    )
+                    raise JournalLockedError(msg)
+                time.sleep(0.02)
+        finally:
+            _remove_request(request, token)
 
-    def _end_with_newline(self, torn_tail: int) -> None:
-        """Cut an incomplete last line (``torn_tail`` bytes, as :func:`read`
-        measured it) and end the file with a newline, so the next record starts
-        on a line of its own."""
-        size = self._file.seek(0, os.SEEK_END)
-        if torn_tail:
-            self._file.truncate(size - torn_tail)
-            size -= torn_tail
-        if size:
-            with open(self.path, "rb") as f:
-                f.seek(size - 1)
-                last = f.read(1)
-            if last != b"\n":
-                self._file.write(b"\n")
-        self._sync()
+    def commit(self) -> None:
+        """Make this the journal's writer: take it over from an older writer in this process, if any."""
+        with _REGISTRY_LOCK:
+            previous = self._inherit() if self._inherit is not None else None
+            if self._inherit is not None:
+                if previous is not None and previous._file is not None:
+                    # adopt its locked file descriptor: no moment in which another process could take the lock
+                    self._file.close()
+                    self._file, previous._file = previous._file, None
+                    self._locked, previous._locked = previous._locked, False
+                    _WATCHER.remove(previous)
+                else:
+                    self._lock(False, 0)
+                self._inherit = None
+            _OPEN_IN_THIS_PROCESS[self.key] = weakref.ref(self)
+        if self._locked:
+            try:
+                self._info_path.write_text(f"{os.getpid()}\n")
+            except OSError:
+                pass  # only used in messages
+            _WATCHER.add(self)
+
+    def _read_request(self) -> tuple[int, str] | None:
+        """``(pid, token)`` of a live process asking for this journal now, or None."""
+        try:
+            request = json.loads(self._request_path.read_text())
+            pid, token, until = int(request["pid"]), str(request["token"]), float(request["until"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # none (the usual case), being written, or unreadable
+        if pid == os.getpid() or time.time() > until or not _pid_alive(pid):
+            return None  # a stale request: its sender gave up or died
+        return pid, token
+
+    def _check_request(self) -> None:
+        """Called by the watcher thread: hand the journal over if a live process asks for it."""
+        request = None if self.closed else self._read_request()
+        if request is None:
+            return
+        if self._on_takeover is not None:
+            self._on_takeover(self, *request)
+        else:
+            self.close_for_takeover(*request)
+
+    def close_for_takeover(self, pid: int, token: str) -> bool:
+        """Release the journal to process ``pid`` if its request ``token`` still stands; return whether it did.
+
+        Later appends raise, and :attr:`taken_over_by` says who took it.
+        """
+        if self.closed or self._read_request() != (pid, token):
+            return False  # the requester gave up meanwhile: keep the journal
+        self.taken_over_by = pid
+        self.close()
+        return True
+
+    # --------------------------------------------------------------- write
+    def start(self, torn_tail: int = 0) -> None:
+        """Make the journal ready for appends.
+
+        Cuts an incomplete last line (``torn_tail`` bytes, as :func:`read`
+        measured it) and makes sure the next record starts on a line of its
+        own. A cut that fails now (disk trouble) is retried before the next
+        write, so this never raises for a full disk.
+        """
+        fd = self._file.fileno()
+        size = os.fstat(fd).st_size
+        self._good_size = max(size - torn_tail, 0)
+        self._need_newline = self._good_size > 0 and self._byte_at(self._good_size - 1) != b"\n"
+        if size > self._good_size:
+            try:
+                self._file.truncate(self._good_size)
+                os.fsync(fd)
+            except OSError:
+                pass
+
+    def _byte_at(self, pos: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(pos)
+            return f.read(1)
 
     def append(self, line: bytes) -> None:
-        """Write one encoded line and make it durable (flush + fsync)."""
+        """Write one encoded line and make it durable (flush + fsync).
+
+        On failure (disk full, ...) the file is left as it was: a later retry
+        of the same line never duplicates it or leaves half a line behind.
+        """
         if self._file is None:
-            msg = f"the journal {self.path} was closed (another learner in this process opened it)"
+            if self.taken_over_by is not None:
+                msg = f"the journal {self.path} was taken over by another session (pid {self.taken_over_by})"
+            else:
+                msg = f"the journal {self.path} was closed (another learner in this process opened it)"
             raise OSError(msg)
         self._write(line)
 
     def _write(self, line: bytes) -> None:
-        start = self._file.seek(0, os.SEEK_END)
+        fd = self._file.fileno()
+        size = os.fstat(fd).st_size
+        if size > self._good_size:  # bytes of a failed write whose cut failed too: cut them now
+            self._file.truncate(self._good_size)
+            os.fsync(fd)
+        elif size < self._good_size:  # changed behind our back: start from what is there
+            self._good_size = size
+            self._need_newline = size > 0 and self._byte_at(size - 1) != b"\n"
+        data = (b"\n" + line) if self._need_newline else line
         try:
-            self._file.write(line)
-            self._sync()
+            view, done = memoryview(data), 0
+            while done < len(data):
+                n = self._file.write(view[done:])
+                if not n:
+                    raise OSError(errno.EIO, "the journal file accepted no bytes")
+                done += n
+            os.fsync(fd)
         except OSError:
             try:  # do not leave half a line behind
-                self._file.truncate(start)
-                self._sync()
+                self._file.truncate(self._good_size)
+                os.fsync(fd)
             except OSError:
-                pass  # the reader reports and skips a torn line
+                pass  # cut before the next write (see above)
             raise
+        self._good_size += len(data)
+        self._need_newline = False
 
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
+    # --------------------------------------------------------------- close
     @property
     def closed(self) -> bool:
         return self._file is None
 
     def close(self) -> None:
         """Release the file and the lock (idempotent)."""
-        for f in (self._file, self._lock_file):
+        with _REGISTRY_LOCK:
+            f, self._file = self._file, None
+            locked, self._locked = self._locked, False
+            if f is not None and locked:
+                try:  # while still holding the lock, so a new holder's pid is never removed
+                    if self._info_path.read_text().strip() == str(os.getpid()):
+                        self._info_path.unlink()
+                except (OSError, ValueError):
+                    pass
             if f is not None:
                 try:
-                    f.close()
+                    f.close()  # releases the flock
                 except OSError:
                     pass
-        self._file = self._lock_file = None
+        _WATCHER.remove(self)
 
     def __del__(self):
-        self.close()
+        f, self._file = getattr(self, "_file", None), None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _live_writer(key: tuple[int, int]) -> JournalWriter | None:
+    with _REGISTRY_LOCK:
+        ref = _OPEN_IN_THIS_PROCESS.get(key)
+        writer = ref() if ref is not None else None
+        if writer is None or writer.closed:
+            _OPEN_IN_THIS_PROCESS.pop(key, None)
+            return None
+        return writer
+
+
+def _remove_request(request: Path, token: str) -> None:
+    try:
+        if token in request.read_text():
+            request.unlink()
+    except OSError:
+        pass
+
+
+class _Watcher:
+    """One daemon thread per process that looks for takeover requests of every open journal.
+
+    It runs only while at least one journal is open, and stops as soon as the
+    last one is closed.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._writers: list[weakref.ref] = []
+        self._thread: threading.Thread | None = None
+
+    def add(self, writer: JournalWriter) -> None:
+        with self._cond:
+            self._writers.append(weakref.ref(writer))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="alwidget-journal-watcher", daemon=True)
+                self._thread.start()
+
+    def remove(self, writer: JournalWriter) -> None:
+        with self._cond:
+            self._writers = [r for r in self._writers if r() is not None and r() is not writer]
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                alive = []
+                for ref in self._writers:
+                    writer = ref()
+                    if writer is not None and not writer.closed:
+                        alive.append(ref)
+                writer = None
+                self._writers = alive
+                if not self._writers:
+                    self._thread = None
+                    return
+                self._cond.wait(_POLL_S)
+                refs = list(self._writers)
+            for ref in refs:
+                writer = ref()
+                if writer is not None:
+                    try:
+                        writer._check_request()
+                    except Exception:  # noqa: BLE001 - keep watching the other journals
+                        pass
+                writer = None  # do not keep a writer alive between polls
+
+
+_WATCHER = _Watcher()

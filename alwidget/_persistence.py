@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import numbers
 import os
 import tempfile
 import time
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
 
 from alwidget import _journal
 from alwidget._validation import check_class_name
-from alwidget.errors import AlwidgetError, InvalidInputError, JournalError, JournalWarning
+from alwidget.errors import (
+    AlwidgetError,
+    ExportError,
+    InvalidInputError,
+    JournalError,
+    JournalLockedError,
+    JournalWarning,
+)
+
+_SKIPPED = -2  # the learner's code of a skipped clip (alwidget.learner._SKIPPED)
 
 
 class PersistenceMixin:
@@ -60,7 +72,7 @@ class PersistenceMixin:
             "t": round(time.time(), 3),
         }
 
-    def open_journal(self, path) -> None:
+    def open_journal(self, path, *, takeover: bool = False, timeout: float = 5.0) -> None:
         """Append every event to the journal at ``path`` from now on.
 
         If the file already holds events, they are replayed first (resume):
@@ -69,55 +81,140 @@ class PersistenceMixin:
         learner that already has events writes them into a new, empty journal
         so nothing is lost. Damaged records are reported (JournalWarning) and
         skipped; labels whose clip is no longer in the pool are listed in a
-        warning. Raises :class:`~alwidget.errors.JournalLockedError` if another
-        running process has the journal open, and
-        :class:`~alwidget.errors.JournalError` for a journal of another pool.
+        warning. Re-opening the journal this learner already writes to (the
+        same file, under any name) does nothing. A refused open changes
+        nothing: the learner keeps its current journal, and the file is left
+        as it was.
+
+        Parameters
+        ----------
+        path : path of the journal (created if missing)
+        takeover : bool, default False
+            If another running process holds the journal (e.g. the kernel of
+            a Voila page that was reloaded), ask it to hand the journal over
+            instead of failing: it finishes any write in progress, releases
+            the journal, and from then on refuses teach, skip, undo and
+            add_class with :class:`~alwidget.errors.JournalLockedError`. This
+            learner then replays every event the other one wrote.
+        timeout : float, default 5.0
+            Seconds to wait for the other process to hand the journal over.
+
+        Raises
+        ------
+        JournalLockedError
+            Another running process holds the journal (and ``takeover`` is
+            False, or it did not release the journal within ``timeout``).
+        JournalError
+            A journal of another pool, a file that is not an alwidget journal,
+            or a journal with events while this learner has events of its own.
         """
-        writer = _journal.JournalWriter(path)
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 <= timeout < math.inf:
+            msg = f"timeout must be a number of seconds (0 or more), got {timeout!r}"
+            raise InvalidInputError(msg)
+        if self._journal is not None and not self._journal.closed and _journal.file_key(path) == self._journal.key:
+            return  # the journal already in use: nothing to do
+        on_takeover = _takeover_callback(weakref.ref(self))
+        writer = _journal.JournalWriter(path, takeover=takeover, timeout=timeout, on_takeover=on_takeover)
         try:
             contents = _journal.read(path)
             with self._lock:
-                has_events = bool(contents.records)
-                if has_events and self._history:
-                    msg = (
-                        f"the journal {path} already holds {len(contents.records)} events and this learner has "
-                        f"{len(self._history)} of its own; resume with a fresh learner, or use a new journal file"
-                    )
-                    raise JournalError(msg)
-                if contents.header is not None:
-                    self._check_header(contents.header, path)
-                self._check_journal_ids(contents.records, path)
+                self._check_journal_contents(contents, path)
+                writer.commit()
                 for name in (contents.header or {}).get("classes", []):
                     if name not in self._code:  # a class of the header, not an event of its own
                         self._code[name] = len(self._classes)
                         self._classes.append(name)
                         self._label_version += 1
                 problems = list(contents.problems)
+                has_events = bool(contents.records)
                 if has_events:
                     problems += self._replay(contents, path)
-                writer.start(self._header(), contents.torn_tail)
-                if self._journal is not None:
-                    self._journal.close()
-                self._journal = writer
-                if not has_events:
-                    for seq, event in enumerate(self._history):  # events given before the journal was opened
-                        # before a journal exists, an event's seq is its position in the history
-                        self._journal_write(self._event_record(event, seq, event.target))
+                writer.start(contents.torn_tail)
+                previous, self._journal = self._journal, writer
+                if previous is not None and previous is not writer:
+                    previous.close()
+                if has_events:
+                    pending = []
+                else:  # events given before this journal was opened are copied into it
+                    pending = [self._event_record(e, pos, e.target) for pos, e in enumerate(self._history)]
+                    # renumber: in the copy an event's number is its position in the history
+                    self._undo_stack = [(pos, idx, prev, pos) for pos, idx, prev, _ in self._undo_stack]
+                    self._next_seq = len(self._history)
+                self._pending = [_journal.encode(r) for r in pending]
+                if contents.header is None and not contents.records:
+                    self._pending.insert(0, _journal.encode(self._header()))  # a new (or headless, empty) journal
+                self._flush_pending(stacklevel=3)
         except BaseException:
-            writer.close()
+            if self._journal is not writer:
+                writer.close()
             raise
         for problem in problems:
             warnings.warn(problem, JournalWarning, stacklevel=2)
 
+    def _check_journal_contents(self, contents, path) -> None:
+        """Refuse (before anything changes) a journal this learner must not use or resume from."""
+        if contents.foreign:
+            msg = (
+                f"{path} is not an alwidget journal (it holds no journal record); it was left unchanged. "
+                "Pass the path of a new or existing journal file (e.g. labels.jsonl), not a data file"
+            )
+            raise JournalError(msg)
+        if contents.records and self._history:
+            msg = (
+                f"the journal {path} already holds {len(contents.records)} events and this learner has "
+                f"{len(self._history)} of its own; resume with a fresh learner, or use a new journal file"
+            )
+            raise JournalError(msg)
+        if contents.header is not None:
+            self._check_header(contents.header, path)
+        elif contents.records:
+            self._check_headless(contents.records, path)
+        self._check_journal_ids(contents.records, path)
+
     def close_journal(self) -> None:
         """Stop journaling and release the journal's lock."""
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _journal_taken_over(self, writer, pid: int, token: str) -> None:
+        """Another process asked for the journal: write what is pending, then release it (watcher thread)."""
+        with self._lock:  # waits for a teach, skip, ... in progress
+            if writer.closed:
+                return
+            mine = self._journal is writer
+            if mine and self._pending:
+                self._flush_pending(stacklevel=2, warn=False)
+            if writer.close_for_takeover(pid, token) and mine:
+                self.journal_error = self._taken_over_message(writer, len(self._pending))
+
+    def _taken_over_message(self, writer, unsaved: int = 0) -> str:
+        lost = (
+            f" {unsaved} event(s) given here could not be saved before (disk full): export_labels() them."
+            if unsaved
+            else " Every label given here is in the journal."
+        )
+        return (
+            f"this session's journal {writer.path} was taken over by another session (pid {writer.taken_over_by}), "
+            f"e.g. after a page reload or a new tab.{lost} Nothing was changed here: continue labelling in the "
+            "newest session, or re-run the cell here to take the journal back"
+        )
 
     def _journal_write(self, record: dict) -> None:
-        """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so."""
+        """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so.
+
+        If another session took the journal over, the event just recorded is
+        reverted and :class:`~alwidget.errors.JournalLockedError` raised: no
+        event is ever accepted that cannot be saved there.
+        """
+        if self._journal.taken_over_by is not None:
+            self._revert_last_event(record)
+            raise JournalLockedError(self._taken_over_message(self._journal, len(self._pending)))
         self._pending.append(_journal.encode(record))
+        self._flush_pending(stacklevel=5)
+
+    def _flush_pending(self, stacklevel: int, warn: bool = True) -> None:
         try:
             while self._pending:
                 self._journal.append(self._pending[0])
@@ -125,14 +222,35 @@ class PersistenceMixin:
         except OSError as exc:
             first = self.journal_error is None
             self.journal_error = (
-                f"labels are NOT being saved to {self._journal.path}: {exc}. "
+                f"labels are NOT being saved to {self._journal.path}: {exc.strerror or exc}. "
                 f"{len(self._pending)} event(s) are kept in memory and will be written when the disk accepts them; "
                 "free space or fix permissions, or export_labels() elsewhere"
             )
-            if first:
-                warnings.warn(self.journal_error, JournalWarning, stacklevel=4)
+            if first and warn:
+                warnings.warn(self.journal_error, JournalWarning, stacklevel=stacklevel)
         else:
             self.journal_error = None
+
+    def _revert_last_event(self, record: dict) -> None:
+        """Undo the effect of the event just recorded (``record`` is its journal record)."""
+        event = self._history.pop()
+        self._next_seq = record["seq"]
+        if event.kind in ("teach", "skip"):
+            _, idx, prev, _ = self._undo_stack.pop()
+            self._codes[idx] = prev
+        elif event.kind == "undo":
+            reverted = self._history[event.target]
+            idx = np.asarray(reverted.indices, dtype=np.int64)
+            prev = self._codes[idx].copy()
+            if reverted.kind == "teach":
+                self._codes[idx] = [self._code[c] for c in reverted.labels]
+            else:
+                self._codes[idx] = _SKIPPED
+            self._undo_stack.append((event.target, idx, prev, record["target"]))
+        elif event.kind == "add_class":
+            del self._code[self._classes.pop()]
+        self._label_version += 1  # counters only grow: caches see "changed" and recompute the same state
+        self._version += 1
 
     def _check_header(self, header: dict, path) -> None:
         id_kind = "index" if self._ids is None else "clip"
@@ -160,6 +278,22 @@ class PersistenceMixin:
                 f"(e.g. {missing[0]!r}): a journal from a different dataset?"
             )
             raise JournalError(msg)
+
+    def _check_headless(self, records: list[dict], path) -> None:
+        """A journal without a readable header: check its clips against the pool as far as they allow."""
+        if self._ids is not None:
+            return  # clip ids: a folder may change; _check_journal_ids refuses a journal with none of them
+        for r in records:
+            if r.get("kind") not in ("teach", "skip"):
+                continue
+            for i in r.get("ids", []):
+                if type(i) is not int or not 0 <= i < self.n_pool:
+                    msg = (
+                        f"the journal {path} has no readable header, and it refers to clip {i!r}, which this pool "
+                        f"of {self.n_pool} clips does not have: a journal from a different dataset? Use the same "
+                        "embeddings, or another journal file"
+                    )
+                    raise JournalError(msg)
 
     def _replay(self, contents, path) -> list[str]:
         """Apply the journal's records to this (fresh) learner; return problems found."""
@@ -228,7 +362,17 @@ class PersistenceMixin:
         path = Path(path)
         labels = self.labels
         rows = [{"id": self._id(i), "index": i, "label": c} for i, c in labels.items()]
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        if not path.parent.is_dir():
+            msg = (
+                f"cannot export labels to {path}: the folder {path.parent} does not exist (or is not a folder); "
+                "create it first, or choose another path"
+            )
+            raise ExportError(msg)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        except OSError as exc:
+            msg = f"cannot export labels to {path}: {exc.strerror or exc} in the folder {path.parent}"
+            raise ExportError(msg) from None
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
                 if path.suffix.lower() == ".json":
@@ -240,6 +384,10 @@ class PersistenceMixin:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            msg = f"cannot export labels to {path}: {exc.strerror or exc}; nothing was written there"
+            raise ExportError(msg) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -263,6 +411,15 @@ class PersistenceMixin:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
             raise InvalidInputError(msg) from None
+        for clip, name in pairs:  # before anything changes: ids and labels must be plain values
+            if isinstance(clip, bool) or not isinstance(clip, (str, int)):
+                msg = f"cannot import labels from {path}: clip id {clip!r} is not a string or an integer"
+                raise InvalidInputError(msg)
+            try:
+                check_class_name(name, what="label")
+            except InvalidInputError as exc:
+                msg = f"cannot import labels from {path} (clip {clip!r}): {exc}"
+                raise InvalidInputError(msg) from None
         ints = self._ids is None or all(isinstance(i, int) for i in self._ids)
         pairs = list(dict((_coerce(i, ints), _coerce(c, self._classes)) for i, c in pairs).items())
         with self._lock:
@@ -288,6 +445,19 @@ class PersistenceMixin:
             )
             warnings.warn(msg, JournalWarning, stacklevel=2)
         return len(idx)
+
+
+def _takeover_callback(ref: weakref.ref):
+    """What a journal's watcher calls when another process asks for it (holds the learner weakly)."""
+
+    def on_takeover(writer, pid: int, token: str) -> None:
+        learner = ref()
+        if learner is None:
+            writer.close_for_takeover(pid, token)
+        else:
+            learner._journal_taken_over(writer, pid, token)
+
+    return on_takeover
 
 
 def _coerce(value, known):

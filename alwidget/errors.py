@@ -67,6 +67,10 @@ class JournalLockedError(AlwidgetError, RuntimeError):
     """The journal is already open in another live session (its lock is held)."""
 
 
+class ExportError(AlwidgetError, OSError):
+    """Labels cannot be written to the given path (missing folder, no permission, disk full, ...)."""
+
+
 class AlwidgetWarning(UserWarning):
     """Base class of alwidget's warnings."""
 

@@ -1,10 +1,16 @@
+import errno
+import fcntl
+import gc
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -345,3 +351,384 @@ def test_sigkill_at_random_moments_never_loses_an_acknowledged_label(tmp_path):
         assert set(labels) <= set(range(max(labels, default=-1) + 1))
         attempted = max(labels, default=-1) + 1
     assert len(acked) > 20  # the loop really ran between kills
+
+
+# ---------------------------------------------------------------- issue 10 regressions
+def test_reopening_the_journal_in_use_is_a_no_op_and_a_refused_open_keeps_it(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    learner = ActiveLearner(X, CLASSES, journal=path)
+    learner.teach(1, "bird")
+    learner.open_journal(path)  # the widget does this when the learner was built with journal= too
+    learner.open_journal(tmp_path / "." / "labels.jsonl")  # the same file under another name
+    assert learner.journal == path
+    learner.teach(2, "bell")
+
+    other = tmp_path / "other.jsonl"
+    o = ActiveLearner(X, CLASSES, journal=other)
+    o.teach(5, "bird")
+    o.close_journal()
+    with pytest.raises(JournalError, match="already holds 1 events"):
+        learner.open_journal(other)
+    assert learner.journal == path  # still attached ...
+    learner.teach(3, "bird")  # ... and working
+    assert learner.journal_error is None
+    learner.close_journal()
+    assert ActiveLearner(X, CLASSES, journal=path).labels == {1: "bird", 2: "bell", 3: "bird"}
+    assert ActiveLearner(X, CLASSES, journal=other).labels == {5: "bird"}
+
+
+def test_undo_after_moving_to_a_new_journal_survives_its_resume(tmp_path):
+    old = tmp_path / "old.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=old)
+    a.teach(1, "bird")
+    a.add_class("hum")
+    a.teach(2, "hum")
+    a.skip(3)
+    a.close_journal()
+    # "hum" is given up front now: its add_class event is skipped on resume, so the
+    # positions in the history no longer match the event numbers of the old journal
+    b = ActiveLearner(X, [*CLASSES, "hum"], journal=old)
+    new = tmp_path / "new.jsonl"
+    b.open_journal(new)
+    assert b.undo().indices == (3,)
+    assert b.undo().indices == (2,)
+    b.teach(4, "bell")
+    b.close_journal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = ActiveLearner(X, [*CLASSES, "hum"], journal=new)
+    assert state(c) == state(b)
+    assert c.undo().indices == (4,)
+    assert c.undo().indices == (1,)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"id,index,label\nc1,1,bird\nc2,2,be", b"some notes, no newline at the end", b'{"labels": []}\n', b"\n"],
+)
+def test_a_file_that_is_not_a_journal_is_refused_and_left_untouched(tmp_path, content):
+    path = tmp_path / "labels.csv"
+    path.write_bytes(content)
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    journal = tmp_path / "labels.jsonl"
+    learner = ActiveLearner(X, CLASSES, journal=journal)
+    learner.teach(1, "bird")
+    with pytest.raises(JournalError, match="labels.csv is not an alwidget journal.*left unchanged"):
+        ActiveLearner(X, CLASSES, journal=path)
+    with pytest.raises(JournalError, match="not an alwidget journal"):
+        learner.open_journal(path)
+    assert path.read_bytes() == content
+    assert path.stat().st_mtime == 1_000_000_000
+    assert not list(tmp_path.glob("labels.csv?*"))  # no side file (lock, request) next to it either
+    assert learner.journal == journal  # the refused open kept the journal in use
+    learner.teach(2, "bird")
+    assert read(journal).records[-1]["ids"] == [2]
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_link_cannot_bypass_the_lock(tmp_path, link):
+    path = tmp_path / "labels.jsonl"
+    other = tmp_path / f"via-{link}.jsonl"
+    ActiveLearner(X, CLASSES, journal=path).close_journal()
+    if link == "symlink":
+        other.symlink_to(path)
+    else:
+        os.link(path, other)
+    code = textwrap.dedent(
+        """
+        import sys, numpy as np
+        from alwidget import ActiveLearner
+        learner = ActiveLearner(np.arange(60, dtype="float32").reshape(20, 3), ["bird", "bell"], journal=sys.argv[1])
+        print("ready", flush=True)
+        sys.stdin.readline()
+        learner.teach(1, "bird")
+        print("taught", flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(JournalLockedError, match="open in another running session"):
+            ActiveLearner(X, CLASSES, journal=other)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "taught"  # the holder still writes, alone
+    finally:
+        proc.kill()
+        proc.wait()
+    learner = ActiveLearner(X, CLASSES, journal=other)  # the lock died with its process
+    assert learner.labels == {1: "bird"}
+    learner.close_journal()
+
+
+def test_a_crash_while_writing_the_header_is_repaired_on_resume(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    big = np.arange(200, dtype=np.float32).reshape(50, 4)
+    header = encode({"kind": "header", "format": "alwidget-journal", "v": 1, "n_pool": 50, "dim": 4,
+                     "ids": "index", "classes": CLASSES, "t": 0})
+    path.write_bytes(header[: len(header) // 2])  # the process died while writing the header
+    with pytest.warns(JournalWarning, match="last line is incomplete"):
+        a = ActiveLearner(big, CLASSES, journal=path)
+    a.teach([20, 30], "bird")
+    a.close_journal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "header missing" on every later resume
+        b = ActiveLearner(big, CLASSES, journal=path)
+    assert b.labels == {20: "bird", 30: "bird"}
+    b.close_journal()
+    with pytest.raises(JournalError, match="pool of 50 clips x 4 features"):
+        ActiveLearner(np.zeros((10, 7), dtype=np.float32), CLASSES, journal=path)
+
+
+def test_a_journal_whose_header_is_lost_is_still_checked_against_the_pool(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    big = np.arange(200, dtype=np.float32).reshape(50, 4)
+    a = ActiveLearner(big, CLASSES, journal=path)
+    a.teach([2, 30], "bird")
+    a.teach(5, "bell")
+    a.close_journal()
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[1])  # the header line is gone
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="no readable header.*clip 30.*pool of 10 clips"):
+        ActiveLearner(np.zeros((10, 7), dtype=np.float32), CLASSES, journal=path)
+    assert path.read_bytes() == before
+    with pytest.warns(JournalWarning, match="header record is missing"):
+        b = ActiveLearner(big, CLASSES, journal=path)
+    assert b.labels == {2: "bird", 30: "bird", 5: "bell"}
+
+
+class _Disk:
+    """A disk with ``room`` bytes left (None: plenty); writes beyond it fail with ENOSPC after a partial write."""
+
+    def __init__(self):
+        self.room = None
+
+
+class _QuotaFile(io.RawIOBase):
+    def __init__(self, path, disk):
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._disk = disk
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, b):
+        b = bytes(b)
+        if self._disk.room is not None:
+            if self._disk.room <= 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            b = b[: self._disk.room]
+            self._disk.room -= len(b)
+        return os.write(self._fd, b)
+
+    def seek(self, pos, whence=0):
+        return os.lseek(self._fd, pos, whence)
+
+    def tell(self):
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def truncate(self, size=None):
+        os.ftruncate(self._fd, self.tell() if size is None else size)
+        return size
+
+    def close(self):
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+@pytest.fixture
+def disk(monkeypatch):
+    """Journal files written through a simulated disk that can run full (the OS-level writes fail)."""
+    from alwidget import _journal
+
+    disk = _Disk()
+
+    def fake_open(file, mode="r", buffering=-1, *args, **kwargs):
+        if "a" in mode and "b" in mode:  # the journal (not its text side files)
+            raw = _QuotaFile(file, disk)
+            return raw if buffering == 0 else io.BufferedWriter(raw)
+        return open(file, mode, buffering, *args, **kwargs)
+
+    monkeypatch.setattr(_journal, "open", fake_open, raising=False)
+    return disk
+
+
+def test_a_new_journal_on_a_full_disk_keeps_working_and_catches_up(tmp_path, disk):
+    path = tmp_path / "labels.jsonl"
+    disk.room = 0
+    with pytest.warns(JournalWarning, match="NOT being saved.*No space left"):
+        learner = ActiveLearner(X, CLASSES, journal=path)
+    assert "1 event(s) are kept in memory" in learner.journal_error  # the header
+    learner.teach(1, "bird")
+    assert learner.labels == {1: "bird"}
+    disk.room = None  # space is back
+    learner.skip(2)
+    assert learner.journal_error is None
+    learner.close_journal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = ActiveLearner(X, CLASSES, journal=path)
+    assert state(resumed) == state(learner)
+
+
+def test_a_write_cut_short_by_a_full_disk_is_never_duplicated(tmp_path, disk):
+    path = tmp_path / "labels.jsonl"
+    learner = ActiveLearner(X, CLASSES, journal=path)
+    learner.teach(1, "bird")
+    disk.room = 20  # the next line is written only in part
+    with pytest.warns(JournalWarning, match="NOT being saved.*No space left"):
+        learner.teach(2, "bell")
+    learner.teach(3, "bell")
+    disk.room = None
+    learner.skip(4)
+    assert learner.journal_error is None
+    learner.close_journal()
+    assert path.read_bytes().endswith(b"\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "event N could not be applied", no torn or bad line
+        resumed = ActiveLearner(X, CLASSES, journal=path)
+    assert state(resumed) == state(learner)
+    assert [r["seq"] for r in read(path).records] == [0, 1, 2, 3]
+
+
+def test_export_into_a_missing_folder_names_the_folder(tmp_path):
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(1, "bird")
+    target = tmp_path / "missing" / "labels.csv"
+    with pytest.raises(AlwidgetError, match="folder .*missing does not exist") as info:
+        learner.export_labels(target)
+    assert str(target) in str(info.value) and ".tmp" not in str(info.value)
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("bad", [[1, 2], {"a": 1}])
+def test_import_of_ids_that_are_lists_or_dicts_is_refused_unchanged(tmp_path, bad):
+    path = tmp_path / "labels.json"
+    rows = [{"id": 3, "index": 3, "label": "bird"}, {"id": bad, "index": 0, "label": "bell"}]
+    path.write_text(json.dumps({"classes": CLASSES, "labels": rows}))
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(1, "bird")
+    before = state(learner)
+    with pytest.raises(AlwidgetError, match=rf"labels.json: clip id {re.escape(repr(bad))} is not a string"):
+        learner.import_labels(path)
+    assert state(learner) == before
+
+
+# ---------------------------------------------------------------- issue 11: takeover
+HOLDER = """
+import json, sys, numpy as np
+from alwidget import ActiveLearner
+from alwidget.errors import JournalLockedError
+learner = ActiveLearner(np.arange(60, dtype="float32").reshape(20, 3), ["bird", "bell"], journal=sys.argv[1])
+learner.teach([1, 2], ["bird", "bell"])
+learner.skip(3)
+print("ready", flush=True)
+sys.stdin.readline()  # the other session takes the journal over meanwhile
+before = (learner.labels, learner.skipped_idx.tolist(), len(learner.history))
+results = {}
+for name, call in [("teach", lambda: learner.teach(4, "bird")), ("skip", lambda: learner.skip(5)),
+                   ("undo", learner.undo), ("add_class", lambda: learner.add_class("hum"))]:
+    try:
+        call()
+        results[name] = "accepted"
+    except JournalLockedError as exc:
+        results[name] = str(exc)
+after = (learner.labels, learner.skipped_idx.tolist(), len(learner.history))
+report = {"results": results, "unchanged": before == after, "classes": learner.classes,
+          "journal": learner.journal, "error": learner.journal_error}
+learner.close_journal()  # going on in memory only: the undo history is intact
+report["undone"] = list(learner.undo().indices)
+print(json.dumps(report), flush=True)
+"""
+
+
+def _watcher_threads():
+    return [t for t in threading.enumerate() if t.name == "alwidget-journal-watcher"]
+
+
+def test_takeover_from_a_live_process_gets_every_label_and_stops_the_old_writer(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        new = ActiveLearner(X, CLASSES)
+        with pytest.raises(JournalLockedError, match="takeover=True"):
+            new.open_journal(path)
+        assert new.journal is None
+        new.open_journal(path, takeover=True)
+        assert new.labels == {1: "bird", 2: "bell"} and new.skipped_idx.tolist() == [3]
+        assert len(_watcher_threads()) == 1
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        report = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert report["unchanged"] and report["classes"] == CLASSES and report["journal"] is None
+    for name, message in report["results"].items():
+        assert "taken over by another session" in message and f"pid {os.getpid()}" in message, name
+        assert "re-run the cell" in message and str(path) in message
+    assert "taken over" in report["error"] and report["undone"] == [3]
+    # the new session is the only writer: its labels go to the journal, and the lock is its own
+    new.teach(6, "bell")
+    with open(path, "rb") as f, pytest.raises(BlockingIOError):
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert (tmp_path / "labels.jsonl.lock").read_text().strip() == str(os.getpid())
+    assert not (tmp_path / "labels.jsonl.takeover").exists()
+    new.close_journal()
+    gc.collect()  # writers of earlier tests, if any are still unreachable
+    deadline = time.monotonic() + 5
+    while _watcher_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _watcher_threads()  # the watcher stops with the last journal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = ActiveLearner(X, CLASSES, journal=path)
+    assert resumed.labels == {1: "bird", 2: "bell", 6: "bell"} and resumed.skipped_idx.tolist() == [3]
+    resumed.close_journal()
+
+
+def test_takeover_of_a_holder_that_does_not_answer_says_what_to_do(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    ActiveLearner(X, CLASSES, journal=path).close_journal()
+    hung = "import fcntl, sys; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); print('ready', flush=True); sys.stdin.readline()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", hung, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        learner = ActiveLearner(X, CLASSES)
+        t0 = time.monotonic()
+        with pytest.raises(JournalLockedError, match=r"did not release it within 0.5 s.*Shut down that kernel"):
+            learner.open_journal(path, takeover=True, timeout=0.5)
+        assert time.monotonic() - t0 < 3
+    finally:
+        proc.kill()
+        proc.wait()
+    assert learner.journal is None and learner.labels == {}
+    assert not (tmp_path / "labels.jsonl.takeover").exists()  # no stale request is left behind
+
+
+def test_a_stale_takeover_request_is_ignored(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    learner = ActiveLearner(X, CLASSES, journal=path)
+    request = tmp_path / "labels.jsonl.takeover"
+    # a request whose sender gave up (expired), and one from the holder itself
+    for pid, until in [(os.getppid(), time.time() - 1), (os.getpid(), time.time() + 60)]:
+        request.write_text(json.dumps({"pid": pid, "token": "t", "until": until}))
+        time.sleep(0.6)  # more than two polls of the watcher
+        assert learner.journal == path
+        learner.teach(len(learner.history), "bird")
+    assert learner.journal_error is None
+    learner.close_journal()
