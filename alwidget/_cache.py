@@ -5,7 +5,9 @@ hash covers the embedder's name and parameters and the dataset's sr /
 duration / offset (``config.json`` there says what it holds):
 
 - ``<h>.emb``: one row, ``h`` = hash of the clip key (clip id and, for
-  files, size and mtime). Changed clips miss; the others still hit.
+  files, size, mtime and a fingerprint of the content, so two folders with
+  the same names, sizes and mtimes never share rows). Changed clips miss;
+  the others still hit.
 - ``sets/<h>.emb``: the whole ``(n, d)`` matrix of one list of clip keys,
   written after a complete call, so repeating a call reads one file
   instead of n.

@@ -17,7 +17,11 @@ float32 ndarray ``(b, n_samples)``, or a ``torch.nn.Module`` called as
 ``module(x)`` with ``x`` a float32 tensor ``(b, n_samples)`` on ``device``.
 A batch only ever holds clips of equal length (no padding; set a fixed
 ``duration`` on the dataset for full batches), so a clip's embedding does not
-depend on its batch. Outputs are checked: shape ``(b, d)``, finite.
+depend on its batch. Outputs are checked: shape ``(b, d)``, finite. A
+non-finite row for a clip with extreme samples (peak above ``1e4``: corrupt
+or mis-scaled float audio) is that clip's fault: it gets a NaN row and an
+entry in ``ds.errors``; for any other clip the embedder is at fault and
+:class:`~alwidget.errors.InvalidInputError` is raised.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ __all__ = [
 _FEATURE_VERSION = 1
 _AMIN = 1e-10
 _BLOCK_FRAMES = 4096  # frames per STFT block: bounds memory on long clips
+# A clip whose peak |sample| exceeds this (80 dB above full scale) is corrupt or
+# mis-scaled: NaN/inf in its embedding is blamed on the clip, not the embedder.
+_EXTREME_PEAK = 1e4
 
 
 # ---------------------------------------------------------------------- spectrogram
@@ -312,11 +319,13 @@ class LogMelEmbedder(Embedder):
             return self._embed_torch(waveforms, sr)
         basis = self._bases(sr)[1]
         rows = []
-        for y in waveforms:
-            F = _log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
-            if self.kind == "mfcc":
-                F = _dct_matrix(self.n_mfcc, self.n_mels) @ F
-            rows.append(_frame_stats(F))
+        # huge samples overflow to inf/NaN rows, which the caller reports per clip: no RuntimeWarnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            for y in waveforms:
+                F = _log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
+                if self.kind == "mfcc":
+                    F = _dct_matrix(self.n_mfcc, self.n_mels) @ F
+                rows.append(_frame_stats(F))
         return np.stack(rows)
 
     def _embed_torch(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
@@ -599,11 +608,44 @@ def _embed_chunk(
             failures[k] = str(exc)
     if not waves:
         return None, failures
-    ok_ids = [c for k, c in enumerate(ids) if k not in failures]
+    ok_pos = [k for k in range(len(sources)) if k not in failures]
+    ok_ids = [ids[k] for k in ok_pos]
+    out = _run_embedder(embedder, waves, sr, ok_ids)
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        peaks = np.array([float(np.max(np.abs(w), initial=0.0)) for w in waves])
+        extreme = peaks > _EXTREME_PEAK
+        innocent = bad & ~extreme
+        if innocent.any() and (bad & extreme).any():
+            # a batch-wise embedder may let one overflowing clip spoil its batch: redo the others alone
+            redo = np.flatnonzero(innocent)
+            out = out.copy()  # the embedder's own array may be read-only
+            out[redo] = _run_embedder(embedder, [waves[j] for j in redo], sr, [ok_ids[j] for j in redo])
+            bad = ~np.isfinite(out).all(axis=1)
+            innocent = bad & ~extreme
+        if innocent.any():
+            msg = (
+                f"embedder {embedder.name!r} returned NaN or infinite values for clip "
+                f"{ok_ids[int(np.argmax(innocent))]!r}"
+                f"{f' and {int(innocent.sum()) - 1} more' if innocent.sum() > 1 else ''}; "
+                "fix the embedder or drop the clip"
+            )
+            raise InvalidInputError(msg)
+        for j in np.flatnonzero(bad):
+            failures[ok_pos[j]] = (
+                f"overflowing audio: sample values up to {peaks[j]:.3g} in magnitude make the {embedder.name!r} "
+                "embedding NaN or infinite; float audio should lie within about [-1, 1]: rescale or re-export it"
+            )
+        out = out[~bad]
+    return (out if len(out) else None), failures
+
+
+def _run_embedder(embedder: Embedder, waves: list[np.ndarray], sr: int, ids: list[str]) -> np.ndarray:
+    """``embedder(waves, sr)`` as a ``(len(waves), d)`` float32 array; errors name the clips."""
     try:
         out = _to_numpy(embedder(waves, sr))
     except InvalidInputError as exc:
-        msg = f"{exc} (clips {', '.join(ok_ids[:3])}{', ...' if len(ok_ids) > 3 else ''})"
+        msg = f"{exc} (clips {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
         raise InvalidInputError(msg) from None
     if out.ndim != 2 or out.shape[0] != len(waves):
         msg = (
@@ -611,14 +653,7 @@ def _embed_chunk(
             "it must return (n_clips, n_features)"
         )
         raise InvalidInputError(msg)
-    bad = ~np.isfinite(out).all(axis=1)
-    if bad.any():
-        msg = (
-            f"embedder {embedder.name!r} returned NaN or infinite values for clip {ok_ids[int(np.argmax(bad))]!r}"
-            f"{f' and {int(bad.sum()) - 1} more' if bad.sum() > 1 else ''}; fix the embedder or drop the clip"
-        )
-        raise InvalidInputError(msg)
-    return out, failures
+    return out
 
 
 def _compute_rows(
@@ -633,7 +668,8 @@ def _compute_rows(
 ) -> dict[int, str]:
     """Embed clips ``todo`` in joblib tasks of ``batch_size``; ``store(indices, rows)`` per task.
 
-    Returns ``{index: reason}`` for the clips that failed to decode.
+    Returns ``{index: reason}`` for the clips that failed: undecodable, NaN or
+    infinite samples, or samples so large that their embedding overflowed.
     """
     chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
     ids = ds.clip_ids
@@ -705,14 +741,18 @@ def embed_dataset(
     Returns
     -------
     ndarray, shape (len(ds), d), float32
-        A clip that fails to decode gets a NaN row, is appended to
-        ``ds.errors`` and is reported in one warning; drop such rows with
+        A clip that fails to decode, holds NaN or infinite samples, or has
+        samples so large (peak above 1e4) that its embedding is not finite
+        gets a NaN row, is appended to ``ds.errors`` and is reported in one
+        warning; drop such rows with
         ``keep = np.isfinite(X).all(1); ds, X = ds.subset(keep), X[keep]``.
 
     Notes
     -----
     Cache: one entry per clip, keyed by the clip id (path relative to the
-    dataset root, or content hash for arrays), the file's size and mtime, the
+    dataset root, or content hash for arrays), the file's size, mtime and a
+    hash of its first, middle and last 4 KiB (so folders with equal names,
+    sizes and mtimes do not share rows, and a moved folder still hits), the
     embedder's name and parameters (plug-ins: ``name`` or a hash of source
     and state) and the dataset's sr, duration and offset. A repeated call
     only reads the cache; changed files or parameters recompute just what
@@ -790,7 +830,7 @@ def embed_dataset(
         ds.errors.extend(e for e in new if e not in ds.errors)  # repeated calls report, but list once
         first = sorted(failed)[:3]
         msg = (
-            f"{len(failed)} of {n} clips failed to decode and have NaN rows "
+            f"{len(failed)} of {n} clips failed to decode or have unusable audio and have NaN rows "
             f"(indices {first}{' ...' if len(failed) > 3 else ''}; first: {failed[first[0]]}). "
             "They are listed in ds.errors; drop them with keep = np.isfinite(X).all(1); "
             "ds, X = ds.subset(keep), X[keep]"

@@ -60,6 +60,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,6 +77,9 @@ from alwidget import ActiveLearner  # noqa: E402
 from alwidget.datasets import make_sounds  # noqa: E402
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # LogisticRegression's default max_iter=100
+
+# Default outputs live in the repository's docs/, wherever the script is run from.
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 ALWIDGET_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse", "bald")
 CHECKPOINTS = (20, 50, 100, 200)
@@ -462,11 +466,18 @@ def main(argv=None) -> None:
     ap.add_argument("--initial", type=int, default=10, help="random labels to start from")
     ap.add_argument("--budget", type=int, default=None, help="labels at the end (default 200, quick 100)")
     ap.add_argument("--cache-dir", default=None, help="embedding cache (default: a temporary folder)")
-    ap.add_argument("--plot", default="docs/peers.png", help="where to write the plot ('' for none)")
+    ap.add_argument(
+        "--plot", default=str(DOCS / "peers.png"), help="where to write the plot ('' for none; default docs/peers.png)"
+    )
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--threads", type=int, default=1, help="BLAS / OpenMP / torch threads for everyone (default 1)")
     args = ap.parse_args(argv)
+    if args.plot:  # a missing folder must fail now, not after minutes of computing
+        plot_dir = Path(args.plot).expanduser().resolve().parent
+        if not plot_dir.is_dir():
+            ap.error(f"--plot {args.plot!r}: folder {str(plot_dir)!r} does not exist; create it or pass another path")
+        args.plot = str(Path(args.plot).expanduser())
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         run(args)

@@ -319,3 +319,49 @@ def test_fuzz_bad_files_never_crash_and_are_all_reported(tmp_path_factory, bad, 
         assert sr == SR and y.dtype == np.float32 and np.isfinite(y).all()
     X = ds.embed(progress=False, cache_dir=False)
     assert np.isfinite(X).all()  # the silent clip included
+
+
+# ---------------------------------------------------------------- non-finite samples, cache keys (issue 10)
+def test_nan_or_inf_samples_fail_to_load_naming_the_file(tmp_path):
+    y = tone(seconds=0.5)
+    y[1234], y[5000] = np.nan, np.inf
+    sf.write(tmp_path / "bad.wav", y, SR, subtype="FLOAT")
+    sf.write(tmp_path / "good.wav", tone(seconds=0.5), SR, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = AudioDataset.from_folder(tmp_path)  # the probe only reads the header and the last frame
+    assert ds.names == ["bad.wav", "good.wav"]
+    with pytest.raises(AudioLoadError, match=r"'.*bad\.wav'.*non-finite audio: 2 of its 8000 samples .*at 0\.077 s"):
+        ds[0]
+    assert np.isfinite(ds[1][0]).all()
+    late = AudioDataset.from_files([tmp_path / "bad.wav"], offset=0.1)  # only the inf sample is in the segment
+    with pytest.raises(AudioLoadError, match=r"1 of its 6400 samples .*first at 0\.312 s"):
+        late[0]
+    with pytest.raises(AudioLoadError, match="cannot decode the array: non-finite audio"):
+        load_audio(np.array([0.0, np.nan, 0.5]), SR)
+
+
+def _fixed_time_folder(folder, seed: int) -> AudioDataset:
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for name in ("a.wav", "b.wav"):
+        sf.write(folder / name, (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="FLOAT")
+        os.utime(folder / name, ns=(10**18, 10**18))
+    return AudioDataset.from_folder(folder)
+
+
+def test_cache_keys_tell_twin_folders_apart_and_survive_a_move(tmp_path):
+    one, two = _fixed_time_folder(tmp_path / "one", 1), _fixed_time_folder(tmp_path / "two", 2)
+    assert one.clip_ids == two.clip_ids
+    assert [os.stat(p)[6:] for p in one.paths] == [os.stat(p)[6:] for p in two.paths]  # size, times
+    keys = one._cache_keys()
+    assert not set(keys) & set(two._cache_keys())
+    assert one._cache_keys() == keys  # stable
+    os.rename(tmp_path / "one", tmp_path / "moved")
+    assert AudioDataset.from_folder(tmp_path / "moved")._cache_keys() == keys
+    # rewritten in place with another signal of the same size, mtime put back: a new key
+    path = tmp_path / "moved" / "a.wav"
+    sf.write(path, tone(seconds=1.0), SR, subtype="FLOAT")
+    os.utime(path, ns=(10**18, 10**18))
+    new = AudioDataset.from_folder(tmp_path / "moved")._cache_keys()
+    assert new[0] != keys[0] and new[1] == keys[1]

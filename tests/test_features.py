@@ -324,3 +324,117 @@ def test_torch_module_defined_in_a_notebook_cell_is_fingerprinted():
     with torch.no_grad():
         net.lin.weight.add_(1.0)
     assert _fingerprint(net) != first  # new weights, new cache key
+
+
+# ---------------------------------------------------------------- bad samples, cache collisions (issue 10)
+def _bad_sample_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """Four good float WAVs plus three with NaN, inf and 1e30 samples; returns good paths, bad name -> reason."""
+    good = []
+    for k, y in enumerate(clips(4)):
+        sf.write(folder / f"c{k}.wav", y, SR, subtype="FLOAT")
+        good.append(str((folder / f"c{k}.wav").resolve()))
+    base = clips(1, seed=5)[0][:4000] if len(clips(1, seed=5)[0]) >= 4000 else np.zeros(4000, np.float32)
+    for name, value in (("nan.wav", np.nan), ("inf.wav", -np.inf)):
+        y = base.copy()
+        y[1234] = value
+        sf.write(folder / name, y, SR, subtype="FLOAT")
+    sf.write(folder / "huge.wav", np.full(4000, 1e30, np.float32) * np.sign(base + 1e-3), SR, subtype="FLOAT")
+    return good, {"nan.wav": "non-finite audio", "inf.wav": "non-finite audio", "huge.wav": "overflowing audio"}
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["numpy", "torch", pytest.param("loky", marks=pytest.mark.slow)],
+)
+def test_nan_inf_and_overflowing_clips_get_nan_rows_not_an_embedder_error(tmp_path, how):
+    (tmp_path / "d").mkdir()
+    good, bad = _bad_sample_folder(tmp_path / "d")
+    ds = AudioDataset.from_folder(tmp_path / "d")  # all pass the probe
+    assert len(ds) == 7 and ds.errors == []
+    kwargs = {
+        "numpy": {"batch_size": 8},
+        "torch": {"embedder": LogMelEmbedder(backend="torch"), "batch_size": 8},  # one padded batch for all
+        "loky": {"n_jobs": 2, "batch_size": 2},
+    }[how]
+    with pytest.warns(UserWarning, match=r"3 of 7 clips failed to decode or have unusable audio") as record:
+        X = ds.embed(cache_dir=tmp_path / "cache", progress=False, **kwargs)
+    assert len(record) == 1
+    assert "fix the embedder" not in str(record[0].message)
+    names = ds.names
+    bad_rows = [names.index(b) for b in bad]
+    good_rows = [i for i in range(7) if i not in bad_rows]
+    assert np.isnan(X[bad_rows]).all()
+    expected = AudioDataset.from_files(good).embed(cache_dir=False, progress=False, **kwargs)
+    np.testing.assert_allclose(X[good_rows], expected, rtol=1e-6, atol=1e-6)
+    reasons = {os.path.basename(e.path): e.reason for e in ds.errors}
+    assert set(reasons) == set(bad)
+    for name, reason in bad.items():
+        assert reasons[name].startswith(reason) and "embedder" not in reasons[name].split(";")[-1]
+    assert "1e+30" in reasons["huge.wav"] and "rescale" in reasons["huge.wav"]
+    # bad rows are not cached: a second call reports them again, and lists each once
+    with pytest.warns(UserWarning, match="3 of 7 clips") as record:
+        X2 = ds.embed(cache_dir=tmp_path / "cache", progress=False, **kwargs)
+    assert len(record) == 1 and len(ds.errors) == 3
+    np.testing.assert_array_equal(X2, X)
+
+
+def test_overflow_spoiling_a_batch_is_redone_and_broken_embedders_still_blamed(tmp_path):
+    (tmp_path / "d").mkdir()
+    _bad_sample_folder(tmp_path / "d")
+    ds = AudioDataset.from_folder(tmp_path / "d", duration=0.25)  # equal lengths: one plug-in batch
+
+    def batchwise(batch, sr):  # normalised by the whole batch: one inf makes every row NaN
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = (batch.astype(np.float32) ** 2).sum()
+            return np.stack([batch.std(1), batch.mean(1)], 1) * (total / total)
+
+    with pytest.warns(UserWarning, match="3 of 7 clips") as record:
+        X = ds.embed(batchwise, name="batchwise", cache_dir=False, progress=False, batch_size=16)
+    assert len(record) == 1
+    huge = ds.names.index("huge.wav")
+    good = [i for i in range(7) if np.isfinite(X[i]).all()]
+    assert len(good) == 4 and huge not in good
+    np.testing.assert_allclose(X[good], ds.subset(good).embed(batchwise, name="b2", cache_dir=False, progress=False))
+    reasons = {os.path.basename(e.path): e.reason.split(":")[0] for e in ds.errors}
+    assert reasons == {"huge.wav": "overflowing audio", "inf.wav": "non-finite audio", "nan.wav": "non-finite audio"}
+
+    def nan_for_quiet(batch, sr):  # broken on good audio: the embedder is blamed, even beside a huge clip
+        return np.where(np.abs(batch).max(1, keepdims=True) < 1.0, np.nan, 1.0) * np.ones((len(batch), 2))
+
+    n_errors = len(ds.errors)
+    with pytest.raises(InvalidInputError, match=r"'nan_for_quiet' returned NaN.*fix the embedder"):
+        ds.embed(nan_for_quiet, name="nan_for_quiet", cache_dir=False, progress=False)
+    assert len(ds.errors) == n_errors
+
+
+def _twin_folder(folder: Path, seed: int) -> AudioDataset:
+    """Four 0.3 s float WAVs (same names and sizes for every seed) with a fixed mtime."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for k in range(4):
+        path = folder / f"c{k}.wav"
+        sf.write(path, (0.2 * rng.standard_normal(SR * 3 // 10)).astype(np.float32), SR, subtype="FLOAT")
+        os.utime(path, ns=(1_600_000_000 * 10**9, 1_600_000_000 * 10**9))  # e.g. an archive's fixed timestamp
+    return AudioDataset.from_folder(folder)
+
+
+def test_cache_keeps_folders_with_equal_names_sizes_and_mtimes_apart(tmp_path):
+    cache = tmp_path / "cache"
+    a, b = _twin_folder(tmp_path / "a", seed=1), _twin_folder(tmp_path / "b", seed=2)
+    assert [os.stat(p).st_size for p in a.paths] == [os.stat(p).st_size for p in b.paths]
+    counting = Counting()
+    Xa = a.embed(counting, name="counting", cache_dir=cache, progress=False)
+    Xb = b.embed(counting, name="counting", cache_dir=cache, progress=False)
+    assert counting.seen == 8
+    np.testing.assert_array_equal(Xb, b.embed(counting, name="counting", cache_dir=False, progress=False))
+    np.testing.assert_array_equal(Xa, a.embed(counting, name="counting", cache_dir=False, progress=False))
+    assert not np.allclose(Xa, Xb)
+    for ds, X in ((a, Xa), (b, Xb)):  # the built-in embedder too
+        X1 = ds.embed(cache_dir=cache, progress=False)
+        np.testing.assert_array_equal(X1, ds.embed(cache_dir=False, progress=False))
+    # a moved folder keeps its cache entries
+    os.rename(tmp_path / "a", tmp_path / "moved")
+    seen = counting.seen
+    moved = AudioDataset.from_folder(tmp_path / "moved")
+    np.testing.assert_array_equal(moved.embed(counting, name="counting", cache_dir=cache, progress=False), Xa)
+    assert counting.seen == seen
