@@ -86,31 +86,107 @@ def check_classes(classes) -> list:
     return out
 
 
-def check_indices(idx, n_pool: int) -> tuple[np.ndarray, bool]:
-    """Return ``(indices as int64 array, was_scalar)``; reject anything not a valid pool index."""
+def check_indices(idx, n_pool: int, *, unique: bool = True, allow_empty: bool = False) -> tuple[np.ndarray, bool]:
+    """Return ``(indices as int64 array, was_scalar)``; reject anything not a valid pool index.
+
+    Parameters
+    ----------
+    idx : int, sequence of int or integer array
+    n_pool : int, valid indices are ``0 .. n_pool - 1`` (negative ones are never wrapped)
+    unique : reject an index given twice
+    allow_empty : accept an empty selection (returns an empty array)
+    """
     scalar = np.ndim(idx) == 0
     if isinstance(idx, np.ndarray) and idx.dtype.kind in "iu":
-        out = idx.astype(np.int64).ravel()
+        raw = idx.ravel()
+        bad = (raw < 0) | (raw >= n_pool)  # compared in the array's own dtype: uint64 cannot wrap
+        if bad.any():
+            _out_of_range(raw[bad][0].item(), n_pool)
+        out = raw.astype(np.int64)
     else:
         values = [idx] if scalar else (idx.ravel().tolist() if isinstance(idx, np.ndarray) else list(idx))
         for v in values:
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
                 msg = f"index {v!r} is not an integer; pass pool indices as ints"
                 raise InvalidInputError(msg)
-        out = np.array([int(v) for v in values], dtype=np.int64)
+        ints = [int(v) for v in values]
+        for v in ints:  # before the int64 conversion, so 2**70 is named, not an OverflowError
+            if v < 0 or v >= n_pool:
+                _out_of_range(v, n_pool)
+        out = np.array(ints, dtype=np.int64)
     if len(out) == 0:
+        if allow_empty:
+            return out, scalar
         msg = "no index given; pass at least one pool index"
         raise InvalidInputError(msg)
-    bad = (out < 0) | (out >= n_pool)
-    if bad.any():
-        v = int(out[bad][0])
-        msg = f"index {v} is out of range for a pool of {n_pool} clips (valid: 0 .. {n_pool - 1})"
-        raise IndexOutOfRangeError(msg)
-    uniq, counts = np.unique(out, return_counts=True)
-    if (counts > 1).any():
-        msg = f"index {int(uniq[counts > 1][0])} is given more than once in one call"
-        raise InvalidInputError(msg)
+    if unique and len(out) > 1:
+        uniq, counts = np.unique(out, return_counts=True)
+        if (counts > 1).any():
+            msg = f"index {int(uniq[counts > 1][0])} is given more than once in one call"
+            raise InvalidInputError(msg)
     return out, scalar
+
+
+def check_index(i, n_pool: int) -> int:
+    """Return one pool index ``i`` as an int in ``0 .. n_pool - 1``, or raise (O(1))."""
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral):
+        msg = f"index {i!r} is not an integer; pass a pool index as an int"
+        raise InvalidInputError(msg)
+    i = int(i)
+    if i < 0 or i >= n_pool:
+        _out_of_range(i, n_pool)
+    return i
+
+
+def _out_of_range(v: int, n_pool: int):
+    msg = f"index {v} is out of range for a pool of {n_pool} clips (valid: 0 .. {n_pool - 1})"
+    raise IndexOutOfRangeError(msg)
+
+
+def check_device(device):
+    """Return ``device`` unchanged if torch can use it here, else raise.
+
+    Accepts a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``
+    (or a ``torch.device``). torch is imported only when this is called.
+    """
+    import torch  # lazy: keep `import alwidget` light
+
+    if not isinstance(device, (str, torch.device)):
+        msg = f"device must be a string such as 'cpu' or 'cuda:0', got {device!r} of type {type(device).__name__}"
+        raise InvalidInputError(msg)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        msg = f"device {device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:<index>' or 'mps'"
+        raise InvalidInputError(msg) from None
+    if dev.type == "cpu":
+        return device
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            msg = f"device {device!r} was asked for but no CUDA device is visible to torch; use device='cpu'"
+            raise InvalidInputError(msg)
+        if dev.index is not None and dev.index >= count:
+            msg = (
+                f"device {device!r} does not exist: torch sees {count} CUDA device(s) "
+                f"(cuda:0 .. cuda:{count - 1}); pick one of those or use device='cpu'"
+            )
+            raise InvalidInputError(msg)
+        return device
+    backend = getattr(torch.backends, dev.type, None) if dev.type == "mps" else getattr(torch, dev.type, None)
+    is_available = getattr(backend, "is_available", None)
+    if not callable(is_available) or not is_available():
+        msg = f"device {device!r} is not available on this machine; use device='cpu'"
+        raise InvalidInputError(msg)
+    return device
+
+
+def check_non_negative_int(value, name: str) -> int:
+    """Return ``value`` as an int >= 0, or raise naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        msg = f"{name} must be a non-negative integer, got {value!r}"
+        raise InvalidInputError(msg)
+    return int(value)
 
 
 def check_positive_int(value, name: str) -> int:

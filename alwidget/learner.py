@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,9 @@ from alwidget._persistence import PersistenceMixin
 from alwidget._validation import (
     check_class_name,
     check_classes,
+    check_device,
     check_embeddings,
+    check_index,
     check_indices,
     check_positive_int,
 )
@@ -109,6 +112,7 @@ class ActiveLearner(PersistenceMixin):
         self._classes = check_classes(classes)
         self._code = {c: i for i, c in enumerate(self._classes)}
         _strategies.get(strategy)  # fail now, not at the first query
+        check_device(device)  # fail now, not at the first fit
         make_model(model, seed=0, device=device)
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
             msg = f"seed must be a non-negative integer, got {seed!r}"
@@ -179,7 +183,7 @@ class ActiveLearner(PersistenceMixin):
 
     def is_unlabeled(self, i: int) -> bool:
         """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
-        return bool(self._codes[int(i)] == _UNLABELED)
+        return bool(self._codes[check_index(i, self.n_pool)] == _UNLABELED)
 
     @property
     def labels(self) -> dict:
@@ -351,8 +355,16 @@ class ActiveLearner(PersistenceMixin):
 
     # ---------------------------------------------------------------- model
     def features(self, idx) -> np.ndarray:
-        """Standardised embeddings ``(m, d)`` float32 of pool rows ``idx``."""
-        idx = np.asarray(idx, dtype=np.int64)
+        """Standardised embeddings ``(m, d)`` float32 of pool rows ``idx``.
+
+        A single int gives one row ``(d,)``. Raises IndexOutOfRangeError for an
+        index outside ``0 .. n_pool - 1`` (negative indices are not wrapped).
+        """
+        rows, scalar = check_indices(idx, self.n_pool, unique=False, allow_empty=True)
+        return self._features(rows[0] if scalar else rows)
+
+    def _features(self, idx) -> np.ndarray:
+        """:meth:`features` for indices already known to be valid."""
         return (self._X[idx] - self._mean) / self._scale
 
     def fit(self) -> ActiveLearner:
@@ -369,7 +381,7 @@ class ActiveLearner(PersistenceMixin):
             version = self._label_version
             y = self._codes[lab].copy()
             k = len(self._classes)
-        model = fit_model(make_model(self.model, seed=self.seed, device=self.device), self.features(lab), y, k)
+        model = fit_model(make_model(self.model, seed=self.seed, device=self.device), self._features(lab), y, k)
         with self._lock:
             if version > self._fit_label_version:
                 self.model_ = model
@@ -395,11 +407,11 @@ class ActiveLearner(PersistenceMixin):
         model, version, k = self._fitted()
         if X is not None:
             X = check_embeddings(X, name="X", n_features=self._X.shape[1])
-            return predict_proba_with(model, X, k, (self._mean, self._scale))
+            return _check_finite_proba(model, predict_proba_with(model, X, k, (self._mean, self._scale)))
         cache = self._proba_cache
         if cache is not None and cache[0] == version:
             return cache[1]
-        proba = predict_proba_with(model, self._X, k, (self._mean, self._scale))
+        proba = _check_finite_proba(model, predict_proba_with(model, self._X, k, (self._mean, self._scale)))
         proba.flags.writeable = False
         self._proba_cache = (version, proba)
         return proba
@@ -411,7 +423,10 @@ class ActiveLearner(PersistenceMixin):
 
     def score(self, X, y) -> float:
         """Accuracy (0..1) of the current model on embeddings ``X`` with true labels ``y``."""
-        y = list(y)
+        if isinstance(y, (str, bytes)) or not isinstance(y, Iterable) or (isinstance(y, np.ndarray) and y.ndim == 0):
+            msg = f"y must be a sequence with one true class name per row of X, got {y!r}"
+            raise InvalidInputError(msg)
+        y = list(np.asarray(y, dtype=object).ravel()) if isinstance(y, np.ndarray) else list(y)
         X = check_embeddings(X, name="X", n_features=self._X.shape[1])
         if len(y) != len(X):
             msg = f"X has {len(X)} rows but y has {len(y)} labels"
@@ -425,8 +440,10 @@ class ActiveLearner(PersistenceMixin):
 
         Each member is the learner's model trained on a bootstrap resample of
         the labels (seeded), so members disagree where the labels leave room.
-        ``candidates=None`` means the whole pool.
+        ``candidates=None`` means the whole pool; other indices must lie in
+        ``0 .. n_pool - 1`` (IndexOutOfRangeError otherwise).
         """
+        rows = None if candidates is None else check_indices(candidates, self.n_pool, unique=False, allow_empty=True)[0]
         with self._lock:
             version = self._label_version
             lab = self.labeled_idx
@@ -436,7 +453,7 @@ class ActiveLearner(PersistenceMixin):
             msg = "no labels yet: a committee needs at least one labelled clip"
             raise NotEnoughLabelsError(msg)
         if self._committee is None or self._committee[0] != version:
-            Xl = self.features(lab)
+            Xl = self._features(lab)
             members = []
             for m in range(self.n_committee):
                 boot = np.random.default_rng([self.seed, m, len(lab)]).integers(0, len(lab), len(lab))
@@ -444,8 +461,9 @@ class ActiveLearner(PersistenceMixin):
                 members.append(fit_model(model, Xl[boot], y[boot], k))
             self._committee = (version, members)
         members = self._committee[1]
-        rows = self._X if candidates is None else self._X[np.asarray(candidates, dtype=np.int64)]
-        return np.stack([predict_proba_with(m, rows, k, (self._mean, self._scale)) for m in members])
+        rows = self._X if rows is None else self._X[rows]
+        stats = (self._mean, self._scale)
+        return np.stack([_check_finite_proba(m, predict_proba_with(m, rows, k, stats)) for m in members])
 
     # ---------------------------------------------------------------- query
     def query(self, n: int = 1, *, exclude=None) -> np.ndarray:
@@ -495,8 +513,8 @@ class ActiveLearner(PersistenceMixin):
         lab = self.labeled_idx
         if len(lab) > _COLD_START_SAMPLE:
             lab = rng.choice(lab, _COLD_START_SAMPLE, replace=False)
-        centers = self.features(lab) if len(lab) else None
-        return cand[_strategies.kmeans_pp(self.features(cand), n, rng, centers=centers)]
+        centers = self._features(lab) if len(lab) else None
+        return cand[_strategies.kmeans_pp(self._features(cand), n, rng, centers=centers)]
 
 
 def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
@@ -519,6 +537,20 @@ def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
     return arr
 
 
+def _check_finite_proba(model, proba: np.ndarray) -> np.ndarray:
+    """Return ``proba``, or raise if the model gave NaN or inf for some row."""
+    finite = np.isfinite(proba).all(axis=1)
+    if not finite.all():
+        n_bad = int(len(finite) - np.count_nonzero(finite))
+        row = int(np.flatnonzero(~finite)[0])
+        msg = (
+            f"model {type(model).__name__}.predict_proba returned NaN/inf for {n_bad} of {len(proba)} rows "
+            f"(first at row {row}); fix the model (or its input scaling) so it gives finite probabilities"
+        )
+        raise InvalidInputError(msg)
+    return proba
+
+
 def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation (float32), computed in chunks."""
     total = np.zeros(X.shape[1])
@@ -538,6 +570,9 @@ def _check_ids(ids, n_pool: int) -> list | None:
     """Validate clip ids: one per row, unique, str or int."""
     if ids is None:
         return None
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        msg = f"ids must be a sequence with one id per clip (e.g. dataset.clip_ids), got {ids!r}"
+        raise InvalidInputError(msg)
     ids = [check_class_name(i, what="clip id") for i in ids]
     if len(ids) != n_pool:
         msg = f"got {len(ids)} ids for {n_pool} clips; pass exactly one id per embedding row"

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import csv
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from alwidget import strategies as _strategies
-from alwidget._validation import check_class_name, check_embeddings, check_positive_int
-from alwidget.errors import InvalidInputError
+from alwidget._validation import (
+    check_class_name,
+    check_classes,
+    check_embeddings,
+    check_non_negative_int,
+    check_positive_int,
+)
+from alwidget.errors import InvalidInputError, UnknownClassError
 from alwidget.learner import ActiveLearner
 
 __all__ = ["simulate", "LearningCurves", "SummaryTable"]
@@ -19,6 +26,32 @@ __all__ = ["simulate", "LearningCurves", "SummaryTable"]
 
 def _strategy_name(s) -> str:
     return s if isinstance(s, str) else getattr(s, "__name__", repr(s))
+
+
+def _check_labels(y, *, what: str = "y", rows: str = "embeddings") -> np.ndarray:
+    """True labels as an object array of checked class names, or raise."""
+    if isinstance(y, (str, bytes)) or not isinstance(y, Iterable) or (isinstance(y, np.ndarray) and y.ndim == 0):
+        msg = f"{what} must be a sequence with one true class name per row of {rows}, got {y!r}"
+        raise InvalidInputError(msg)
+    return np.asarray([check_class_name(v, what="label") for v in y], dtype=object)
+
+
+def _check_seeds(seeds) -> list[int]:
+    """Seeds as a non-empty list of non-negative ints, or raise."""
+    if isinstance(seeds, (numbers.Integral, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
+        msg = (
+            f"seeds must be a sequence of seeds, got the integer {seeds!r}; "
+            f"for {seeds} runs pass seeds=range({seeds})"
+        )
+        raise InvalidInputError(msg)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        msg = f"seeds must be a sequence of non-negative integers such as range(5), got {seeds!r}"
+        raise InvalidInputError(msg)
+    out = [check_non_negative_int(s, "each seed") for s in seeds]
+    if not out:
+        msg = "seeds is empty; pass at least one seed"
+        raise InvalidInputError(msg)
+    return out
 
 
 class SummaryTable(list):
@@ -86,6 +119,9 @@ class LearningCurves:
 
     def labels_to_reach(self, target: float, strategy: str) -> int | None:
         """Fewest labels at which the mean curve reaches ``target`` (None if never)."""
+        if isinstance(target, (bool, np.bool_)) or not isinstance(target, numbers.Real) or not np.isfinite(target):
+            msg = f"target must be an accuracy in 0..1 (a finite number), got {target!r}"
+            raise InvalidInputError(msg)
         m, _ = self.mean(strategy)
         hit = np.flatnonzero(m >= target - 1e-12)
         return int(self.n_labels[hit[0]]) if len(hit) else None
@@ -165,12 +201,12 @@ def simulate(
     ----------
     embeddings : array ``(n, d)``, the pool
     y : sequence ``(n,)`` of true class names for the pool
-    strategies : names or callables to compare
+    strategies : a name or callable, or a list of them to compare
     budget : total labels at the end (initial labels included)
     batch_size : labels added per round
     n_initial : random labels to start with (the same for every strategy of a
         seed); 0 starts from the learner's diverse cold start
-    seeds : one run per seed and strategy
+    seeds : sequence of non-negative ints, one run per seed and strategy (e.g. ``range(5)``)
     test : where accuracy is measured: ``None`` = the whole pool; a tuple
         ``(X_test, y_test)``; or a fraction in (0, 1) held out of the pool at
         random per seed (the same split for every strategy of a seed)
@@ -185,39 +221,60 @@ def simulate(
     LearningCurves
     """
     X = check_embeddings(embeddings)
-    y = np.asarray([check_class_name(v, what="label") for v in y], dtype=object)
+    y = _check_labels(y)
     if len(y) != len(X):
         msg = f"y has {len(y)} labels but embeddings has {len(X)} rows"
         raise InvalidInputError(msg)
-    classes = sorted(set(y.tolist()), key=str) if classes is None else list(classes)
+    classes = sorted(set(y.tolist()), key=str) if classes is None else check_classes(classes)
+    _check_known(y, classes, "y")
+    if isinstance(strategies, str) or callable(strategies):
+        strategies = [strategies]
+    elif not isinstance(strategies, Iterable):
+        msg = f"strategies must be a strategy name or callable, or a list of them, got {strategies!r}"
+        raise InvalidInputError(msg)
+    strategies = list(strategies)
     names = [_strategy_name(s) for s in strategies]
     if not names:
         msg = "strategies is empty; pass at least one strategy name or callable"
         raise InvalidInputError(msg)
     for s in strategies:
         _strategies.get(s)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        msg = "seeds is empty; pass at least one seed"
-        raise InvalidInputError(msg)
+    seeds = _check_seeds(seeds)
     budget = check_positive_int(budget, "budget")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if not isinstance(n_initial, numbers.Integral) or n_initial < 0 or n_initial > budget:
+    if isinstance(n_initial, (bool, np.bool_)) or not isinstance(n_initial, numbers.Integral) or not (
+        0 <= n_initial <= budget
+    ):
         msg = f"n_initial must be an integer in 0 .. budget ({budget}), got {n_initial!r}"
         raise InvalidInputError(msg)
+    if learner_kwargs is not None:
+        if not isinstance(learner_kwargs, dict):
+            msg = f"learner_kwargs must be a dict of ActiveLearner arguments, got {learner_kwargs!r}"
+            raise InvalidInputError(msg)
+        clash = sorted({"embeddings", "classes", "strategy", "model", "seed"} & set(learner_kwargs))
+        if clash:
+            msg = f"learner_kwargs must not set {clash}: simulate sets them (use its own arguments instead)"
+            raise InvalidInputError(msg)
     test_fraction = None
     X_test = y_test = None
     if isinstance(test, tuple):
+        if len(test) != 2:
+            msg = f"test as a tuple must be (X_test, y_test), got a tuple of {len(test)} items"
+            raise InvalidInputError(msg)
         X_test = check_embeddings(test[0], name="X_test", n_features=X.shape[1])
-        y_test = np.asarray([check_class_name(v, what="label") for v in test[1]], dtype=object)
+        y_test = _check_labels(test[1], what="y_test", rows="X_test")
         if len(y_test) != len(X_test):
             msg = f"y_test has {len(y_test)} labels but X_test has {len(X_test)} rows"
             raise InvalidInputError(msg)
+        _check_known(y_test, classes, "y_test")
     elif test is not None:
-        if not isinstance(test, numbers.Real) or not 0 < test < 1:
+        if isinstance(test, (bool, np.bool_)) or not isinstance(test, numbers.Real) or not 0 < test < 1:
             msg = f"test must be None, a tuple (X_test, y_test) or a fraction in (0, 1), got {test!r}"
             raise InvalidInputError(msg)
         test_fraction = float(test)
+        if int(round(test_fraction * len(X))) == 0:
+            msg = f"test={test!r} holds out no clip of {len(X)}; pass a larger fraction or test=(X_test, y_test)"
+            raise InvalidInputError(msg)
     n_pool = len(X) - (int(round(test_fraction * len(X))) if test_fraction else 0)
     if budget > n_pool:
         msg = f"budget {budget} is larger than the pool ({n_pool} clips)"
@@ -255,3 +312,12 @@ def simulate(
                 bar.update()
     bar.close()
     return LearningCurves(names, seeds, np.asarray(steps), acc)
+
+
+def _check_known(y: np.ndarray, classes: list, what: str) -> None:
+    """Raise UnknownClassError if a label in ``y`` is not one of ``classes``."""
+    known = set(classes)
+    for v in y:
+        if v not in known:
+            msg = f"{what} holds the label {v!r}, which is not one of classes {classes!r}; add it to classes"
+            raise UnknownClassError(msg)

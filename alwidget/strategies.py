@@ -21,11 +21,12 @@ Strategies are registered by name (:func:`register`, :func:`get`,
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
 
-from alwidget.errors import InvalidInputError
+from alwidget.errors import IndexOutOfRangeError, InvalidInputError
 
 __all__ = [
     "least_confidence",
@@ -126,6 +127,70 @@ def vote_entropy(member_proba) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# argument checks shared by the selectors and strategies
+# --------------------------------------------------------------------------
+def _check_count(n, name: str = "n") -> int:
+    """``n`` as an int >= 0 (how many to pick), or raise."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 0:
+        msg = f"{name} must be a non-negative integer (how many to pick), got {n!r}"
+        raise InvalidInputError(msg)
+    return int(n)
+
+
+def _check_vector(values, name: str) -> np.ndarray:
+    """``values`` as a finite 1-D float64 array, or raise naming the first bad entry."""
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name} must be a 1-D array of real numbers: {exc}"
+        raise InvalidInputError(msg) from None
+    if v.ndim != 1:
+        msg = f"{name} must be 1-D (one number per candidate), got shape {v.shape}"
+        raise InvalidInputError(msg)
+    if not np.isfinite(v).all():
+        i = int(np.flatnonzero(~np.isfinite(v))[0])
+        msg = f"{name} has a non-finite value ({v[i]}) at position {i}; every entry must be a finite number"
+        raise InvalidInputError(msg)
+    return v
+
+
+def _check_points(X, name: str, *, n_features: int | None = None) -> np.ndarray:
+    """``X`` as a finite 2-D float64 array, or raise."""
+    try:
+        A = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name} must be a 2-D array of real numbers: {exc}"
+        raise InvalidInputError(msg) from None
+    if A.ndim != 2:
+        msg = f"{name} must be 2-D (n_points, n_features), got shape {A.shape}"
+        raise InvalidInputError(msg)
+    if n_features is not None and A.shape[1] != n_features:
+        msg = f"{name} has {A.shape[1]} features per row, expected {n_features} (as in X)"
+        raise InvalidInputError(msg)
+    if not np.isfinite(A).all():
+        row, col = np.argwhere(~np.isfinite(A))[0]
+        msg = f"{name} has a non-finite value ({A[row, col]}) at row {row}, column {col}; remove or repair that row"
+        raise InvalidInputError(msg)
+    return A
+
+
+def _check_candidates(source, candidates) -> np.ndarray:
+    """``candidates`` as a 1-D integer array (within the learner's pool when ``source`` is one)."""
+    c = np.asarray(candidates)
+    if c.ndim != 1 or (c.size and c.dtype.kind not in "iu"):
+        msg = f"candidates must be a 1-D array of pool indices (ints), got {c.dtype} of shape {c.shape}"
+        raise InvalidInputError(msg)
+    n_pool = getattr(source, "n_pool", None)
+    if c.size and isinstance(n_pool, numbers.Integral):
+        lo, hi = c.min(), c.max()
+        if lo < 0 or hi >= n_pool:
+            v = int(lo) if lo < 0 else int(hi)
+            msg = f"candidate index {v} is out of range for a pool of {n_pool} clips (valid: 0 .. {n_pool - 1})"
+            raise IndexOutOfRangeError(msg)
+    return c
+
+
+# --------------------------------------------------------------------------
 # selectors: scores -> positions into the candidate list
 # --------------------------------------------------------------------------
 def select_top(scores, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -133,9 +198,11 @@ def select_top(scores, n: int, rng: np.random.Generator) -> np.ndarray:
 
     Ties are broken by ``rng``, never by position: among equal scores at the
     cut, a seeded random subset is taken, and equal scores are ordered at random.
+    Asking for more than ``len(scores)`` returns every position. Scores must
+    be finite (InvalidInputError names the first NaN or inf).
     """
-    s = np.asarray(scores, dtype=np.float64)
-    n = min(int(n), len(s))
+    s = _check_vector(scores, "scores")
+    n = min(_check_count(n), len(s))
     if n == 0:
         return np.empty(0, dtype=np.int64)
     threshold = np.partition(s, len(s) - n)[len(s) - n]
@@ -162,18 +229,29 @@ def kmeans_pp(X, n: int, rng: np.random.Generator, *, weights=None, centers=None
 
     Parameters
     ----------
-    X : array ``(m, d)``
-    n : int, number of picks (at most ``m``)
+    X : array ``(m, d)`` of finite floats
+    n : int, number of picks; more than ``m`` gives all ``m`` rows
     rng : numpy Generator
-    weights : array ``(m,)`` of non-negative floats, optional
+    weights : array ``(m,)`` of finite non-negative floats, optional
     centers : array ``(c, d)`` of points already covered, optional
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = _check_points(X, "X")
     m = len(X)
-    n = min(int(n), m)
-    w = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64) + 1e-12
+    n = min(_check_count(n), m)
+    if weights is None:
+        w = np.ones(m)
+    else:
+        w = _check_vector(weights, "weights")
+        if len(w) != m:
+            msg = f"weights has {len(w)} entries but X has {m} rows; pass one weight per row"
+            raise InvalidInputError(msg)
+        if (w < 0).any():
+            i = int(np.flatnonzero(w < 0)[0])
+            msg = f"weights must be non-negative, got {w[i]} at position {i}"
+            raise InvalidInputError(msg)
+        w = w + 1e-12
     if centers is not None and len(centers):
-        d2 = _sq_dist(X, np.asarray(centers, dtype=np.float64)).min(axis=1)
+        d2 = _sq_dist(X, _check_points(centers, "centers", n_features=X.shape[1])).min(axis=1)
     else:
         d2 = np.full(m, np.inf)
     picked: list[int] = []
@@ -209,8 +287,15 @@ def select_diverse(X, scores, n: int, rng: np.random.Generator, *, prefilter: in
     scores : array ``(m,)``, higher = more informative (non-negative)
     n, rng : as in :func:`select_top`
     """
-    s = np.asarray(scores, dtype=np.float64)
-    n = min(int(n), len(s))
+    s = _check_vector(scores, "scores")
+    n = min(_check_count(n), len(s))
+    if _check_count(prefilter, "prefilter") == 0:
+        msg = "prefilter must be a positive integer, got 0"
+        raise InvalidInputError(msg)
+    n_iter = _check_count(n_iter, "n_iter")
+    if np.shape(X)[:1] != (len(s),):
+        msg = f"X has shape {np.shape(X)} but there are {len(s)} scores; pass one row of X per score"
+        raise InvalidInputError(msg)
     if n <= 1:
         return select_top(s, n, rng)
     pool = select_top(s, min(len(s), prefilter * n), rng)
@@ -306,28 +391,28 @@ def _needs_learner(source, name: str):
 @register("random", needs_model=False)
 def random_sampling(source, candidates, n, rng) -> np.ndarray:
     """``n`` candidates uniformly at random (the baseline)."""
-    candidates = np.asarray(candidates)
-    return rng.choice(candidates, size=min(int(n), len(candidates)), replace=False).astype(np.int64)
+    candidates = _check_candidates(source, candidates)
+    return rng.choice(candidates, size=min(_check_count(n), len(candidates)), replace=False).astype(np.int64)
 
 
 @register("least_confidence")
 def least_confidence_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates whose top class is least probable."""
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
     return candidates[select_top(_candidate_scores(least_confidence, source, candidates), n, rng)]
 
 
 @register("margin")
 def margin_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates with the smallest gap between the top two classes."""
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
     return candidates[select_top(-_candidate_scores(margin, source, candidates), n, rng)]
 
 
 @register("entropy")
 def entropy_sampling(source, candidates, n, rng) -> np.ndarray:
     """The ``n`` candidates with the most spread-out prediction (highest entropy)."""
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
     return candidates[select_top(_candidate_scores(entropy, source, candidates), n, rng)]
 
 
@@ -339,10 +424,11 @@ def diverse_sampling(source, candidates, n, rng) -> np.ndarray:
     duplicates within one batch. Needs the learner (for the embeddings).
     """
     learner = _needs_learner(source, "diverse")
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
+    n = _check_count(n)
     scores = 1.0 - _candidate_scores(margin, learner, candidates)
     # standardise only the short list, not the whole pool
-    short = select_top(scores, _DIVERSE_PREFILTER * int(n), rng)
+    short = select_top(scores, _DIVERSE_PREFILTER * n, rng)
     picks = select_diverse(learner.features(candidates[short]), scores[short], n, rng, prefilter=_DIVERSE_PREFILTER)
     return candidates[short[picks]]
 
@@ -351,7 +437,7 @@ def diverse_sampling(source, candidates, n, rng) -> np.ndarray:
 def vote_entropy_sampling(source, candidates, n, rng) -> np.ndarray:
     """Committee (query by bagging): candidates whose class the members vote on most evenly."""
     learner = _needs_learner(source, "vote_entropy")
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
     return candidates[select_top(vote_entropy(learner.committee_proba(candidates)), n, rng)]
 
 
@@ -364,5 +450,5 @@ def bald_sampling(source, candidates, n, rng) -> np.ndarray:
     benchmarks; prefer ``"vote_entropy"``.
     """
     learner = _needs_learner(source, "bald")
-    candidates = np.asarray(candidates)
+    candidates = _check_candidates(source, candidates)
     return candidates[select_top(bald(learner.committee_proba(candidates)), n, rng)]

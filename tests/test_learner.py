@@ -10,6 +10,7 @@ from alwidget import ActiveLearner
 from alwidget.errors import (
     AlreadyLabeledError,
     AlwidgetError,
+    IndexOutOfRangeError,
     InvalidInputError,
     NotEnoughLabelsError,
     NothingToUndoError,
@@ -462,3 +463,162 @@ def test_query_always_returns_valid_picks(n_labeled, n, seed):
     assert len(q) == min(n, 40 - n_labeled)
     assert len(set(q.tolist())) == len(q)
     assert set(q.tolist()) <= set(learner.unlabeled_idx.tolist())
+
+
+# ---------------------------------------------------------------- issue 10: argument checks
+def full_state(learner):
+    return (*snapshot(learner), learner.history, learner.version)
+
+
+@pytest.mark.parametrize("bad", [-1, 10, [0, -1], np.array([3, 10]), 2**70])
+def test_features_and_committee_proba_reject_out_of_range_indices(bad):
+    X, _ = blobs(10)
+    learner = ActiveLearner(X, CLASSES, n_committee=2)
+    learner.teach([0, 1], ["bird", "bell"])
+    before = full_state(learner)
+    shown = next(v for v in np.ravel(np.asarray(bad, dtype=object)).tolist() if not 0 <= v < 10)
+    for call in (learner.features, learner.committee_proba):
+        with pytest.raises(IndexOutOfRangeError, match=f"index {shown} is out of range for a pool of 10"):
+            call(bad)
+        assert full_state(learner) == before
+
+
+def test_features_still_standardise_valid_rows():
+    X, _ = blobs(10)
+    learner = ActiveLearner(X, CLASSES)
+    expected = (X - X.mean(0)) / X.std(0)
+    np.testing.assert_allclose(learner.features([9, 0]), expected[[9, 0]], atol=1e-5)
+    np.testing.assert_allclose(learner.features(9), expected[9], atol=1e-5)
+    assert learner.features([]).shape == (0, 8)
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (2**70, 2**70),
+        (-(2**70), -(2**70)),
+        ([1, 2**64], 2**64),
+        (np.array([2**70], dtype=object), 2**70),
+        (np.array([2**63 + 5], dtype=np.uint64), 2**63 + 5),  # must not wrap to a negative int64
+    ],
+)
+def test_indices_beyond_int64_are_out_of_range_not_overflow(bad, shown):
+    X, _ = blobs(10)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach(2, "bird")
+    before = full_state(learner)
+    calls = [lambda: learner.teach(bad, "bell"), lambda: learner.skip(bad), lambda: learner.query(exclude=bad)]
+    for call in calls:
+        with pytest.raises(IndexOutOfRangeError, match=f"index {shown} is out of range"):
+            call()
+        assert full_state(learner) == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(i=st.integers())
+def test_any_integer_index_is_taken_or_named(i):
+    learner = ActiveLearner(np.arange(20, dtype=np.float32).reshape(10, 2), CLASSES)
+    before = full_state(learner)
+    if 0 <= i < 10:
+        learner.teach(i, "hum")
+        assert learner.labels == {i: "hum"}
+        assert learner.is_unlabeled(i) is False
+    else:
+        for call in (lambda: learner.teach(i, "hum"), lambda: learner.features(i), lambda: learner.is_unlabeled(i)):
+            with pytest.raises(IndexOutOfRangeError, match=f"index {i} is out of range"):
+                call()
+        assert full_state(learner) == before
+
+
+def test_is_unlabeled_does_not_wrap_negative_indices():
+    learner = ActiveLearner(np.zeros((3, 2)), CLASSES)
+    learner.teach(2, "bird")
+    with pytest.raises(IndexOutOfRangeError, match="index -1 is out of range"):
+        learner.is_unlabeled(-1)
+    with pytest.raises(InvalidInputError, match="index 1.5 is not an integer"):
+        learner.is_unlabeled(1.5)
+
+
+@pytest.mark.parametrize(
+    ("device", "match"),
+    [
+        ("nope", "device 'nope' is not a torch device"),
+        (3, "device must be a string such as 'cpu'"),
+        ("meta", "device 'meta' is not available"),
+    ],
+)
+def test_bad_device_is_rejected_at_construction(device, match):
+    with pytest.raises(InvalidInputError, match=match):
+        ActiveLearner(np.zeros((3, 2)), CLASSES, device=device)
+
+
+def test_cuda_without_a_cuda_device_is_rejected_at_construction(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(InvalidInputError, match=f"device '{device}'.*no CUDA device is visible.*device='cpu'"):
+            ActiveLearner(np.zeros((3, 2)), CLASSES, device=device)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InvalidInputError, match=r"'cuda:3' does not exist: torch sees 1 CUDA device"):
+        ActiveLearner(np.zeros((3, 2)), CLASSES, device="cuda:3")
+    ActiveLearner(np.zeros((3, 2)), CLASSES, device="cuda:0")  # the one visible device is fine
+
+
+def test_cpu_devices_are_accepted():
+    import torch
+
+    for device in ("cpu", "cpu:0", torch.device("cpu")):
+        assert ActiveLearner(np.zeros((3, 2)), CLASSES, device=device).device == device
+
+
+class _BadProbaModel:
+    """A user model whose predict_proba gives NaN (or inf) on some rows."""
+
+    def __init__(self, value=np.nan, rows=slice(None)):
+        self.value = value
+        self.rows = rows
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        p = np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+        p[self.rows] = self.value
+        return p
+
+    def get_params(self, deep=True):
+        return {"value": self.value, "rows": self.rows}
+
+
+@pytest.mark.parametrize(
+    ("model", "n_bad"), [(_BadProbaModel(), 20), (_BadProbaModel(np.inf, slice(5, 8)), 3)]
+)
+def test_non_finite_probabilities_from_a_user_model_are_named(model, n_bad):
+    X, _ = blobs(20)
+    learner = ActiveLearner(X, CLASSES, model=model, n_committee=2)
+    learner.teach([0, 1], ["bird", "bell"])
+    before = full_state(learner)
+    match = f"_BadProbaModel.predict_proba returned NaN/inf for {n_bad} of 20 rows"
+    for call in (learner.query, learner.predict_proba, lambda: learner.predict_proba(X), learner.committee_proba):
+        with pytest.raises(InvalidInputError, match=match):
+            call()
+        assert full_state(learner) == before
+
+
+@pytest.mark.parametrize("y", [None, "bird", 3])
+def test_score_needs_a_sequence_of_labels(y):
+    X, labels = blobs(30)
+    learner = ActiveLearner(X, CLASSES)
+    learner.teach([0, 1], ["bird", "bell"])
+    before = full_state(learner)
+    with pytest.raises(InvalidInputError, match="y must be a sequence with one true class name per row of X"):
+        learner.score(X, y)
+    assert full_state(learner) == before
+
+
+def test_ids_must_be_a_sequence():
+    with pytest.raises(InvalidInputError, match="ids must be a sequence with one id per clip"):
+        ActiveLearner(np.zeros((3, 2)), CLASSES, ids=5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alwidget import LearningCurves, simulate
-from alwidget.errors import InvalidInputError
+from alwidget.errors import InvalidInputError, UnknownClassError
 
 
 def pool(n=3000, d=16, k=8, seed=0, sep=1.0):
@@ -120,6 +120,16 @@ def test_labels_to_reach_reads_the_mean_curve():
         ({"strategies": []}, "strategies is empty"),
         ({"test": 1.5}, "fraction in \\(0, 1\\)"),
         ({"seeds": []}, "seeds is empty"),
+        ({"seeds": 5}, r"got the integer 5; for 5 runs pass seeds=range\(5\)"),
+        ({"seeds": [-1]}, "each seed must be a non-negative integer, got -1"),
+        ({"seeds": [0, 1.5]}, "each seed must be a non-negative integer, got 1.5"),
+        ({"seeds": None}, "seeds must be a sequence of non-negative integers"),
+        ({"n_initial": True}, "n_initial must be an integer in 0 .. budget"),
+        ({"strategies": 3}, "strategies must be a strategy name or callable, or a list of them"),
+        ({"test": (np.zeros((5, 3)),)}, r"test as a tuple must be \(X_test, y_test\), got a tuple of 1 items"),
+        ({"test": 0.001}, "test=0.001 holds out no clip of 100"),
+        ({"learner_kwargs": [("n_committee", 2)]}, "learner_kwargs must be a dict"),
+        ({"learner_kwargs": {"seed": 3}}, r"learner_kwargs must not set \['seed'\]"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -133,3 +143,41 @@ def test_label_count_mismatch():
     X, y = pool(100, d=3, k=2)
     with pytest.raises(InvalidInputError, match="y has 99 labels but embeddings has 100 rows"):
         simulate(X, y[:99], progress=False)
+
+
+@pytest.mark.parametrize("y", [None, "ab", 7])
+def test_labels_must_be_a_sequence(y):
+    X, _ = pool(100, d=3, k=2)
+    with pytest.raises(InvalidInputError, match="y must be a sequence with one true class name per row of embeddings"):
+        simulate(X, y, progress=False)
+
+
+def test_labels_outside_the_given_classes_are_named():
+    X, y = pool(100, d=3, k=2)
+    with pytest.raises(UnknownClassError, match=r"y holds the label 1, which is not one of classes \[0\]"):
+        simulate(X, y, classes=[0], budget=20, seeds=[0], progress=False)
+    X_test, y_test = np.zeros((3, 3), dtype=np.float32), [0, 1, 2]
+    with pytest.raises(UnknownClassError, match=r"y_test holds the label 2"):
+        simulate(X, y, test=(X_test, y_test), budget=20, seeds=[0], progress=False)
+
+
+def test_a_single_strategy_name_or_callable_is_one_strategy():
+    X, y = pool(100, d=3, k=2, sep=3.0)
+    args = {"budget": 30, "batch_size": 10, "n_initial": 10, "seeds": [0, 1], "progress": False}
+    one = simulate(X, y, strategies="margin", **args)
+    listed = simulate(X, y, strategies=["margin"], **args)
+    assert one.strategies == ["margin"]
+    assert one.accuracy.shape == (1, 2, 3)
+    np.testing.assert_array_equal(one.accuracy, listed.accuracy)
+
+    def first(source, candidates, n, rng):
+        return np.asarray(candidates)[:n]
+
+    assert simulate(X, y, strategies=first, **args).strategies == ["first"]
+
+
+@pytest.mark.parametrize("target", ["0.7", None, float("nan")])
+def test_labels_to_reach_needs_a_numeric_target(target):
+    c = LearningCurves(["random"], [0], np.array([10, 20]), np.array([[[0.5, 0.7]]]))
+    with pytest.raises(InvalidInputError, match="target must be an accuracy in 0..1"):
+        c.labels_to_reach(target, "random")

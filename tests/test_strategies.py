@@ -166,3 +166,92 @@ def test_learner_strategies_run_end_to_end():
     bald = ActiveLearner(X, list(names), strategy="bald", n_committee=3)
     bald.teach(np.arange(15), names[y[:15]])
     assert bald.committee_proba([20, 21]).shape == (3, 2, 3)
+
+
+# ---------------------------------------------------------------- issue 10: argument checks
+@pytest.mark.parametrize(
+    ("scores", "match"),
+    [
+        ([0.1, np.nan, 0.3], r"scores has a non-finite value \(nan\) at position 1"),
+        ([np.inf, 0.2], r"scores has a non-finite value \(inf\) at position 0"),
+        ([0.2, -np.inf], r"scores has a non-finite value \(-inf\) at position 1"),
+        ([[0.1, 0.2]], r"scores must be 1-D"),
+        (["a", "b"], "scores must be a 1-D array of real numbers"),
+    ],
+)
+def test_select_top_rejects_bad_scores(scores, match):
+    with pytest.raises(InvalidInputError, match=match):
+        strategies.select_top(scores, 1, rng())
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, True, "2", None])
+def test_select_top_rejects_a_bad_count(n):
+    with pytest.raises(InvalidInputError, match="n must be a non-negative integer"):
+        strategies.select_top([0.1, 0.2], n, rng())
+
+
+def test_select_top_and_kmeans_pp_give_everything_when_n_exceeds_the_candidates():
+    assert sorted(strategies.select_top([0.3, 0.1, 0.2], 99, rng()).tolist()) == [0, 1, 2]
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert sorted(strategies.kmeans_pp(X, 99, rng()).tolist()) == [0, 1, 2]
+    assert strategies.select_top([], 3, rng()).tolist() == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    scores=arrays(np.float64, st.integers(1, 30), elements=st.sampled_from([0.0, 0.5, 1.0, np.nan, np.inf, -np.inf])),
+    n=st.integers(1, 40),
+)
+def test_select_top_raises_iff_a_score_is_not_finite(scores, n):
+    if np.isfinite(scores).all():
+        assert len(strategies.select_top(scores, n, rng())) == min(n, len(scores))
+    else:
+        first = int(np.flatnonzero(~np.isfinite(scores))[0])
+        with pytest.raises(InvalidInputError, match=f"at position {first};"):
+            strategies.select_top(scores, n, rng())
+
+
+X4 = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weights": [1.0, 2.0]}, "weights has 2 entries but X has 4 rows"),
+        ({"weights": [1.0, np.nan, 1.0, 1.0]}, r"weights has a non-finite value \(nan\) at position 1"),
+        ({"weights": [1.0, 1.0, -0.5, 1.0]}, r"weights must be non-negative, got -0.5 at position 2"),
+        ({"centers": np.ones((2, 3))}, "centers has 3 features per row, expected 2"),
+        ({"centers": [[np.inf, 0.0]]}, r"centers has a non-finite value \(inf\) at row 0, column 0"),
+        ({"X": X4[:, 0]}, r"X must be 2-D"),
+        ({"X": np.where(X4 == 1.0, np.nan, X4)}, r"X has a non-finite value \(nan\) at row 1, column 0"),
+        ({"n": -2}, "n must be a non-negative integer"),
+    ],
+)
+def test_kmeans_pp_rejects_bad_inputs(kwargs, match):
+    args = {"X": X4, "n": 2, **kwargs}
+    with pytest.raises(InvalidInputError, match=match):
+        strategies.kmeans_pp(args.pop("X"), args.pop("n"), rng(), **args)
+
+
+def test_select_diverse_rejects_mismatched_rows():
+    with pytest.raises(InvalidInputError, match=r"X has shape \(4, 2\) but there are 3 scores"):
+        strategies.select_diverse(X4, [0.1, 0.2, 0.3], 2, rng())
+    with pytest.raises(InvalidInputError, match="prefilter must be a positive integer"):
+        strategies.select_diverse(X4, [0.1, 0.2, 0.3, 0.4], 2, rng(), prefilter=0)
+
+
+def test_strategies_reject_bad_candidates_and_counts():
+    from alwidget.errors import IndexOutOfRangeError
+
+    X = rng(4).normal(size=(30, 3)).astype(np.float32)
+    learner = ActiveLearner(X, ["a", "b"], n_committee=2)
+    learner.teach([0, 1], ["a", "b"])
+    for name in strategies.available():
+        fn = strategies.get(name)
+        for bad in ([5, 30], [-1, 5]):
+            with pytest.raises(IndexOutOfRangeError, match=f"candidate index {bad[0] if bad[0] < 0 else 30}"):
+                fn(learner, np.array(bad), 1, rng())
+        with pytest.raises(InvalidInputError, match="candidates must be a 1-D array of pool indices"):
+            fn(learner, np.array([2.0, 3.0]), 1, rng())
+        with pytest.raises(InvalidInputError, match="n must be a non-negative integer"):
+            fn(learner, np.arange(2, 30), -1, rng())
