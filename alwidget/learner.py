@@ -381,7 +381,9 @@ class ActiveLearner(PersistenceMixin):
             version = self._label_version
             y = self._codes[lab].copy()
             k = len(self._classes)
-        model = fit_model(make_model(self.model, seed=self.seed, device=self.device), self._features(lab), y, k)
+            previous = self.model_
+        fresh = make_model(self.model, seed=self.seed, device=self.device)
+        model = fit_model(fresh, self._features(lab), y, k, previous=previous)
         with self._lock:
             if version > self._fit_label_version:
                 self.model_ = model

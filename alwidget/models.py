@@ -9,6 +9,15 @@ The learner standardises embeddings with statistics of the whole pool. To
 score a large pool without materialising a standardised copy, the models
 accept ``standardize=(mean, scale)`` at prediction time and fold it into their
 first linear layer.
+
+Platform stability. Training runs in float64 and stops only when the gradient
+is below ``tol=1e-10`` (not scikit-learn's loose 1e-4). The
+default linear model is strictly convex, so its optimum is unique and every
+CPU, BLAS kernel and thread count lands on the same weights to about 1e-9:
+the probabilities, the clips a strategy picks and the accuracies printed from
+them do not depend on the machine. Pools of up to ``_EXACT_SCORE_VALUES``
+numbers are also scored in float64 for the same reason; larger pools are
+scored in float32 for speed (the ranking then agrees to about 1e-7).
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from alwidget.errors import InvalidInputError
 __all__ = ["SoftmaxRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
 _SCORE_CHUNK = 131_072
+# pools with at most this many embedding values (n_rows * dim) are scored in
+# float64, so near-ties between clips break the same way on every CPU
+_EXACT_SCORE_VALUES = 1 << 22
 
 
 _limit_lock = threading.Lock()
@@ -75,7 +87,7 @@ class _TorchClassifier:
     """Shared fit/predict machinery; subclasses define the network."""
 
     def __init__(
-        self, *, l2: float = 1.0, max_iter: int = 100, tol: float = 1e-4, seed: int = 0, device: str = "cpu"
+        self, *, l2: float = 1.0, max_iter: int = 200, tol: float = 1e-10, seed: int = 0, device: str = "cpu"
     ):
         self.l2 = l2
         self.max_iter = max_iter
@@ -93,6 +105,12 @@ class _TorchClassifier:
     def _penalty(self, params: list[torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    _convex = False  # a unique optimum: warm starts and Newton steps are safe
+
+    def _hessp_builder(self, X, unflatten, lam):
+        """``hessp(x, v)`` for a convex model (Newton steps), or None (L-BFGS)."""
+        return None
+
     def _loss_grad(self, X, y, onehot, params, lam) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Penalised mean cross-entropy and its gradients (by autograd)."""
         with torch.enable_grad():
@@ -102,13 +120,16 @@ class _TorchClassifier:
         return loss.detach(), list(grads)
 
     # -- public API --------------------------------------------------------
-    def fit(self, X, y, n_classes: int | None = None):
+    def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None):
         """Train on ``X`` ``(m, d)`` float and integer class codes ``y`` ``(m,)``.
 
         ``n_classes`` (default ``max(y) + 1``) sets the number of outputs, so
         classes that have no example yet still get a (low) probability.
+        ``init`` (convex models only) starts from another fit's ``params_``
+        (a warm start: the same optimum, found in fewer steps); outputs of
+        classes added since then start at zero.
         """
-        X = _tensor(np.asarray(X, dtype=np.float32), self.device)
+        X = torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device)  # a float64 copy of the labelled rows
         y_np = np.asarray(y)
         if y_np.ndim != 1 or len(y_np) != len(X) or len(y_np) == 0:
             msg = f"y must be a non-empty 1-D array with one code per row of X ({len(X)}), got shape {y_np.shape}"
@@ -120,31 +141,56 @@ class _TorchClassifier:
         y_t = torch.as_tensor(y_np.astype(np.int64), device=self.device)
         onehot = F.one_hot(y_t, k).to(X.dtype)
         gen = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        start = self._init_params(X.shape[1], k, gen)
+        start = [p.to(torch.float64) for p in self._init_params(X.shape[1], k, gen)]
+        if init is not None and self._convex:
+            for p, q in zip(start, init):
+                rows = min(len(p), len(q))
+                if p.shape[1:] == q.shape[1:]:
+                    p[:rows] = q[:rows].to(device="cpu", dtype=torch.float64)
         shapes = [p.shape for p in start]
         cuts = np.cumsum([p.numel() for p in start])[:-1]
         lam = float(self.l2) / len(X)  # scikit-learn's C=1 scaling: penalty shrinks as labels grow
 
         def unflatten(x: np.ndarray) -> list[torch.Tensor]:
-            parts = np.split(x.astype(np.float32), cuts)
+            parts = np.split(np.asarray(x, dtype=np.float64), cuts)
             return [torch.from_numpy(a).reshape(s).to(self.device) for a, s in zip(parts, shapes)]
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             loss, grads = self._loss_grad(X, y_t, onehot, unflatten(x), lam)
             return float(loss), torch.cat([g.reshape(-1) for g in grads]).cpu().numpy().astype(np.float64)
 
-        # SciPy's L-BFGS-B drives the torch objective: its Fortran loop costs a
-        # few microseconds per step, torch.optim.LBFGS about a millisecond. The
-        # problem is small, so BLAS and OpenMP run on one thread: handing tiny
-        # products back and forth between two spinning thread pools made each
-        # step 10-100x slower on 2 cores.
         x0 = torch.cat([p.reshape(-1) for p in start]).numpy().astype(np.float64)
+        # The problem is small, so BLAS and OpenMP run on one thread: handing
+        # tiny products back and forth between two spinning thread pools made
+        # each step 10-100x slower on 2 cores.
         with _one_thread():
-            result = scipy.optimize.minimize(
-                fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter), "gtol": self.tol}
-            )
+            hessp = self._hessp_builder(X, unflatten, lam)
+            if hessp is not None:
+                # Convex model: trust-region Newton-CG with exact Hessian-vector
+                # products reaches the optimum to ~1e-12 in about 10 steps.
+                result = scipy.optimize.minimize(
+                    fun,
+                    x0,
+                    jac=True,
+                    hessp=hessp,
+                    method="trust-ncg",
+                    options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
+                )
+            else:
+                # SciPy's L-BFGS-B drives the torch objective (its Fortran loop
+                # costs microseconds per step, torch.optim.LBFGS a millisecond).
+                # ftol=0: stop on the gradient, never on a small relative change
+                # of the loss, which leaves a machine-dependent point.
+                result = scipy.optimize.minimize(
+                    fun,
+                    x0,
+                    jac=True,
+                    method="L-BFGS-B",
+                    options={"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 0.0},
+                )
         self.params_ = unflatten(result.x)
         self.n_iter_ = int(result.nit)
+        self.grad_norm_ = float(np.linalg.norm(result.jac)) if result.jac is not None else float("nan")
         self.classes_ = np.arange(k)
         self.n_features_in_ = int(X.shape[1])
         return self
@@ -158,19 +204,22 @@ class _TorchClassifier:
         if not hasattr(self, "params_"):
             msg = f"this {type(self).__name__} is not fitted yet; call fit(X, y) first"
             raise InvalidInputError(msg)
-        params = self._folded_params(standardize)
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X)
+        exact = X.size <= _EXACT_SCORE_VALUES
+        dtype = np.float64 if exact else np.float32
+        params = [p.to(torch.float64 if exact else torch.float32) for p in self._folded_params(standardize)]
         out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, len(X), _SCORE_CHUNK):
-                chunk = _tensor(np.ascontiguousarray(X[start : start + _SCORE_CHUNK]), self.device)
+                rows = np.ascontiguousarray(X[start : start + _SCORE_CHUNK], dtype=dtype)
+                chunk = _tensor(rows, self.device)
                 out[start : start + len(chunk)] = torch.softmax(self._logits(chunk, params), dim=1).cpu().numpy()
         return out
 
     def _folded_params(self, standardize) -> list[torch.Tensor]:
         if standardize is None:
             return self.params_
-        mean, scale = (_tensor(np.asarray(a, dtype=np.float32), self.device) for a in standardize)
+        mean, scale = (torch.from_numpy(np.asarray(a, dtype=np.float64)).to(self.device) for a in standardize)
         W, b, *rest = self.params_  # first layer: F.linear(x, W, b), W of shape (out, in)
         W2 = W / scale[None, :]
         return [W2, b - W2 @ mean, *rest]
@@ -182,18 +231,24 @@ class SoftmaxRegression(_TorchClassifier):
     Parameters
     ----------
     l2 : float
-        Strength of the L2 penalty on the weights, scaled by ``1 / n_labels``
-        like scikit-learn's ``C=1 / l2``.
+        Strength of the L2 penalty on the weights and biases, scaled by
+        ``1 / n_labels`` like scikit-learn's ``C=1 / l2``. Penalising the
+        biases makes the optimum unique (and finite for classes with no
+        label yet).
     max_iter : int
-        L-BFGS iterations at most.
+        Newton steps at most (trust-region Newton-CG; about 10 are needed).
     tol : float
-        Stop when the largest gradient component is below this (as
-        scikit-learn's ``LogisticRegression(tol=1e-4)``).
+        Stop when the norm of the gradient of the (float64) objective is
+        below this. The default 1e-10 reaches the unique optimum to far
+        better than 1e-9 in the probabilities, so results do not depend on
+        the machine; scikit-learn's 1e-4 leaves a machine-dependent point.
     seed : int
         Unused by this convex model (it starts at zero); kept for a uniform API.
     device : str
         Torch device for training and scoring.
     """
+
+    _convex = True
 
     def _init_params(self, n_features, n_classes, gen):
         return [torch.zeros(n_classes, n_features), torch.zeros(n_classes)]
@@ -203,7 +258,11 @@ class SoftmaxRegression(_TorchClassifier):
         return F.linear(X, W, b)
 
     def _penalty(self, params):
-        return (params[0] ** 2).sum()
+        # The bias is penalised too: softmax is unchanged when every bias moves
+        # by the same amount, and a class with no label yet would push its bias
+        # towards minus infinity. With the bias in the penalty the objective is
+        # strictly convex and its optimum exists and is unique.
+        return (params[0] ** 2).sum() + (params[1] ** 2).sum()
 
     @torch.no_grad()
     def _loss_grad(self, X, y, onehot, params, lam):
@@ -212,9 +271,29 @@ class SoftmaxRegression(_TorchClassifier):
         W, b = params
         Z = F.linear(X, W, b)
         lse = torch.logsumexp(Z, dim=1, keepdim=True)
-        loss = (lse.squeeze(1) - Z.gather(1, y[:, None]).squeeze(1)).mean() + 0.5 * lam * (W * W).sum()
+        penalty = (W * W).sum() + (b * b).sum()
+        loss = (lse.squeeze(1) - Z.gather(1, y[:, None]).squeeze(1)).mean() + 0.5 * lam * penalty
         G = (torch.exp(Z - lse) - onehot) / len(X)
-        return loss, [G.T @ X + lam * W, G.sum(0)]
+        return loss, [G.T @ X + lam * W, G.sum(0) + lam * b]
+
+    def _hessp_builder(self, X, unflatten, lam):
+        m = len(X)
+        cache: dict = {}
+
+        @torch.no_grad()
+        def hessp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+            key = x.tobytes()
+            if cache.get("key") != key:  # probabilities at x, shared by the CG steps of one Newton step
+                W, b = unflatten(x)
+                cache["key"], cache["P"] = key, torch.softmax(F.linear(X, W, b), dim=1)
+            P = cache["P"]
+            V, c = unflatten(v)
+            U = F.linear(X, V, c)  # (m, k): directional change of the logits
+            R = P * (U - (P * U).sum(1, keepdim=True)) / m
+            out = torch.cat([(R.T @ X + lam * V).reshape(-1), R.sum(0) + lam * c])
+            return out.cpu().numpy()
+
+        return hessp
 
 
 class MLPClassifier(_TorchClassifier):
@@ -226,6 +305,8 @@ class MLPClassifier(_TorchClassifier):
         Width of the hidden layer.
     l2, max_iter, tol, seed, device
         As for :class:`SoftmaxRegression`; ``seed`` fixes the initial weights.
+        The network is not convex, so a tight ``tol`` cannot make its answer
+        unique; it stops earlier (``tol=1e-6``, 300 steps) to stay quick.
     """
 
     def __init__(
@@ -233,8 +314,8 @@ class MLPClassifier(_TorchClassifier):
         *,
         hidden: int = 64,
         l2: float = 1.0,
-        max_iter: int = 200,
-        tol: float = 1e-4,
+        max_iter: int = 300,
+        tol: float = 1e-6,
         seed: int = 0,
         device: str = "cpu",
     ):
@@ -257,7 +338,7 @@ class MLPClassifier(_TorchClassifier):
         return F.linear(torch.relu(F.linear(X, W1, b1)), W2, b2)
 
     def _penalty(self, params):
-        return (params[0] ** 2).sum() + (params[2] ** 2).sum()
+        return sum((p**2).sum() for p in params)  # biases too: no flat direction, no runaway bias
 
 
 _BUILTIN = {"linear": SoftmaxRegression, "mlp": MLPClassifier}
@@ -286,10 +367,17 @@ def make_model(spec, *, seed: int = 0, device: str = "cpu"):
         return copy.deepcopy(spec)
 
 
-def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int):
-    """Fit ``model`` on standardised rows ``X`` and integer codes ``y``; return it."""
+def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=None):
+    """Fit ``model`` on standardised rows ``X`` and integer codes ``y``; return it.
+
+    ``previous``: the last fitted model of the same kind; a convex built-in
+    model starts from its weights (same optimum, fewer steps).
+    """
     if isinstance(model, _TorchClassifier):
-        return model.fit(X, y, n_classes=n_classes)
+        init = None
+        if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
+            init = previous.params_
+        return model.fit(X, y, n_classes=n_classes, init=init)
     model.fit(X, y)
     return model
 
