@@ -21,12 +21,26 @@ _EXPORTS = {
     "LearningCurves": "alwidget.simulation",
     "AudioDataset": "alwidget.audio",
     "log_mel_spectrogram": "alwidget.features",
+    "register_embedder": "alwidget.features",
+    "available_embedders": "alwidget.features",
     "make_sounds": "alwidget.datasets",
     "LabelingWidget": "alwidget.widget",
+    "LabelingSession": "alwidget.session",
     "AlwidgetError": "alwidget.errors",
     "AlwidgetWarning": "alwidget.errors",
 }
-_MODULES = ("audio", "datasets", "errors", "features", "models", "simulation", "strategies", "widget")
+_MODULES = (
+    "audio",
+    "datasets",
+    "embedders",
+    "errors",
+    "features",
+    "models",
+    "session",
+    "simulation",
+    "strategies",
+    "widget",
+)
 
 __all__ = sorted([*_EXPORTS, *_MODULES, "__version__"])
 

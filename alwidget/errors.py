@@ -17,6 +17,7 @@ __all__ = [
     "NotEnoughLabelsError",
     "NothingToUndoError",
     "AudioLoadError",
+    "MissingDependencyError",
 ]
 
 
@@ -57,6 +58,11 @@ class NothingToUndoError(AlwidgetError, IndexError):
 
 class AudioLoadError(AlwidgetError, ValueError):
     """An audio file cannot be decoded (corrupt, truncated or unsupported)."""
+
+
+class MissingDependencyError(InvalidInputError, ImportError):
+    """A named embedder needs a package (its weights) that is not installed, or
+    not in the version alwidget supports. The message gives the install command."""
 
 
 class JournalError(AlwidgetError, ValueError):

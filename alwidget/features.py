@@ -12,6 +12,11 @@ and librosa's mel filter bank) when a torch device other than the CPU is
 asked for, or with ``LogMelEmbedder(backend="torch")``. The two paths agree
 to about 1e-5 (float32 rounding) and share cache entries.
 
+Named embedders: ``embedder="name"`` is looked up in a registry of factories
+(:func:`register_embedder`, :func:`available_embedders`); besides the two
+above it holds ``"aisfx"``, pretrained weights from an installed package
+(:mod:`alwidget.embedders.aisfx`).
+
 Plug-ins: any callable ``f(batch, sr) -> (b, d)`` where ``batch`` is a
 float32 ndarray ``(b, n_samples)``, or a ``torch.nn.Module`` called as
 ``module(x)`` with ``x`` a float32 tensor ``(b, n_samples)`` on ``device``.
@@ -55,9 +60,11 @@ __all__ = [
     "Embedder",
     "LogMelEmbedder",
     "TorchEmbedder",
+    "available_embedders",
     "embed_dataset",
     "get_embedder",
     "log_mel_spectrogram",
+    "register_embedder",
 ]
 
 # Bump when the built-in features change, so old cache entries are not reused.
@@ -559,24 +566,108 @@ class TorchEmbedder(Embedder):
             )
 
 
-def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | None = None) -> Embedder:
-    """Resolve ``"logmel"``, ``"mfcc"``, an :class:`Embedder`, a torch module or a callable.
+# ---------------------------------------------------------------------- registry
+# name -> factory(device=...) returning an Embedder, a callable or a torch module
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+_BUILTIN_NAMES = frozenset({"logmel", "mfcc", "aisfx"})
 
-    ``device`` applies to the built-in names and to torch modules; an
+
+def register_embedder(name: str, factory: Callable[..., Any], *, overwrite: bool = False) -> None:
+    """Make ``ds.embed(name)`` (and every ``embedder=name``) use ``factory()``.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass as ``embedder=``.
+    factory : callable
+        Called each time the name is used, as ``factory(device=device)`` when
+        it accepts a ``device`` argument, else as ``factory()``. It returns an
+        :class:`Embedder`, a callable ``(batch, sr) -> (b, d)`` or a torch
+        module: whatever ``ds.embed`` accepts. A callable or module is keyed
+        in the cache by a hash of its source and state, an :class:`Embedder`
+        by its own :meth:`~Embedder.cache_key`; so return
+        ``CallableEmbedder(fn, name="bands-v2")`` to key by a name you bump.
+        Load weights lazily or once (``functools.cache``): the factory runs at
+        every ``embed`` call.
+    overwrite : bool
+        Needed to replace a built-in name (``"logmel"``, ``"mfcc"``,
+        ``"aisfx"``). Names you registered yourself may be registered again
+        (a re-run notebook cell replaces them).
+
+    Examples
+    --------
+    >>> def energy_bands(batch, sr):                      # doctest: +SKIP
+    ...     spec = np.abs(np.fft.rfft(batch, axis=1)) ** 2
+    ...     return np.log1p(np.stack([b.sum(1) for b in np.array_split(spec, 16, axis=1)], 1))
+    >>> register_embedder("bands", lambda: energy_bands)  # doctest: +SKIP
+    >>> X = ds.embed("bands")                             # doctest: +SKIP
+    """
+    if not isinstance(name, str) or not name.strip():
+        msg = f"embedder name must be a non-empty string, got {name!r}"
+        raise InvalidInputError(msg)
+    if not callable(factory):
+        msg = f"factory must be callable (it is called to build the embedder), got {type(factory).__name__}"
+        raise InvalidInputError(msg)
+    if name in _BUILTIN_NAMES and not overwrite:
+        msg = f"{name!r} is a built-in embedder; pass overwrite=True to replace it, or choose another name"
+        raise InvalidInputError(msg)
+    _REGISTRY[name] = factory
+
+
+def available_embedders() -> list[str]:
+    """Names accepted as ``embedder=``: the built-in ones and those registered."""
+    return sorted(_REGISTRY)
+
+
+def _accepts_device(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "device" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _from_registry(embedder: str, device: str) -> Embedder:
+    factory = _REGISTRY.get(embedder)
+    if factory is None:
+        names = ", ".join(f'"{n}"' for n in available_embedders())
+        msg = (
+            f"unknown embedder {embedder!r}; use one of {names}, "
+            "a callable (batch, sr) -> (b, d) or a torch module, or register_embedder(name, factory)"
+        )
+        raise InvalidInputError(msg)
+    made = factory(device=device) if _accepts_device(factory) else factory()
+    if isinstance(made, str):
+        msg = f"the factory registered as {embedder!r} returned the string {made!r}; it must return an embedder"
+        raise InvalidInputError(msg)
+    return get_embedder(made, device=device)
+
+
+def _make_aisfx(device: str = "cpu") -> Embedder:
+    from alwidget.embedders.aisfx import AisfxEmbedder  # torch and the weights only when asked for
+
+    return AisfxEmbedder(device=device)
+
+
+_REGISTRY["logmel"] = functools.partial(LogMelEmbedder, "logmel")
+_REGISTRY["mfcc"] = functools.partial(LogMelEmbedder, "mfcc")
+_REGISTRY["aisfx"] = _make_aisfx
+
+
+def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | None = None) -> Embedder:
+    """Resolve a registered name (``"logmel"``, ``"mfcc"``, ``"aisfx"``, ...), an
+    :class:`Embedder`, a torch module or a callable.
+
+    ``device`` applies to the named embedders and to torch modules; an
     :class:`Embedder` instance keeps its own settings. ``name`` names a
-    plug-in's cache entries (see :class:`CallableEmbedder`).
+    plug-in's cache entries (see :class:`CallableEmbedder`). See
+    :func:`register_embedder` to add names.
     """
     if isinstance(embedder, str):
-        if embedder not in ("logmel", "mfcc"):
-            msg = (
-                f'unknown embedder {embedder!r}; use "logmel", "mfcc", '
-                "a callable (batch, sr) -> (b, d) or a torch module"
-            )
-            raise InvalidInputError(msg)
         if name is not None:
-            msg = f"name= is for plug-in embedders; the built-in {embedder!r} is keyed by its parameters"
+            msg = f"name= is for plug-in embedders; the named embedder {embedder!r} is keyed by its own parameters"
             raise InvalidInputError(msg)
-        return LogMelEmbedder(embedder, device=device)
+        return _from_registry(embedder, device)
     if isinstance(embedder, Embedder):
         if name is not None:
             msg = f"name= is for plain callables and torch modules; give it to {type(embedder).__name__}(...) instead"
@@ -718,7 +809,9 @@ def embed_dataset(
     ----------
     ds : AudioDataset
     embedder : str, Embedder, callable or torch.nn.Module
-        ``"logmel"`` (default, d=192), ``"mfcc"`` (d=120), a
+        ``"logmel"`` (default, d=192), ``"mfcc"`` (d=120), ``"aisfx"``
+        (pretrained, d=512, needs ``pip install --no-deps aisfx==0.1.2``),
+        a name given to :func:`register_embedder`, a
         :class:`LogMelEmbedder` with other settings, a callable
         ``(batch (b, n_samples) float32, sr) -> (b, d)`` or a torch module
         ``(b, n_samples) -> (b, d)``. See the module docstring.

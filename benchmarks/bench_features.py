@@ -9,6 +9,12 @@ numpy floor; cached >= 50x faster than cold.
 
     python benchmarks/bench_features.py            # 2000 clips
     python benchmarks/bench_features.py --n 300    # quicker
+
+``--embedder NAME[,NAME...]`` instead times named embedders (no cache, one
+process, after a warm-up call on 4 clips that loads weights), e.g. the
+pretrained one beside log-mel at its native rate::
+
+    python benchmarks/bench_features.py --embedder logmel,aisfx --sr 44100 --n 200
 """
 
 from __future__ import annotations
@@ -47,11 +53,33 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def compare_embedders(names: list[str], folder: Path, sr: int, device: str) -> None:
+    """Clips per second of each named embedder: decode + embed, no cache, n_jobs=1."""
+    import torch
+
+    ds = AudioDataset.from_folder(folder, sr=sr)
+    warm = ds.subset(list(range(min(4, len(ds)))))
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
+    print(f"| {'embedder':<10} | {'d':>5} | {'first call, 4 clips (s)':>23} | {'time (s)':>8} | {'clips/s':>8} |")
+    print(f"|{'-' * 12}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 10}|")
+    for name in names:
+        kwargs = {"cache_dir": False, "n_jobs": 1, "progress": False, "device": device}
+        t_warm = timed(lambda: warm.embed(name, **kwargs))  # noqa: B023
+        start = time.perf_counter()
+        X = ds.embed(name, **kwargs)
+        t = time.perf_counter() - start
+        print(f"| {name:<10} | {X.shape[1]:>5} | {t_warm:23.2f} | {t:8.2f} | {len(ds) / t:8.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="number of clips (default 2000)")
     parser.add_argument("--seconds", type=float, default=2.0, help="clip length in seconds")
     parser.add_argument("--sr", type=int, default=16000)
+    parser.add_argument(
+        "--embedder", default=None, help="comma-separated embedder names to time instead (e.g. logmel,aisfx)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for --embedder (default cpu)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,6 +94,9 @@ def main() -> None:
             p.unlink()
         n = len(paths)
         print(f"{n} clips of {args.seconds} s at {args.sr} Hz generated in {t_gen:.1f} s into a temp dir")
+        if args.embedder:
+            compare_embedders(args.embedder.split(","), tmp / "clips", args.sr, args.device)
+            return
         t_import = timed(lambda: log_mel_spectrogram(np.zeros(2048, np.float32), args.sr))
         print(f"one-off first-call cost (imports librosa for the mel filter bank): {t_import:.2f} s, not counted below")
 
