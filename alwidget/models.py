@@ -41,6 +41,8 @@ _SCORE_CHUNK = 131_072
 # pools with at most this many embedding values (n_rows * dim) are scored in
 # float64, so near-ties between clips break the same way on every CPU
 _EXACT_SCORE_VALUES = 1 << 22
+# logit gap that gives a class with no example a vanishing probability (exp(-50) ~ 2e-22)
+_ABSENT_GAP = 50.0
 
 
 _limit_lock = threading.Lock()
@@ -123,11 +125,12 @@ class _TorchClassifier:
     def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None):
         """Train on ``X`` ``(m, d)`` float and integer class codes ``y`` ``(m,)``.
 
-        ``n_classes`` (default ``max(y) + 1``) sets the number of outputs, so
-        classes that have no example yet still get a (low) probability.
+        ``n_classes`` (default ``max(y) + 1``) sets the number of outputs.
+        The network is trained on the classes present in ``y`` only; a class
+        with no example yet gets a vanishing probability (about 1e-22), as in
+        scikit-learn, which never predicts a class it has not seen.
         ``init`` (convex models only) starts from another fit's ``params_``
-        (a warm start: the same optimum, found in fewer steps); outputs of
-        classes added since then start at zero.
+        (a warm start: the same optimum, found in fewer steps).
         """
         X = torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device)  # a float64 copy of the labelled rows
         y_np = np.asarray(y)
@@ -138,15 +141,20 @@ class _TorchClassifier:
         if y_np.min() < 0 or y_np.max() >= k:
             msg = f"class codes must lie in 0 .. {k - 1}, got {int(y_np.min())} .. {int(y_np.max())}"
             raise InvalidInputError(msg)
-        y_t = torch.as_tensor(y_np.astype(np.int64), device=self.device)
-        onehot = F.one_hot(y_t, k).to(X.dtype)
+        present = np.unique(y_np)  # train on the classes that have examples
+        k_fit = len(present)
+        y_t = torch.as_tensor(np.searchsorted(present, y_np).astype(np.int64), device=self.device)
+        onehot = F.one_hot(y_t, k_fit).to(X.dtype)
         gen = torch.Generator(device="cpu").manual_seed(int(self.seed))
-        start = [p.to(torch.float64) for p in self._init_params(X.shape[1], k, gen)]
-        if init is not None and self._convex:
-            for p, q in zip(start, init):
-                rows = min(len(p), len(q))
-                if p.shape[1:] == q.shape[1:]:
-                    p[:rows] = q[:rows].to(device="cpu", dtype=torch.float64)
+        start = [p.to(torch.float64) for p in self._init_params(X.shape[1], k_fit, gen)]
+        n_out = len(start) - 2  # the output layer's weight and bias are the last two parameters
+        if init is not None and self._convex and all(p.shape[1:] == q.shape[1:] for p, q in zip(start, init)):
+            for i, (p, q) in enumerate(zip(start, init)):
+                q = q.to(device="cpu", dtype=torch.float64)
+                if i < n_out:
+                    p.copy_(q)
+                elif len(q) == k:
+                    p.copy_(q[torch.from_numpy(present)].clamp(min=-30.0))
         shapes = [p.shape for p in start]
         cuts = np.cumsum([p.numel() for p in start])[:-1]
         lam = float(self.l2) / len(X)  # scikit-learn's C=1 scaling: penalty shrinks as labels grow
@@ -188,7 +196,15 @@ class _TorchClassifier:
                     method="L-BFGS-B",
                     options={"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 0.0},
                 )
-        self.params_ = unflatten(result.x)
+        params = unflatten(result.x)
+        if k_fit < k:  # outputs for classes with no example: zero weights, a bias far below the rest
+            W, b = params[-2:]
+            W_all = torch.zeros((k, *W.shape[1:]), dtype=W.dtype, device=W.device)
+            b_all = torch.full((k,), float(b.min()) - _ABSENT_GAP, dtype=b.dtype, device=b.device)
+            W_all[torch.from_numpy(present)] = W
+            b_all[torch.from_numpy(present)] = b
+            params = [*params[:-2], W_all, b_all]
+        self.params_ = params
         self.n_iter_ = int(result.nit)
         self.grad_norm_ = float(np.linalg.norm(result.jac)) if result.jac is not None else float("nan")
         self.classes_ = np.arange(k)
