@@ -1,19 +1,20 @@
 """What the labelling widget sends to the browser for one clip: WAV bytes and a spectrogram.
 
-Private helper of :mod:`alwidget.widget`. The spectrogram is sent as raw
+Private helper of :mod:`alwidget.session`. The spectrogram is sent as raw
 ``uint8`` pixels (``n_mels`` rows, lowest band first) that the front end paints
 on a canvas with a colour map, which is much cheaper than a PNG per clip.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClipMedia", "MediaCache", "spectrogram_pixels"]
+__all__ = ["ClipMedia", "MediaCache", "freq_ticks", "spectrogram_pixels"]
 
 _MAX_FRAMES = 600  # wider spectrograms are averaged down to this many columns
 _DYNAMIC_RANGE_DB = 80.0
@@ -31,6 +32,32 @@ class ClipMedia:
     spectrogram: bytes
     n_mels: int
     frames: int
+    freq_ticks: tuple = ()  # ((height fraction from the bottom, "1k"), ...) for the frequency axis
+
+
+def freq_ticks(sr: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> tuple:
+    """Where round frequencies sit on a mel axis: ``((fraction of the height from the bottom, label), ...)``.
+
+    Bands are spaced evenly in mel (librosa's Slaney scale, as
+    :func:`~alwidget.features.log_mel_spectrogram` uses), so a frequency's
+    place is its mel value's place between ``fmin`` and ``fmax``.
+    """
+    fmax = sr / 2 if fmax is None else fmax
+    lo, hi = _hz_to_mel(fmin), _hz_to_mel(fmax)
+    out = []
+    for hz in (100, 200, 500, 1000, 2000, 4000, 8000, 16000):
+        if fmin < hz < fmax:
+            frac = (_hz_to_mel(hz) - lo) / (hi - lo)
+            if 0.04 < frac < 0.96 and (not out or frac - out[-1][0] > 0.12):  # labels never overlap
+                out.append((round(frac, 4), f"{hz // 1000}k" if hz >= 1000 else str(hz)))
+    return tuple(out)
+
+
+def _hz_to_mel(hz: float) -> float:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    if hz < 1000.0:
+        return hz * 3.0 / 200.0
+    return 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
 
 
 def spectrogram_pixels(waveform: np.ndarray, sr: int, n_mels: int) -> tuple[bytes, int, int]:
@@ -69,6 +96,7 @@ def load_media(dataset, index: int, n_mels: int) -> ClipMedia:
         spectrogram=spec,
         n_mels=rows,
         frames=cols,
+        freq_ticks=freq_ticks(int(sr), rows),
     )
 
 

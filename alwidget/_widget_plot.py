@@ -1,85 +1,96 @@
-"""The labelling widget's learning-curve plot, rendered to PNG bytes.
+"""The labelling session's learning-curve plot, as data the front end draws (SVG).
 
-Private helper of :mod:`alwidget.widget`. One matplotlib figure (no pyplot, no
-global state) is kept and redrawn in place, so rendering costs tens of
-milliseconds and never touches the notebook's own figures.
+Private helper of :mod:`alwidget.session`. The plot is sent as a small dict
+(series of points, an optional confidence band, a title) instead of a picture:
+the browser draws it as crisp, theme-aware SVG at whatever width the panel has,
+and no matplotlib figure is rendered per label.
 """
 
 from __future__ import annotations
 
-import io
+import math
 
-from matplotlib.ticker import MaxNLocator
-
-__all__ = ["CurvePlot"]
-
-_STYLE = {
-    "active": {"color": "#1f77b4", "lw": 2.0, "marker": "o", "ms": 3},
-    "random": {"color": "#7f7f7f", "lw": 1.5, "ls": "--", "marker": ".", "ms": 3},
-    "prequential": {"color": "#ff7f0e", "lw": 1.5, "ls": "-", "alpha": 0.9},
-}
+__all__ = ["plot_payload", "wilson_interval"]
 
 
-class CurvePlot:
-    """Accuracy against labels used, drawn on one reusable figure.
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``k / n`` (``(0, 1)`` for ``n == 0``)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def plot_payload(series: list[dict], *, title: str, empty: str) -> dict:
+    """The plot as JSON-able data.
 
     Parameters
     ----------
-    width, height : float
-        Figure size in inches.
-    dpi : int
-        Resolution of the PNG.
+    series : list of dict
+        ``{"key", "label", "xy": (xs, ys)}`` and optionally ``"band": (low, high)``
+        (one value per x); ``key`` selects the style (``active``, ``random``,
+        ``audit``). Series without points are left out.
+    title : str
+        Names the metric.
+    empty : str
+        Shown when no series has a point.
+
+    Returns
+    -------
+    dict
+        ``{"title", "empty", "x_label", "y_label", "x_max", "series": [{"key", "label", "x", "y", "lo", "hi"}]}``.
     """
+    out = []
+    x_max = 1
+    for s in series:
+        xs, ys = s["xy"]
+        if not xs:
+            continue
+        item = {"key": s["key"], "label": s["label"], "x": [int(x) for x in xs], "y": [float(y) for y in ys]}
+        if "band" in s:
+            lo, hi = s["band"]
+            item["lo"], item["hi"] = [float(v) for v in lo], [float(v) for v in hi]
+        out.append(item)
+        x_max = max(x_max, max(item["x"]))
+    return {
+        "title": title,
+        "empty": empty,
+        "x_label": "labels given",
+        "y_label": "accuracy",
+        "x_max": x_max,
+        "series": out,
+    }
 
-    def __init__(self, width: float = 5.0, height: float = 3.0, dpi: int = 80):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
 
-        self.width = width
-        self.height = height
-        self.dpi = dpi
-        self._fig = Figure(figsize=(width, height), dpi=dpi)
-        FigureCanvasAgg(self._fig)
-        self._ax = self._fig.add_subplot()
-        self._fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.3)
+_MPL_STYLE = {
+    "active": {"color": "#1565c0", "lw": 2.0, "marker": "o", "ms": 3},
+    "random": {"color": "#616161", "lw": 1.5, "ls": "--", "marker": ".", "ms": 3},
+    "audit": {"color": "#c2410c", "lw": 2.0, "marker": "o", "ms": 3},
+}
 
-    def render(self, series: dict, labels: dict, title: str, empty_text: str) -> bytes:
-        """PNG bytes of the curves.
 
-        Parameters
-        ----------
-        series : dict
-            ``{key: (x list, y list)}``; keys select a style (``active``,
-            ``random``, ``prequential``).
-        labels : dict
-            ``{key: legend text}``.
-        title : str
-            Axes title (names the metric).
-        empty_text : str
-            Shown in the middle when no series has a point.
-        """
-        ax = self._ax
-        ax.clear()
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("labels used", fontsize=8)
-        ax.set_ylabel("accuracy", fontsize=8)
-        ax.set_ylim(0, 1.02)
-        ax.tick_params(labelsize=7)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
-        x_max = 1
-        drawn = False
-        for key, (xs, ys) in series.items():
-            if not xs:
-                continue
-            ax.plot(xs, ys, label=labels.get(key, key), **_STYLE.get(key, {}))
-            x_max = max(x_max, max(xs))
-            drawn = True
-        ax.set_xlim(0, x_max * 1.05 + 1)
-        if drawn:  # under the axes, so it never hides a curve
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
-        else:
-            ax.text(0.5, 0.5, empty_text, ha="center", va="center", fontsize=8, color="#666", transform=ax.transAxes)
-        buf = io.BytesIO()
-        self._fig.savefig(buf, format="png", dpi=self.dpi)
-        return buf.getvalue()
+def draw_payload(payload: dict, ax=None):
+    """Draw a :func:`plot_payload` with matplotlib (for notebooks and reports); returns the axes."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    for s in payload.get("series", []):
+        style = _MPL_STYLE.get(s["key"], {})
+        ax.plot(s["x"], s["y"], label=s["label"], **style)
+        if "lo" in s:
+            ax.fill_between(s["x"], s["lo"], s["hi"], color=style.get("color"), alpha=0.18, lw=0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, payload.get("x_max", 1) * 1.05 + 1)
+    ax.set_xlabel(payload.get("x_label", "labels given"))
+    ax.set_ylabel(payload.get("y_label", "accuracy"))
+    ax.set_title(payload.get("title", ""), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if payload.get("series"):
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, payload.get("empty", ""), ha="center", va="center", fontsize=9, transform=ax.transAxes)
+    return ax

@@ -1,15 +1,29 @@
-"""End to end: the labelling widget in JupyterLab, driven by headless Chromium.
+"""End to end: the labelling widget in JupyterLab 4, Notebook 7 and Voila, driven by headless Chromium.
 
-Starts JupyterLab on 127.0.0.1 (free port, stopped at the end), runs a notebook
-that shows a LabelingWidget over generated sounds (demo mode, with a journal),
-clicks class buttons and presses number keys (and some of JupyterLab's
-command-mode shortcut keys), then checks that the labels
-reached the kernel (the journal it wrote), that JupyterLab's cells were not
-changed by the keys, that an ``<audio>`` element holds the clip and that the
-plot was redrawn. Saves a screenshot (to ``$ALWIDGET_SCREENSHOT``, e.g. ``docs/widget.png``, if set).
+One server per host (free port on 127.0.0.1, stopped at the end) runs a
+notebook that shows a LabelingWidget over generated sounds (demo mode, with a
+journal). In each host the test
 
-Needs Chromium (``apt-get install chromium``), Playwright for Python and
-JupyterLab; skipped without them, except when ``CI=true``, where it fails.
+- labels with clicks and number keys, skips and undoes;
+- presses every notebook command-mode shortcut (m, a, b, d d, y, z, x, c, v,
+  Enter, Escape) on its own while the widget has focus and checks after each
+  that the notebook's cells (Voila: the page and the labels) are unchanged and
+  that the widget kept focus;
+- types into the class box and the auto-label count (keys go to the box, no
+  label is given, the badge says so), and checks that after clicking
+  "auto-label" the number keys label again without typing into the box;
+- checks that the plot is visible and not clipped at 700 px and 360 px wide,
+  with text drawn at its CSS size, and that text has WCAG AA contrast in the
+  light and the dark theme;
+- re-runs the cell (JupyterLab, Notebook 7) or reloads the page (Voila: a new
+  kernel, the old one still holds the journal) and checks that every label is
+  back;
+- saves a screenshot per host and theme (to ``$ALWIDGET_SCREENSHOT_DIR`` if
+  set, JupyterLab's as ``docs``-ready ``widget.png`` / ``widget-dark.png``).
+
+Needs Chromium (``apt-get install chromium``), Playwright for Python,
+JupyterLab, Notebook 7 and Voila; skipped without them, except when
+``CI=true``, where it fails.
 """
 
 from __future__ import annotations
@@ -44,11 +58,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Set ALWIDGET_SCREENSHOT=docs/widget.png to refresh the README's picture; by
-# default the screenshot goes to the test's temporary folder.
-SCREENSHOT = os.environ.get("ALWIDGET_SCREENSHOT")
+# Set ALWIDGET_SCREENSHOT_DIR=docs to refresh the README's pictures (JupyterLab:
+# widget.png, widget-dark.png; other hosts: widget-<host>[-dark].png); by
+# default screenshots go to the test's temporary folder.
+SCREENSHOT_DIR = os.environ.get("ALWIDGET_SCREENSHOT_DIR")
 N_PER_CLASS = 10
-N_AUTO = 12
+N_POOL = 6 * N_PER_CLASS
+SHORTCUTS = ["m", "a", "b", "d d", "y", "z", "x", "c", "v", "Enter", "Escape"]
 
 NOTEBOOK_CODE = f"""\
 import json
@@ -63,21 +79,23 @@ learner = ActiveLearner(X, sorted(set(ds.labels)))
 Path("meta.json").write_text(json.dumps({{"n_pool": X.shape[0], "dim": X.shape[1], "labels": ds.labels}}))
 widget = LabelingWidget(learner, ds, oracle=ds.labels, journal="journal.jsonl")
 widget"""
+SECOND_CELL = "x = 1  # a second cell: a leaked 'd d', 'x' or 'm' would change the notebook"
+
+MODULES = {"lab": "jupyterlab", "notebook": "notebook", "voila": "voila"}
 
 
-def _missing() -> str | None:
+def _missing(host: str) -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "Playwright for Python is not installed (pip install playwright; never `playwright install`)"
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         return "Chromium is not installed (apt-get install -y chromium)"
-    if importlib.util.find_spec("jupyterlab") is None:
-        return "JupyterLab is not installed (pip install jupyterlab)"
+    if importlib.util.find_spec(MODULES[host]) is None:
+        return f"{MODULES[host]} is not installed (pip install -e .[test])"
     return None
 
 
-@pytest.fixture(scope="module")
-def browser_ready():
-    reason = _missing()
+def _require(host: str) -> None:
+    reason = _missing(host)
     if reason is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser test cannot run in CI: {reason}")
@@ -94,56 +112,68 @@ def _write_notebook(path: Path) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE)]
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE), nbformat.v4.new_code_cell(SECOND_CELL)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
 
 def _lab_settings(root: Path) -> Path:
-    """User settings that switch off JupyterLab's kernel and news dialogs."""
+    """User settings that switch off JupyterLab's / Notebook 7's kernel and news dialogs."""
     settings = root / "lab-settings"
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     notes = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     tracker.parent.mkdir(parents=True)
-    notes.parent.mkdir(parents=True)
+    notes.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
     notes.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     return settings
 
 
 @contextlib.contextmanager
-def jupyterlab(workdir: Path):
-    """Run JupyterLab on a free port of 127.0.0.1; yield (base url, token); stop it at the end."""
+def _server(host: str, workdir: Path):
+    """Run ``host`` on a free port of 127.0.0.1; yield the notebook's URL; stop the server at the end."""
     port, token = _free_port(), secrets.token_hex(16)
+    nbdir = workdir / "nb"
     env = dict(os.environ)
     env.update(
         JUPYTERLAB_SETTINGS_DIR=str(_lab_settings(workdir)),
         JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
         JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
     )
-    log = open(workdir / "jupyterlab.log", "wb")  # closed in the finally below
-    cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-        "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workdir / 'nb'}",
+    common = [
+        "--no-browser", f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir / "nb")
-    base = f"http://127.0.0.1:{port}"
+    if host == "voila":
+        cmd = [sys.executable, "-m", "voila", "widget.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+        base, url, status = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/"
+    else:
+        module = "jupyterlab" if host == "lab" else "notebook"
+        cmd = [
+            sys.executable, "-m", module, "--allow-root", *common, f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={nbdir}",
+        ]  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        path = "lab/tree" if host == "lab" else "notebooks"
+        url = f"{base}/{path}/widget.ipynb?token={token}"
+        status = f"{base}/api/status?token={token}"
+    log_path = workdir / f"{host}.log"
+    log = open(log_path, "wb")  # closed in the finally below
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=nbdir)
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited at start:\n{(workdir / 'jupyterlab.log').read_text()[-3000:]}")
+                pytest.fail(f"{host} exited at start:\n{log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                with urllib.request.urlopen(status, timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("JupyterLab did not answer within 60 s")
+                pytest.fail(f"{host} did not answer within 60 s")
             time.sleep(0.3)
-        yield base, token
+        yield url
     finally:
         proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
         try:
@@ -154,13 +184,57 @@ def jupyterlab(workdir: Path):
         log.close()
 
 
-def _wait_clip_change(page, before: str, timeout: float = 15_000) -> str:
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for every host (a fresh profile)."""
+    _require("lab")
+    from playwright.sync_api import sync_playwright
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+# ---------------------------------------------------------------------- page helpers
+ROOT = "document.querySelector('.alw-root')"
+
+
+def _clip(page) -> str:
+    return page.evaluate(f"({ROOT} || {{dataset: {{}}}}).dataset.clip || ''")
+
+
+def _wait_clip_change(page, before: str, timeout: float = 60_000) -> str:
+    # generous: this checks behaviour, not speed (benchmarks/bench_widget.py times it); on a loaded
+    # 2-core machine the first retrain in a fresh kernel (numba warm-up) can take many seconds
     page.wait_for_function(
         "b => { const r = document.querySelector('.alw-root'); return r && r.dataset.clip && r.dataset.clip !== b; }",
         arg=before,
         timeout=timeout,
     )
-    return page.evaluate("document.querySelector('.alw-root').dataset.clip")
+    return _clip(page)
+
+
+def _n_labeled(page) -> int:
+    return int(page.inner_text(".alw-progress").split("/")[0])
+
+
+def _wait_n_labeled(page, n: int, timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        "n => { const p = document.querySelector('.alw-progress'); return p && p.innerText.startsWith(n + ' / '); }",
+        arg=n,
+        timeout=timeout,
+    )
 
 
 def _cells(page) -> list[tuple[str, str]]:
@@ -171,111 +245,326 @@ def _cells(page) -> list[tuple[str, str]]:
     )
 
 
-def test_label_in_jupyterlab_with_clicks_and_keys(browser_ready, tmp_path):
-    from playwright.sync_api import sync_playwright
+def _focus_in_widget(page) -> bool:
+    return page.evaluate("() => !!(document.activeElement && document.activeElement.closest('.alw-root'))")
 
+
+def _run_all(page) -> None:
+    """Run every cell from the Run menu (JupyterLab and Notebook 7 share it)."""
+    dialog = page.locator(".jp-Dialog-button.jp-mod-accept")
+    if dialog.count():
+        dialog.first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+# JupyterLab: the status bar says "| Idle"; Notebook 7: the toolbar's execution indicator
+KERNEL_IDLE_JS = """host => {
+    if (host === 'lab') return ((document.querySelector('#jp-main-statusbar') || {}).innerText || '').includes('Idle');
+    const i = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return !!i && i.dataset.status === 'idle';
+}"""
+
+
+# the first cell is running or has run: its prompt shows [*] or [1]
+STARTED_JS = """() => {
+    const prompt = document.querySelector('.jp-Notebook .jp-Cell .jp-InputPrompt');
+    return /\\[(\\*|\\d+)\\]/.test((prompt || {}).innerText || '');
+}"""
+
+
+def _open(page, host: str, url: str) -> None:
+    page.goto(url)
+    if host != "voila":
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE_JS, arg=host, timeout=60_000)
+        for attempt in range(3):  # a "Run All" sent while the kernel is still connecting can be lost: check
+            _run_all(page)
+            try:
+                page.wait_for_function(STARTED_JS, timeout=15_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+    page.wait_for_function(f"() => {{ const r = {ROOT}; return r && r.dataset.clip; }}", timeout=120_000)
+
+
+def _set_dark(page, host: str, url: str) -> None:
+    if host != "voila":  # Voila: the page was reloaded with ?theme=dark above
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+        page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_timeout(300)
+
+
+TRAINING_LOG_JS = """() => {
+    const root = document.querySelector('.alw-root');
+    window.__alwTraining = [[performance.now(), root.dataset.trainingShown || '0']];
+    new MutationObserver(() => {
+        const log = window.__alwTraining, v = root.dataset.trainingShown;
+        if (log[log.length - 1][1] !== v) log.push([performance.now(), v]);
+    }).observe(root, { attributes: true, attributeFilter: ['data-training-shown'] });
+}"""
+
+CONTRAST_JS = """
+() => {
+  const parse = (c) => {
+    const m = c.match(/[\\d.]+/g).map(Number);
+    return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bgOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  const out = {};
+  const root = document.querySelector('.alw-root');
+  root.focus();
+  for (const sel of ['.alw-focus', '.alw-progress', '.alw-rate', '.alw-model', '.alw-count', '.alw-key',
+                     '.alw-class-name', '.alw-help', '.alw-clip-index', '.alw-guess-title', '.alw-legend-item',
+                     '.alw-freq-axis .alw-tick', '.alw-plot .alw-axis-text']) {
+    const el = root.querySelector(sel);
+    if (!el || !el.getClientRects().length) continue;
+    const cs = getComputedStyle(el);
+    let fg = parse(el instanceof SVGElement ? cs.fill : cs.color);
+    const bg = sel.includes('alw-tick') ? null : bgOf(el);
+    if (!bg) continue;  // tick labels sit on the panel background too
+    if (fg[3] < 1) fg = fg.map((v, i) => i < 3 ? v * fg[3] + bg[i] * (1 - fg[3]) : 1);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    out[sel] = Math.round(((a + 0.05) / (b + 0.05)) * 100) / 100;
+  }
+  return out;
+}
+"""
+
+LAYOUT_JS = """
+() => {
+  const root = document.querySelector('.alw-root');
+  const svg = root.querySelector('svg.alw-plot');
+  const r = root.getBoundingClientRect(), p = svg.getBoundingClientRect();
+  const vb = svg.viewBox.baseVal;
+  const text = svg.querySelector('.alw-axis-text');
+  let clipper = null;  // nearest ancestor that clips overflow
+  for (let e = root.parentElement; e; e = e.parentElement) {
+    const o = getComputedStyle(e);
+    if (o.overflowX !== 'visible') { clipper = e.getBoundingClientRect(); break; }
+  }
+  return {
+    root: [r.left, r.right], plot: [p.left, p.right, p.width, p.height], vw: innerWidth,
+    clip: clipper ? [clipper.left, clipper.right] : [0, innerWidth],
+    overflow: root.scrollWidth - root.clientWidth, scale: vb && vb.width ? p.width / vb.width : 0,
+    font: text ? parseFloat(getComputedStyle(text).fontSize) : 0,
+    columns: getComputedStyle(root.querySelector('.alw-body')).gridTemplateColumns.split(' ').length,
+  };
+}
+"""
+
+
+def _check_layout(page, width: int) -> dict:
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.wait_for_timeout(400)
+    page.locator(".alw-root").scroll_into_view_if_needed()
+    m = page.evaluate(LAYOUT_JS)
+    left, right = max(m["clip"][0], 0), min(m["clip"][1], m["vw"])
+    assert m["plot"][2] > 150 and m["plot"][3] > 100, m  # visible, not squashed
+    assert left - 1 <= m["plot"][0] and m["plot"][1] <= right + 1, m  # not clipped
+    assert m["root"][1] <= right + 1 and m["overflow"] <= 1, m  # nothing sticks out of the panel
+    assert 0.95 < m["scale"] < 1.05 and m["font"] >= 11, m  # drawn at CSS size: 11 px text, not a shrunk picture
+    return m
+
+
+def _screenshot(page, host: str, theme: str, tmp_path: Path) -> Path:
+    name = ("widget" if host == "lab" else f"widget-{host}") + ("-dark" if theme == "dark" else "") + ".png"
+    shot = Path(SCREENSHOT_DIR) / name if SCREENSHOT_DIR else tmp_path / name
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.locator(".alw-root").screenshot(path=str(shot))
+    assert 10_000 < shot.stat().st_size < 400_000  # a real picture, not a blank box
+    return shot
+
+
+# ---------------------------------------------------------------------- the test, once per host
+@pytest.mark.parametrize("host", ["lab", "notebook", "voila"])
+def test_widget_in_host(browser, host, tmp_path):
+    _require(host)
     (tmp_path / "nb").mkdir()
     _write_notebook(tmp_path / "nb" / "widget.ipynb")
-    with jupyterlab(tmp_path) as (base, token), sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            page = ctx.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{base}/lab/tree/widget.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_function(
-                "() => (document.querySelector('#jp-main-statusbar') || {}).innerText?.includes('Idle')",
-                timeout=60_000,
-            )
-            dialog = page.locator(".jp-Dialog-button.jp-mod-accept")
-            if dialog.count():
-                dialog.first.click()
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-            page.wait_for_function(
-                "() => { const r = document.querySelector('.alw-root'); return r && r.dataset.clip; }",
-                timeout=90_000,
-            )
-            cells_before = _cells(page)
-            assert cells_before and all(kind == "code" for kind, _ in cells_before)
-            # the widget takes focus when shown and says so
-            page.wait_for_function(
-                "() => document.activeElement && document.activeElement.closest('.alw-root') !== null", timeout=5_000
-            )
-            assert "keys active" in page.inner_text(".alw-focus")
-            plot_before = page.get_attribute(".alw-plot", "src")
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    try:
+        with _server(host, tmp_path) as url:
+            n = _exercise(page, host, url, tmp_path)
+    finally:
+        page.close()
 
-            meta = json.loads((tmp_path / "nb" / "meta.json").read_text())  # written by the kernel
-            truth, classes = meta["labels"], sorted(set(meta["labels"]))
-            clip = page.evaluate("document.querySelector('.alw-root').dataset.clip")
-            for _ in range(2):  # click the class buttons (the true class of the clip on screen)
-                page.locator(f'.alw-class[data-class="{truth[int(clip)]}"]').click()
-                clip = _wait_clip_change(page, clip)
-            assert page.evaluate("document.activeElement.closest('.alw-root') !== null")  # focus stays
-            for _ in range(4):  # number keys
-                page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))
-                clip = _wait_clip_change(page, clip)
-            skipped = clip
-            page.keyboard.press("s")
-            clip = _wait_clip_change(page, clip)
-            page.keyboard.press("u")  # undo the skip: that clip comes back
-            clip = _wait_clip_change(page, clip)
-            assert clip == skipped
-            page.wait_for_function(
-                "() => document.querySelector('.alw-progress').innerText.startsWith('6 / 60 labelled')"
-            )
-
-            # keys that are JupyterLab command-mode shortcuts (to markdown, insert above / below)
-            # do nothing while the widget has focus
-            for key in ("m", "a", "b"):
-                page.keyboard.press(key)
-            page.wait_for_timeout(300)
-            # JupyterLab's cells were not touched by the keys (no heading, no new or deleted cell)
-            assert _cells(page) == cells_before
-            assert page.evaluate("document.querySelector('.alw-root').dataset.clip") == clip
-            # the clip's audio is loaded in an <audio> element
-            page.wait_for_function(
-                "() => { const a = document.querySelector('audio.alw-audio');"
-                " return a && a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0; }"
-            )
-            # demo mode: auto-label a few clips from the oracle, animating the curve
-            page.fill(".alw-auto-n", str(N_AUTO))
-            page.click(".alw-auto")
-            page.wait_for_function(
-                f"() => document.querySelector('.alw-auto-text').innerText === 'auto-labelled {N_AUTO}'",
-                timeout=90_000,
-            )
-            page.wait_for_function("() => document.querySelector('.alw-root').dataset.training === '0'")
-            page.wait_for_function(
-                "() => document.querySelector('.alw-guess-row') !== null"
-            )  # the model's guess is shown
-            assert page.get_attribute(".alw-plot", "src") != plot_before
-            assert page.inner_text(".alw-model").startswith("model v")
-            assert page.inner_text(".alw-error-text") == ""
-            shot = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "widget.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".alw-root").screenshot(path=str(shot))
-        finally:
-            ctx.close()
-
-    assert 10_000 < shot.stat().st_size < 300_000  # a real picture, not a blank box, small enough for the README
-    # the labels reached the kernel: replay the journal it wrote
+    # the labels reached the kernel: replay the journal it wrote (the server is stopped: the lock is free)
     from alwidget import ActiveLearner
 
+    meta = json.loads((tmp_path / "nb" / "meta.json").read_text())
+    truth = meta["labels"]
     replayed = ActiveLearner.from_journal(
         tmp_path / "nb" / "journal.jsonl", np.zeros((meta["n_pool"], meta["dim"]), dtype=np.float32)
     )
     try:
         labels = replayed.labels
-        assert len(labels) == 6 + N_AUTO
+        assert len(labels) == n
         kinds = [e.kind for e in replayed.history]
-        assert kinds.count("teach") == 6 + N_AUTO and kinds.count("skip") == 1 and kinds.count("undo") == 1
+        assert kinds.count("skip") == 1 and kinds.count("undo") == 1
         assert all(truth[i] == y for i, y in labels.items())  # each label went to the clip it was given for
     finally:
         replayed.close_journal()
+
+
+def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
+    """Every check in one host; returns the number of labels given."""
+    _open(page, host, url)
+    cells_before = _cells(page) if host != "voila" else []
+    if host != "voila":
+        assert len(cells_before) == 2 and all(kind == "code" for kind, _ in cells_before)
+    # the widget takes focus when shown and says so
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.closest('.alw-root') !== null", timeout=5_000
+    )
+    assert "keys active" in page.inner_text(".alw-focus")
+
+    # record when "training…" is shown and hidden (it must never flash for less than 500 ms)
+    page.evaluate(TRAINING_LOG_JS)
+    meta = json.loads((tmp_path / "nb" / "meta.json").read_text())  # written by the kernel
+    truth, classes = meta["labels"], sorted(set(meta["labels"]))
+    clip = _clip(page)
+    for _ in range(2):  # click the class buttons (the true class of the clip on screen)
+        page.locator(f'.alw-class[data-class="{truth[int(clip)]}"]').click()
+        clip = _wait_clip_change(page, clip)
+    assert _focus_in_widget(page)  # focus stays
+    for _ in range(2):  # number keys
+        page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))
+        clip = _wait_clip_change(page, clip)
+    skipped = clip
+    page.keyboard.press("s")
+    clip = _wait_clip_change(page, clip)
+    page.keyboard.press("u")  # undo the skip: that clip comes back
+    clip = _wait_clip_change(page, clip)
+    assert clip == skipped
+    _wait_n_labeled(page, 4)
+
+    # every notebook shortcut, one at a time, while the widget has focus: nothing changes
+    for key in SHORTCUTS:
+        for k in key.split():
+            page.keyboard.press(k)
+        page.wait_for_timeout(150)
+        if host != "voila":
+            assert _cells(page) == cells_before, f"{key!r} changed the notebook in {host}"
+            assert not page.evaluate("() => !!document.querySelector('.jp-Notebook.jp-mod-editMode')"), key
+        assert _focus_in_widget(page), f"{key!r} took focus away from the widget in {host}"
+        assert _n_labeled(page) == 4 and _clip(page) == clip, key
+        assert page.evaluate("document.querySelectorAll('.alw-root').length") == 1
+
+    # text boxes keep their keys: typing a class name never labels, and the badge says where keys go
+    page.click(".alw-add-input")
+    assert page.evaluate(f"{ROOT}.dataset.keys") == "typing" and "typing" in page.inner_text(".alw-focus")
+    page.keyboard.type("m1s2 dd")
+    assert page.input_value(".alw-add-input") == "m1s2 dd"
+    assert _n_labeled(page) == 4 and _clip(page) == clip
+    if host != "voila":
+        assert _cells(page) == cells_before
+    page.keyboard.press("Escape")  # back to label keys
+    assert page.evaluate(f"{ROOT}.dataset.keys") == "widget" and "keys active" in page.inner_text(".alw-focus")
+    page.fill(".alw-add-input", "")
+
+    # demo: type a count, click auto-label: the keys go back to the widget, not into the count box
+    page.fill(".alw-auto-n", "3")
+    assert page.evaluate(f"{ROOT}.dataset.keys") == "typing"
+    page.click(".alw-auto")
+    page.wait_for_function("() => document.querySelector('.alw-auto-text').innerText === 'auto-labelled 3'")
+    assert page.evaluate(f"{ROOT}.dataset.keys") == "widget"
+    clip = _clip(page)
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))
+    clip = _wait_clip_change(page, clip)
+    _wait_n_labeled(page, 8)
+    assert page.input_value(".alw-auto-n") == "3"  # not "31"
+    page.wait_for_function("() => document.querySelector('.alw-guess-row') !== null")  # the model's guess
+    page.wait_for_function(f"() => Number({ROOT}.dataset.plotSeries) >= 2")  # accuracy and baseline curves
+    assert page.inner_text(".alw-model").startswith("model v")
+    assert page.inner_text(".alw-error-text") == ""
+    # the spectrogram has its axes
+    assert page.locator(".alw-time-axis .alw-tick").count() >= 2
+    assert page.locator(".alw-freq-axis .alw-tick").count() >= 2
+    page.keyboard.press(" ")  # replay: the playhead follows the audio
+    page.wait_for_function(f"() => {ROOT}.dataset.playhead !== ''")
+
+    page.wait_for_function(f"() => {ROOT}.dataset.trainingShown === '0'")
+    shown = page.evaluate(
+        """() => { const log = window.__alwTraining, out = [];
+                   for (let i = 1; i < log.length; i++) if (log[i - 1][1] === '1') out.push(log[i][0] - log[i - 1][0]);
+                   return out; }"""
+    )
+    assert all(ms >= 480 for ms in shown), shown  # timers may fire a few ms early
+
+    # light theme: readable, laid out at three widths, screenshot
+    contrast = page.evaluate(CONTRAST_JS)
+    assert len(contrast) >= 8 and min(contrast.values()) >= 4.5, contrast
+    _screenshot(page, host, "light", tmp_path)
+    wide = _check_layout(page, 700)  # JupyterLab: with the file browser open beside the notebook
+    if host == "lab":  # at 360 px the file browser would take the whole width: close it, with its own shortcut
+        assert page.evaluate("() => !document.querySelector('#jp-left-stack').classList.contains('lm-mod-hidden')")
+        page.keyboard.press("Control+b")  # Ctrl / Cmd combinations still reach JupyterLab from the widget
+        page.wait_for_function("() => document.querySelector('#jp-left-stack').classList.contains('lm-mod-hidden')")
+    narrow = _check_layout(page, 360)
+    assert narrow["columns"] == 1  # one column on a narrow panel
+    assert wide["plot"][2] > 150
+    page.set_viewport_size({"width": 1280, "height": 1000})
+
+    # resume: re-run the cell (a new widget in the same kernel) or reload the page (a new kernel)
+    n = _n_labeled(page)
+    if host == "voila":
+        # a second tab: a new kernel, which takes the journal over from this page's kernel and resumes
+        other = page.context.new_page()
+        try:
+            other.goto(url)
+            other.wait_for_function(f"() => {{ const r = {ROOT}; return r && r.dataset.clip; }}", timeout=120_000)
+            _wait_n_labeled(other, n)
+            assert other.inner_text(".alw-blocked") == ""
+        finally:
+            other.close()
+        # this page is stale now: a key press is refused, and the widget says why and what to do
+        page.bring_to_front()
+        page.locator(".alw-root").focus()
+        page.keyboard.press("1")
+        page.wait_for_selector(".alw-blocked.alw-on")
+        stale = page.inner_text(".alw-blocked")
+        assert "taken over" in stale and ("newest session" in stale or "reload" in stale), stale
+        assert _n_labeled(page) == n
+        page.goto(url + "?theme=dark")  # reload this page (in the dark theme, which is checked below)
+        page.wait_for_function(f"() => {{ const r = {ROOT}; return r && r.dataset.clip; }}", timeout=120_000)
+    else:
+        page.evaluate(f"{ROOT}.dataset.old = '1'")
+        _run_all(page)
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.alw-root'); return r && !r.dataset.old && r.dataset.clip; }",
+            timeout=120_000,
+        )
+    _wait_n_labeled(page, n)
+    assert page.inner_text(".alw-blocked") == "" and page.inner_text(".alw-error-text") == ""
+    # the curve is rebuilt from the journal (a point per few labels, not just the newest model's) and so is the rate
+    page.wait_for_function("() => document.querySelectorAll('.alw-plot .alw-series-active circle').length >= 5")
+    assert page.inner_text(".alw-rate").endswith("labels/min")
+    clip = _clip(page)
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # and labelling goes on
+    _wait_n_labeled(page, n + 1)
+
+    # dark theme
+    _set_dark(page, host, url)
+    _wait_n_labeled(page, n + 1)
+    page.wait_for_function("() => document.querySelectorAll('.alw-plot .alw-series-active circle').length >= 5")
+    contrast = page.evaluate(CONTRAST_JS)
+    assert len(contrast) >= 8 and min(contrast.values()) >= 4.5, contrast
+    _screenshot(page, host, "dark", tmp_path)
+
+    return n + 1

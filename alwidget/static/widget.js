@@ -1,13 +1,25 @@
 // Front end of alwidget's LabelingWidget (an anywidget ES module).
 //
-// State comes from Python through traits; actions go back as the `command`
-// trait ({kind, value, clip, seq, view}) and `autoplay`. Keys are handled here
-// while the widget has focus and never reach JupyterLab / Notebook shortcuts.
+// State comes from Python through traits (one per LabelingSession field);
+// actions go back as the `command` trait ({kind, value, clip, seq, view}) and
+// `autoplay`. Keys are handled here while the widget has focus, and no
+// notebook shortcut fires meanwhile, in every host:
+//  - Lumino (JupyterLab 4, Notebook 7) skips its key bindings for events whose
+//    target has an ancestor with `data-lm-suppress-shortcuts`; Notebook 7
+//    listens on the document in the capture phase, before any listener of
+//    ours on the element could stop the event, so the attribute is what works
+//    there. It is set on the root for plain keys and removed for Ctrl / Cmd /
+//    Alt combinations (Ctrl+S still saves) by a capture listener on `window`,
+//    which runs before any listener on the document.
+//  - Other hosts: the root stops the propagation of every plain key.
 
 const VIRIDIS_STOPS = [
   [68, 1, 84], [72, 35, 116], [64, 67, 135], [52, 94, 141], [41, 120, 142],
   [32, 144, 140], [34, 167, 132], [68, 190, 112], [121, 209, 81], [189, 222, 38], [253, 231, 37],
 ];
+const SVG_NS = "http://www.w3.org/2000/svg";
+const TRAINING_DELAY_MS = 300; // "training…" only for trainings longer than this
+const TRAINING_MIN_MS = 500; // and then shown at least this long: no flicker
 
 function makeLut() {
   const lut = new Uint8ClampedArray(256 * 3);
@@ -40,12 +52,29 @@ function h(tag, cls, text) {
   return node;
 }
 
+function s(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
 function isTyping(target) {
   return (
-    target instanceof HTMLInputElement ||
+    (target instanceof HTMLInputElement && target.type !== "checkbox") ||
     target instanceof HTMLTextAreaElement ||
     (target instanceof HTMLElement && target.isContentEditable)
   );
+}
+
+function plainKey(e) {
+  return !(e.ctrlKey || e.metaKey || e.altKey);
+}
+
+function niceStep(max, target) {
+  const raw = max / Math.max(1, target);
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (m * pow >= raw) return Math.max(1, m * pow);
+  return Math.max(1, 10 * pow);
 }
 
 function render({ model, el }) {
@@ -53,7 +82,6 @@ function render({ model, el }) {
   let seq = 0;
   let awaiting = null; // clip index a label/skip was sent for, until the next clip arrives
   let audioUrl = null;
-  let plotUrl = null;
   let lastSent = 0;
 
   // ------------------------------------------------------------------ DOM
@@ -61,6 +89,7 @@ function render({ model, el }) {
   root.tabIndex = 0;
   root.setAttribute("role", "application");
   root.setAttribute("aria-label", "audio labelling widget: keys 1-9 label, s skip, u undo, space replay");
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
 
   const head = h("div", "alw-head");
   const focusBadge = h("span", "alw-focus", "click here to use keys");
@@ -69,6 +98,8 @@ function render({ model, el }) {
   const modelText = h("span", "alw-model");
   const trainingText = h("span", "alw-training", "training\u2026");
   head.append(focusBadge, progressText, rateText, modelText, trainingText);
+
+  const blockedBox = h("div", "alw-blocked");
 
   const body = h("div", "alw-body");
   const left = h("div", "alw-left");
@@ -83,16 +114,24 @@ function render({ model, el }) {
   autoplayBox.type = "checkbox";
   autoplayLabel.append(autoplayBox, document.createTextNode(" autoplay"));
   audioRow.append(replayBtn, autoplayLabel);
+  const specBox = h("div", "alw-specbox");
+  const freqAxis = h("div", "alw-freq-axis");
+  const specWrap = h("div", "alw-spec-wrap");
   const canvas = h("canvas", "alw-spec");
   canvas.width = 1;
   canvas.height = 1;
+  const playhead = h("div", "alw-playhead");
+  specWrap.append(canvas, playhead);
+  const timeAxis = h("div", "alw-time-axis");
+  specBox.append(freqAxis, specWrap, h("div", "alw-axis-corner", "Hz"), timeAxis);
   const guessBox = h("div", "alw-guess");
-  left.append(clipTitle, audio, audioRow, canvas, guessBox);
+  left.append(clipTitle, audio, audioRow, specBox, guessBox);
 
   const right = h("div", "alw-right");
-  const plotImg = h("img", "alw-plot");
-  plotImg.alt = "learning curve";
-  right.append(plotImg);
+  const plotTitle = h("div", "alw-plot-title");
+  const plotSvg = s("svg", { class: "alw-plot", role: "img" });
+  const plotLegend = h("div", "alw-legend");
+  right.append(plotTitle, plotSvg, plotLegend);
   body.append(left, right);
 
   const classRow = h("div", "alw-classes");
@@ -102,6 +141,7 @@ function render({ model, el }) {
   const addInput = h("input", "alw-add-input");
   addInput.type = "text";
   addInput.placeholder = "new class name";
+  addInput.setAttribute("aria-label", "new class name");
   const addBtn = h("button", "alw-btn alw-add", "+ class");
   actionRow.append(skipBtn, undoBtn, addInput, addBtn);
 
@@ -110,12 +150,15 @@ function render({ model, el }) {
   autoN.type = "number";
   autoN.min = "1";
   autoN.value = "20";
+  autoN.setAttribute("aria-label", "clips to auto-label");
   const autoBtn = h("button", "alw-btn alw-auto", "\u25b6 auto-label");
   const stopBtn = h("button", "alw-btn alw-stop", "\u25a0 stop");
   const autoText = h("span", "alw-auto-text");
   demoRow.append(h("span", "alw-demo-label", "demo:"), autoN, autoBtn, stopBtn, autoText);
 
-  const messageBox = h("div", "alw-message");
+  const statusLine = h("div", "alw-status"); // fixed height: a message never shifts the layout
+  const messageBox = h("span", "alw-message");
+  statusLine.append(messageBox);
   const errorBox = h("div", "alw-error");
   const errorText = h("span", "alw-error-text");
   const errorClose = h("button", "alw-btn alw-error-close", "\u00d7");
@@ -124,16 +167,25 @@ function render({ model, el }) {
   const help = h(
     "div",
     "alw-help",
-    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 u or \u232b undo \u00b7 space replay",
+    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 u or \u232b undo \u00b7 space replay \u00b7 Esc leaves a text box",
   );
 
-  root.append(head, body, classRow, actionRow, demoRow, messageBox, errorBox, help);
+  root.append(head, blockedBox, body, classRow, actionRow, demoRow, statusLine, errorBox, help);
   el.appendChild(root);
 
-  // Buttons must not take focus away from the root: keys keep working after a click.
+  // A click on a button gives the keys back to the widget (not to a text box
+  // that had focus before), and the button itself never keeps focus.
   root.addEventListener("mousedown", (e) => {
     if (e.target instanceof HTMLElement && e.target.closest("button")) e.preventDefault();
   });
+  root.addEventListener("click", (e) => {
+    if (e.target instanceof HTMLElement && e.target.closest("button")) focusRoot();
+  });
+
+  function focusRoot() {
+    root.focus({ preventScroll: true });
+    updateFocus();
+  }
 
   // ------------------------------------------------------------------ actions
   function send(kind, value) {
@@ -195,37 +247,60 @@ function render({ model, el }) {
     if (!name) return;
     send("add_class", name);
     addInput.value = "";
-    root.focus({ preventScroll: true });
+    focusRoot();
+  }
+
+  function startAuto() {
+    send("auto", Math.max(1, parseInt(autoN.value, 10) || 1));
+    focusRoot();
   }
 
   replayBtn.addEventListener("click", replay);
   skipBtn.addEventListener("click", skip);
   undoBtn.addEventListener("click", undo);
   addBtn.addEventListener("click", addClass);
-  autoBtn.addEventListener("click", () => send("auto", Math.max(1, parseInt(autoN.value, 10) || 1)));
+  autoBtn.addEventListener("click", startAuto);
   stopBtn.addEventListener("click", () => send("stop"));
   errorClose.addEventListener("click", () => send("dismiss"));
   autoplayBox.addEventListener("change", () => {
     model.set("autoplay", autoplayBox.checked);
     model.save_changes();
-    root.focus({ preventScroll: true });
+    focusRoot();
   });
 
   // ------------------------------------------------------------------ keys
+  // Runs before every listener on the document (Notebook 7's included): plain
+  // keys inside the widget are marked so Lumino ignores them; combinations
+  // with Ctrl / Cmd / Alt keep reaching the notebook.
+  function onWindowKey(e) {
+    if (!(e.target instanceof Node) || !root.contains(e.target)) return;
+    if (plainKey(e) && !(e.shiftKey && e.key === "Enter")) {
+      root.setAttribute("data-lm-suppress-shortcuts", "true");
+    } else {
+      root.removeAttribute("data-lm-suppress-shortcuts");
+    }
+  }
+  window.addEventListener("keydown", onWindowKey, true);
+  window.addEventListener("keyup", onWindowKey, true);
+  window.addEventListener("keypress", onWindowKey, true);
+
   function onKeydown(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey) return; // shortcuts such as Ctrl+S keep working
+    if (!plainKey(e)) return; // shortcuts such as Ctrl+S keep working
     if (isTyping(e.target)) {
-      if (e.target === addInput && e.key === "Enter") {
+      if (e.key === "Enter" && e.target === addInput) {
         e.preventDefault();
         addClass();
+      } else if (e.key === "Enter" && e.target === autoN) {
+        e.preventDefault();
+        startAuto();
       } else if (e.key === "Escape") {
         e.preventDefault();
-        root.focus({ preventScroll: true });
+        focusRoot();
       }
-      e.stopPropagation(); // typing a class name must not trigger notebook shortcuts
+      e.stopPropagation(); // a text box keeps its keys: they never label, skip or reach the notebook
       return;
     }
-    if (e.key === "Tab" || e.key === "Escape" || (e.shiftKey && e.key === "Enter")) return;
+    if (e.key === "Tab" || (e.shiftKey && e.key === "Enter")) return;
     e.stopPropagation();
     if (e.repeat) {
       e.preventDefault(); // a held key does not label, skip or undo over and over
@@ -244,24 +319,30 @@ function render({ model, el }) {
       flash(replayBtn);
       replay();
     } else {
-      handled = false;
+      handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
     }
-    // While the widget has focus, no plain key reaches JupyterLab / Notebook
-    // (number keys would turn cells into headings, "d d" would delete one):
-    // stopPropagation above.
     if (handled) e.preventDefault();
   }
   function stopOnly(e) {
-    if (!(e.ctrlKey || e.metaKey || e.altKey)) e.stopPropagation();
+    if (plainKey(e)) e.stopPropagation();
   }
   root.addEventListener("keydown", onKeydown);
   root.addEventListener("keyup", stopOnly);
   root.addEventListener("keypress", stopOnly);
 
+  // The badge says where keys go: to the widget, to a text box, or elsewhere.
   function updateFocus() {
-    const inside = root.contains(document.activeElement);
-    root.classList.toggle("alw-has-focus", inside);
-    focusBadge.textContent = inside ? "\u25cf keys active" : "click here to use keys";
+    const a = document.activeElement;
+    const inside = root.contains(a);
+    const typing = inside && isTyping(a);
+    root.classList.toggle("alw-has-focus", inside && !typing);
+    root.classList.toggle("alw-typing", typing);
+    focusBadge.textContent = typing
+      ? "typing \u00b7 Esc for label keys"
+      : inside
+        ? "\u25cf keys active"
+        : "click here to use keys";
+    root.dataset.keys = typing ? "typing" : inside ? "widget" : "off";
   }
   root.addEventListener("focusin", updateFocus);
   root.addEventListener("focusout", () => setTimeout(updateFocus, 0));
@@ -271,16 +352,19 @@ function render({ model, el }) {
     setTimeout(() => {
       const a = document.activeElement;
       if (!root.isConnected || root.contains(a) || (a && isTyping(a))) return;
+      if (a && a.closest && a.closest(".jp-Notebook .jp-mod-editMode")) return;
       root.focus({ preventScroll: true });
       updateFocus();
     }, ms),
   );
 
-  // ------------------------------------------------------------------ rendering
+  // ------------------------------------------------------------------ spectrogram
   function drawSpectrogram(clip) {
     const rows = clip.n_mels || 0;
     const cols = clip.frames || 0;
     const px = toBytes(model.get("spectrogram"));
+    freqAxis.textContent = "";
+    timeAxis.textContent = "";
     if (!rows || !cols || px.length !== rows * cols) {
       canvas.width = 1;
       canvas.height = 1;
@@ -304,8 +388,116 @@ function render({ model, el }) {
       }
     }
     ctx.putImageData(img, 0, 0);
+    for (const [frac, label] of clip.freq_ticks || []) {
+      const t = h("span", "alw-tick", label);
+      t.style.bottom = `${(frac * 100).toFixed(2)}%`;
+      freqAxis.append(t);
+    }
+    const dur = clip.duration || 0;
+    if (dur > 0) {
+      const step = dur <= 2 ? 0.5 : dur <= 6 ? 1 : dur <= 15 ? 2 : dur <= 40 ? 5 : niceStep(dur, 6);
+      for (let t = 0; t <= dur + 1e-9; t += step) {
+        const tick = h("span", "alw-tick", `${Number(t.toFixed(2))}${t === 0 ? " s" : ""}`);
+        tick.style.left = `${((t / dur) * 100).toFixed(2)}%`;
+        if (t / dur > 0.97) tick.classList.add("alw-tick-end");
+        timeAxis.append(tick);
+      }
+    }
   }
 
+  let playFrame = 0;
+  function movePlayhead() {
+    const dur = audio.duration || (model.get("clip") || {}).duration || 0;
+    const on = dur > 0 && audio.src && (audio.currentTime > 0 || !audio.paused);
+    playhead.style.display = on ? "block" : "none";
+    if (on) playhead.style.left = `${Math.min(100, (audio.currentTime / dur) * 100).toFixed(3)}%`;
+    root.dataset.playhead = on ? (audio.currentTime / dur).toFixed(3) : "";
+    playFrame = !audio.paused ? requestAnimationFrame(movePlayhead) : 0;
+  }
+  for (const ev of ["play", "pause", "seeked", "timeupdate", "ended", "emptied"]) {
+    audio.addEventListener(ev, () => {
+      if (!playFrame) movePlayhead();
+    });
+  }
+
+  // ------------------------------------------------------------------ plot (SVG from the curves)
+  function drawPlot() {
+    const p = model.get("plot") || {};
+    const series = p.series || [];
+    plotTitle.textContent = p.title || "";
+    plotLegend.textContent = "";
+    plotSvg.textContent = "";
+    const width = Math.max(200, Math.round(right.clientWidth || 300));
+    const height = 190;
+    const m = { l: 38, r: 10, t: 8, b: 30 };
+    const w = width - m.l - m.r;
+    const hgt = height - m.t - m.b;
+    plotSvg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    plotSvg.setAttribute("width", String(width));
+    plotSvg.setAttribute("height", String(height));
+    plotSvg.setAttribute("aria-label", p.title || "learning curve");
+    const xMax = Math.max(1, p.x_max || 1);
+    const X = (x) => m.l + (x / xMax) * w;
+    const Y = (y) => m.t + (1 - y) * hgt;
+    const grid = s("g", { class: "alw-grid" });
+    for (const y of [0, 0.25, 0.5, 0.75, 1]) {
+      grid.append(s("line", { x1: m.l, x2: m.l + w, y1: Y(y), y2: Y(y) }));
+      const t = s("text", { x: m.l - 5, y: Y(y) + 4, "text-anchor": "end", class: "alw-axis-text" });
+      t.textContent = y.toFixed(y % 0.5 ? 2 : 1);
+      grid.append(t);
+    }
+    const step = niceStep(xMax, Math.max(2, Math.floor(w / 60)));
+    for (let x = 0; x <= xMax + 1e-9; x += step) {
+      const t = s("text", { x: X(x), y: m.t + hgt + 16, "text-anchor": "middle", class: "alw-axis-text" });
+      t.textContent = String(x);
+      grid.append(t);
+    }
+    const xl = s("text", { x: m.l + w / 2, y: height - 2, "text-anchor": "middle", class: "alw-axis-text" });
+    xl.textContent = p.x_label || "labels given";
+    grid.append(xl);
+    grid.append(s("line", { class: "alw-axis", x1: m.l, x2: m.l + w, y1: Y(0), y2: Y(0) }));
+    plotSvg.append(grid);
+    if (!series.length) {
+      const t = s("text", { x: m.l + w / 2, y: m.t + hgt / 2, "text-anchor": "middle", class: "alw-axis-text" });
+      t.textContent = p.empty || "";
+      plotSvg.append(t);
+      // long hints wrap in the legend line instead of being cut off
+      if ((p.empty || "").length * 6 > w) {
+        t.textContent = "";
+        plotLegend.append(h("span", "alw-legend-empty", p.empty));
+      }
+    }
+    for (const sr of series) {
+      const g = s("g", { class: `alw-series alw-series-${sr.key}` });
+      if (sr.lo && sr.hi && sr.x.length) {
+        const top = sr.x.map((x, i) => `${X(x).toFixed(1)},${Y(sr.hi[i]).toFixed(1)}`);
+        const bottom = sr.x.map((x, i) => `${X(x).toFixed(1)},${Y(sr.lo[i]).toFixed(1)}`).reverse();
+        g.append(s("polygon", { class: "alw-band", points: top.concat(bottom).join(" ") }));
+      }
+      const pts = sr.x.map((x, i) => `${X(x).toFixed(1)},${Y(sr.y[i]).toFixed(1)}`).join(" ");
+      g.append(s("polyline", { class: "alw-line", points: pts }));
+      if (sr.x.length <= 40) {
+        sr.x.forEach((x, i) => g.append(s("circle", { class: "alw-dot", cx: X(x), cy: Y(sr.y[i]), r: 2.5 })));
+      }
+      plotSvg.append(g);
+      const item = h("span", `alw-legend-item alw-series-${sr.key}`);
+      item.append(h("span", "alw-swatch"), document.createTextNode(sr.label));
+      plotLegend.append(item);
+    }
+    root.dataset.plotSeries = String(series.length);
+    root.dataset.plotWidth = String(width);
+  }
+  let plotWidth = 0;
+  const resize = new ResizeObserver(() => {
+    const wNow = Math.round(right.clientWidth);
+    if (wNow && wNow !== plotWidth) {
+      plotWidth = wNow;
+      drawPlot();
+    }
+  });
+  resize.observe(right);
+
+  // ------------------------------------------------------------------ rendering
   function renderClip() {
     const clip = model.get("clip") || {};
     awaiting = null;
@@ -336,6 +528,7 @@ function render({ model, el }) {
       audio.load();
     }
     drawSpectrogram(clip);
+    movePlayhead();
     renderGuess();
     root.dataset.clip = String(clip.index);
     if (lastSent) root.dataset.latencyMs = (performance.now() - lastSent).toFixed(1);
@@ -346,11 +539,7 @@ function render({ model, el }) {
     guessBox.textContent = "";
     const clip = model.get("clip") || {};
     if (clip.index === undefined) return;
-    if (!guess.length) {
-      guessBox.append(h("span", "alw-guess-none", "model's guess: no model yet"));
-      return;
-    }
-    guessBox.append(h("div", "alw-guess-title", "model's guess"));
+    guessBox.append(h("div", "alw-guess-title", guess.length ? "model's guess" : "model's guess: no model yet"));
     for (const g of guess) {
       const row = h("div", "alw-guess-row");
       const bar = h("span", "alw-guess-bar");
@@ -374,6 +563,7 @@ function render({ model, el }) {
       btn.addEventListener("click", () => labelWith(name, btn));
       classRow.append(btn);
     });
+    renderBlocked();
   }
 
   function renderProgress() {
@@ -390,36 +580,52 @@ function render({ model, el }) {
     }
   }
 
+  // "training…" appears only if training lasts > 300 ms, then stays >= 500 ms.
+  let trainingShownAt = 0;
+  let trainingTimer = 0;
+  function setTrainingVisible(on) {
+    trainingText.classList.toggle("alw-on", on);
+    root.dataset.trainingShown = on ? "1" : "0";
+    trainingShownAt = on ? performance.now() : 0;
+  }
   function renderTraining() {
     const on = !!model.get("training");
-    trainingText.classList.toggle("alw-on", on);
     root.dataset.training = on ? "1" : "0";
-  }
-
-  function renderPlot() {
-    const bytes = toBytes(model.get("plot"));
-    if (!bytes.length) return;
-    const old = plotUrl;
-    plotUrl = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
-    plotImg.src = plotUrl;
-    if (old) setTimeout(() => URL.revokeObjectURL(old), 1000);
-    root.dataset.plotBytes = String(bytes.length);
+    clearTimeout(trainingTimer);
+    if (on && !trainingShownAt) {
+      trainingTimer = setTimeout(() => setTrainingVisible(true), TRAINING_DELAY_MS);
+    } else if (!on && trainingShownAt) {
+      const wait = TRAINING_MIN_MS - (performance.now() - trainingShownAt);
+      trainingTimer = setTimeout(() => setTrainingVisible(false), Math.max(0, wait));
+    }
   }
 
   function renderMessages() {
     const msg = model.get("message") || "";
     messageBox.textContent = msg;
-    messageBox.classList.toggle("alw-on", !!msg);
+    messageBox.title = msg;
     const err = model.get("error") || "";
-    errorText.textContent = err;
-    errorBox.classList.toggle("alw-on", !!err);
+    const blocked = model.get("blocked") || "";
+    errorText.textContent = err === blocked ? "" : err;
+    errorBox.classList.toggle("alw-on", !!err && err !== blocked);
     awaiting = null; // the kernel answered: a new action may be sent
+    renderBlocked();
+  }
+
+  function renderBlocked() {
+    const blocked = model.get("blocked") || "";
+    blockedBox.textContent = blocked;
+    blockedBox.classList.toggle("alw-on", !!blocked);
+    root.classList.toggle("alw-is-blocked", !!blocked);
+    for (const b of root.querySelectorAll(".alw-class, .alw-skip, .alw-undo, .alw-add, .alw-auto")) {
+      b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
+    }
   }
 
   function renderDemo() {
     demoRow.classList.toggle("alw-on", !!model.get("demo"));
     const a = model.get("auto") || {};
-    autoBtn.disabled = !!a.running;
+    autoBtn.disabled = !!a.running || !!model.get("blocked");
     stopBtn.disabled = !a.running;
     autoText.textContent = a.running ? `auto-labelling: ${a.left} left` : a.done ? `auto-labelled ${a.done}` : "";
   }
@@ -434,9 +640,10 @@ function render({ model, el }) {
     "change:classes": renderClasses,
     "change:progress": renderProgress,
     "change:training": renderTraining,
-    "change:plot": renderPlot,
+    "change:plot": drawPlot,
     "change:message": renderMessages,
     "change:error": renderMessages,
+    "change:blocked": renderMessages,
     "change:demo": renderDemo,
     "change:auto": renderDemo,
     "change:autoplay": renderAutoplay,
@@ -446,18 +653,23 @@ function render({ model, el }) {
   renderClasses();
   renderProgress();
   renderTraining();
-  renderPlot();
   renderMessages();
   renderDemo();
   renderAutoplay();
   renderClip();
+  drawPlot();
   updateFocus();
 
   return () => {
     for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
     focusTimers.forEach(clearTimeout);
+    clearTimeout(trainingTimer);
+    if (playFrame) cancelAnimationFrame(playFrame);
+    resize.disconnect();
+    window.removeEventListener("keydown", onWindowKey, true);
+    window.removeEventListener("keyup", onWindowKey, true);
+    window.removeEventListener("keypress", onWindowKey, true);
     if (audioUrl) URL.revokeObjectURL(audioUrl);
-    if (plotUrl) URL.revokeObjectURL(plotUrl);
     audio.pause();
   };
 }

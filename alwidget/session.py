@@ -1,0 +1,1213 @@
+"""A labelling session: the logic behind :class:`~alwidget.widget.LabelingWidget`, without any front end.
+
+:class:`LabelingSession` owns the queue of clips to show, the prefetch of their
+audio and spectrograms, the background retraining, label / skip / undo /
+add-class, demo auto-labelling, the accuracy curves and the random-sampling
+baseline. It is plain Python (no ipywidgets, anywidget or traitlets), so tests
+and scripts drive it directly; a front end reads :meth:`LabelingSession.snapshot`
+and subscribes with :meth:`LabelingSession.on_change`.
+
+Honest accuracy without a test set: a share ``audit_rate`` of the clips shown
+are *audit* clips, drawn uniformly at random from the unlabelled pool instead
+of by the query strategy. The model's guess on an audit clip, made before its
+label is given, is an unbiased sample of the model's accuracy on the pool, so
+the ``"audit"`` curve estimates that accuracy (with a 95% Wilson interval).
+Whether the clip shown at a given point is an audit clip, and which one, is a
+deterministic function of the learner's seed, the number of clips labelled or
+skipped so far and the open clips, so the curve is rebuilt from the learner's
+history (its journal) when a session is resumed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alwidget._widget_media import MediaCache
+from alwidget._widget_plot import plot_payload, wilson_interval
+from alwidget.errors import (
+    AlwidgetError,
+    InvalidInputError,
+    JournalLockedError,
+    NotEnoughLabelsError,
+    NothingToUndoError,
+    PoolExhaustedError,
+)
+
+__all__ = ["LabelingSession", "MODES", "audit_slot", "audit_pick"]
+
+MODES = ("active",)  # later: "search", "review"
+FIELDS = (
+    "mode", "clip", "audio", "spectrogram", "guess", "classes", "progress", "training",
+    "plot", "message", "error", "blocked", "demo", "auto",
+)  # fmt: skip
+_MAX_ERRORS = 20  # full tracebacks kept in session.errors
+_RATE_WINDOW = 20  # labels per minute over the last this many labels
+_BREAK_S = 120.0  # a longer gap between two labels is a break, not labelling time
+_AUDIT_KEY = 0xA0D17  # separates the audit's random stream from the learner's
+_LOADING = "loading the first clips..."
+_REBUILD_CHECKPOINTS = 12  # eval-set points recomputed on resume
+
+
+@dataclass(frozen=True)
+class _Eval:
+    """Where and against what accuracy is measured."""
+
+    y: np.ndarray  # object array of true labels
+    idx: np.ndarray | None  # pool rows (held-out indices, or the oracle-labelled pool)
+    X: np.ndarray | None  # embeddings outside the pool
+    name: str  # the metric, as shown in the plot title
+    held_out: bool  # True for eval_set pool indices: never queried
+
+
+@dataclass(frozen=True)
+class _Guess:
+    """The model's guess on a clip, recorded when the clip was labelled."""
+
+    clip: int
+    right: bool
+    n_before: int  # labels given before this one
+    audit: bool  # the clip was an audit clip (drawn at random)
+
+
+def audit_slot(seed: int, n: int, rate: float) -> bool:
+    """Whether the clip shown after ``n`` clips were labelled or skipped is an audit clip."""
+    if rate <= 0:
+        return False
+    return bool(np.random.default_rng([int(seed), _AUDIT_KEY, int(n)]).random() < rate)
+
+
+def audit_pick(seed: int, n: int, open_idx: np.ndarray) -> int | None:
+    """The audit clip of slot ``n``: uniform over ``open_idx`` (sorted), fixed by the seed."""
+    if len(open_idx) == 0:
+        return None
+    k = np.random.default_rng([int(seed), _AUDIT_KEY, int(n), 1]).integers(len(open_idx))
+    return int(open_idx[k])
+
+
+def replay_audits(history, n_pool: int, seed: int, rate: float) -> dict[int, tuple[int, int]]:
+    """Audit labels in a learner's history: ``{history position: (clip, labels before)}``.
+
+    Walks the history as the learner applied it (teach, skip, undo) and applies
+    the same rule as a live session: a one-clip teach is an audit label when its
+    slot is an audit slot and its clip is that slot's audit pick. Reverted
+    teaches are left out.
+    """
+    state = np.zeros(n_pool, dtype=np.int8)  # 0 open, 1 labelled, 2 skipped
+    prev: dict[int, np.ndarray] = {}
+    out: dict[int, tuple[int, int]] = {}
+    n_labeled = 0
+    for pos, ev in enumerate(history):
+        idx = np.asarray(ev.indices, dtype=np.int64)
+        if ev.kind in ("teach", "skip"):
+            if ev.kind == "teach" and len(idx) == 1:
+                n = int(np.count_nonzero(state))
+                if audit_slot(seed, n, rate) and audit_pick(seed, n, np.flatnonzero(state == 0)) == int(idx[0]):
+                    out[pos] = (int(idx[0]), n_labeled)
+            prev[pos] = state[idx].copy()
+            state[idx] = 1 if ev.kind == "teach" else 2
+        elif ev.kind == "undo" and ev.target in prev:
+            back = prev.pop(ev.target)
+            target = history[ev.target]
+            state[np.asarray(target.indices, dtype=np.int64)] = back
+            out.pop(ev.target, None)
+        n_labeled = int(np.count_nonzero(state == 1))
+    return out
+
+
+def _plain(values: Sequence) -> list:
+    """Labels as plain Python objects (numpy scalars -> str / int)."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+class LabelingSession:
+    """Label the clips an :class:`~alwidget.learner.ActiveLearner` asks for (no front end needed).
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        The pool to label; the session calls only its public API.
+    dataset : AudioDataset
+        The clips, one per pool row (``len(dataset) == learner.n_pool``); any
+        object with ``len``, ``ds[i] -> (waveform, sr)``, ``wav_bytes(i)`` and
+        ``names`` works.
+    eval_set : (indices or embeddings, labels), optional
+        Held-out clips to measure accuracy on: pool indices (1-D ints; they
+        are never queried) or an ``(m, d)`` embedding array, with one label
+        each. Without it accuracy is estimated from audit clips.
+    oracle : sequence, optional
+        The true label of every pool clip (None = unknown). Demo mode:
+        :meth:`auto_label`, accuracy on the whole pool and the
+        random-sampling baseline curve.
+    journal : path, optional
+        Passed to ``learner.open_journal(journal, takeover=True)``: every
+        label, skip, undo and new class is saved before the call returns, an
+        existing journal is replayed first (resume), and a session still
+        holding it in another process (an old Voila page) hands it over.
+    prefetch : int, default 8
+        Clips queried, decoded and queued ahead of time.
+    n_mels : int, default 64
+        Mel bands of the spectrogram shown.
+    top_k : int, default 3
+        Classes shown in the model's guess.
+    window : int, default 20
+        Recent audit clips (and recent labels, for the prequential curve) an
+        accuracy point is averaged over.
+    audit_rate : float, default 0.1
+        Share of the clips shown that are drawn uniformly at random from the
+        unlabelled pool (audit clips), to estimate accuracy honestly when
+        there is no ``eval_set``; 0 disables auditing.
+    mode : str, default "active"
+        What the session shows next; only ``"active"`` (the learner's queries)
+        for now.
+    start : bool, default True
+        Start the background worker now.
+
+    Attributes
+    ----------
+    errors : list of str
+        Full tracebacks of the last unexpected errors (the state shows one line).
+    """
+
+    def __init__(
+        self,
+        learner,
+        dataset,
+        *,
+        eval_set: tuple | None = None,
+        oracle: Sequence | None = None,
+        journal: str | Path | None = None,
+        prefetch: int = 8,
+        n_mels: int = 64,
+        top_k: int = 3,
+        window: int = 20,
+        audit_rate: float = 0.1,
+        mode: str = "active",
+        start: bool = True,
+    ):
+        self.learner = learner
+        self.dataset = dataset
+        self.eval_set = eval_set
+        self.oracle = oracle
+        self.journal = journal
+        self.prefetch = _positive_int(prefetch, "prefetch")
+        self.n_mels = _positive_int(n_mels, "n_mels")
+        self.top_k = _positive_int(top_k, "top_k")
+        self.window = _positive_int(window, "window")
+        self.audit_rate = _rate(audit_rate)
+        if mode not in MODES:
+            msg = f"mode must be one of {MODES}, got {mode!r}"
+            raise InvalidInputError(msg)
+        self.errors: list[str] = []
+        if len(dataset) != learner.n_pool:
+            msg = (
+                f"the dataset has {len(dataset)} clips but the learner's pool has {learner.n_pool} rows; "
+                "build the learner from this dataset's embeddings (one row per clip)"
+            )
+            raise InvalidInputError(msg)
+        self._oracle = self._check_oracle(oracle)
+        self._eval = self._check_eval_set(eval_set)
+        self._seed = int(getattr(learner, "seed", 0))
+        # audit clips whenever there is no test set; in demo mode the true accuracy on the pool is plotted beside
+        # the estimate, which shows how well the estimate tracks it
+        self._auditing = eval_set is None and self.audit_rate > 0
+        if journal is not None:
+            _open_journal(learner, journal)
+
+        # state shared with the worker thread; every write holds self._state
+        self._state = threading.RLock()
+        self._fields: dict[str, Any] = {
+            "mode": mode, "clip": {}, "audio": b"", "spectrogram": b"", "guess": [], "classes": [],
+            "progress": {}, "training": False, "plot": {}, "message": "", "error": "", "blocked": "",
+            "demo": self._oracle is not None, "auto": {"running": False, "left": 0, "done": 0},
+        }  # fmt: skip
+        self._listeners: list[Callable[[dict], None]] = []
+        self._batch_depth = 0
+        self._changed: dict[str, Any] = {}
+        self._current: int | None = None
+        self._current_audit = False
+        self._queue: deque[int] = deque()
+        self._proba: np.ndarray | None = None
+        self._proba_classes: list = []
+        self._guess_blocked: dict[int, int] = {}  # clip -> learner.version at its undo
+        self._guesses: list[_Guess] = []
+        self._label_times: list[float | None] = []  # None marks a break (auto-labelling)
+        self._points: dict[int, float] = {}  # labels the model used -> accuracy
+        self._baseline_points: dict[int, float] = {}
+        self._epoch = 0  # bumps on undo: results computed before it are dropped
+        self._rng = np.random.default_rng(self._seed)
+        self._media = MediaCache(dataset, self.n_mels, capacity=4 * self.prefetch + 8)
+        self._plot_key: tuple | None = None
+        self._baseline = None
+        self._baseline_order: np.ndarray | None = None
+        self._eval_model_version = -1
+        self._n_history0 = len(learner.history)  # events replayed from a journal: rebuilt in the background
+        self._rebuild = self._n_history0 > 0
+        self._label_times = self._times_from_history(learner.history)
+
+        # the worker
+        self._work = threading.Condition()
+        self._pending = True  # the first cycle queries the first clips
+        self._busy = False
+        self._closed = False
+        self._auto_left = 0
+        self._auto_total = 0
+        self._auto_stop = False
+        self._thread: threading.Thread | None = None
+
+        with self._batch():
+            self._set(classes=[str(c) for c in learner.classes], message=_LOADING)
+            self._publish_progress()
+            self._publish_plot()
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the background worker (done by the constructor unless ``start=False``)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="alwidget-labeling", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ checks
+    def _check_oracle(self, oracle: Sequence | None) -> np.ndarray | None:
+        if oracle is None:
+            return None
+        values = _plain(list(oracle))
+        if len(values) != self.learner.n_pool:
+            msg = f"oracle has {len(values)} labels but the pool has {self.learner.n_pool} clips; give one per clip"
+            raise InvalidInputError(msg)
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    def _check_eval_set(self, eval_set: tuple | None) -> _Eval | None:
+        n_pool = self.learner.n_pool
+        if eval_set is None:
+            if self._oracle is None:
+                return None
+            idx = np.flatnonzero([v is not None for v in self._oracle])
+            return _Eval(self._oracle[idx], idx, None, "accuracy on the whole pool (oracle labels)", held_out=False)
+        try:
+            data, labels = eval_set
+        except (TypeError, ValueError):
+            msg = "eval_set must be a pair (pool indices or embeddings, labels)"
+            raise InvalidInputError(msg) from None
+        arr = np.asarray(data)
+        y = np.empty(len(labels), dtype=object)
+        y[:] = _plain(list(labels))
+        if arr.ndim == 1 and (arr.size == 0 or arr.dtype.kind in "iu"):
+            idx = arr.astype(np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= n_pool):
+                msg = f"eval_set indices must lie in 0..{n_pool - 1}, got {int(idx.min())}..{int(idx.max())}"
+                raise InvalidInputError(msg)
+            if len(np.unique(idx)) != len(idx):
+                msg = "eval_set indices must be distinct"
+                raise InvalidInputError(msg)
+            X = None
+        elif arr.ndim == 2:
+            d = self.learner.embeddings.shape[1]
+            if arr.shape[1] != d or arr.dtype.kind not in "fiu":
+                msg = f"eval_set embeddings must be a numeric (m, {d}) array like the pool, got {arr.dtype} {arr.shape}"
+                raise InvalidInputError(msg)
+            idx, X = None, np.ascontiguousarray(arr, dtype=np.float32)
+        else:
+            msg = f"eval_set[0] must be 1-D pool indices or 2-D embeddings, got shape {arr.shape}"
+            raise InvalidInputError(msg)
+        m = len(idx) if idx is not None else len(X)
+        if m == 0 or len(y) != m:
+            msg = f"eval_set has {m} clips and {len(y)} labels; give one label per clip (at least one)"
+            raise InvalidInputError(msg)
+        return _Eval(y, idx, X, f"held-out accuracy ({m} clips)", held_out=idx is not None)
+
+    # ------------------------------------------------------------------ observable state
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state a front end shows, as ``{field: value}`` (see ``FIELDS``)."""
+        with self._state:
+            return dict(self._fields)
+
+    def __getitem__(self, field: str) -> Any:
+        return self._fields[field]
+
+    def on_change(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+        """Call ``callback(changes)`` with ``{field: new value}`` after every change; returns an unsubscribe function.
+
+        Callbacks run in the thread that made the change (the caller's or the
+        background worker's), with the session's lock held: keep them short.
+        """
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    @contextmanager
+    def _batch(self):
+        """Group changes: listeners hear about them once, at the end."""
+        with self._state:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if self._batch_depth == 0 and self._changed:
+                    changes, self._changed = self._changed, {}
+                    for callback in list(self._listeners):
+                        try:
+                            callback(changes)
+                        except Exception as exc:  # a broken listener must not break labelling
+                            self._keep_traceback(exc)
+
+    def _set(self, **fields: Any) -> None:
+        with self._batch():
+            for name, value in fields.items():
+                if self._fields[name] != value or type(self._fields[name]) is not type(value):
+                    self._fields[name] = value
+                    self._changed[name] = value
+
+    @property
+    def mode(self) -> str:
+        """What the session shows next (``"active"``)."""
+        return self._fields["mode"]
+
+    @property
+    def message(self) -> str:
+        return self._fields["message"]
+
+    @property
+    def error(self) -> str:
+        return self._fields["error"]
+
+    @property
+    def blocked(self) -> str:
+        """Why labelling is refused (the journal was taken over elsewhere), or ``""``."""
+        return self._fields["blocked"]
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def current(self) -> int | None:
+        """Pool index of the clip on screen (None while loading or when the pool is finished)."""
+        return self._current
+
+    @property
+    def current_is_audit(self) -> bool:
+        """Whether the clip on screen is an audit clip (drawn at random from the pool)."""
+        return self._current_audit
+
+    @property
+    def queue(self) -> tuple[int, ...]:
+        """The next clips, in the order they will be shown."""
+        with self._state:
+            return tuple(self._queue)
+
+    @property
+    def curves(self) -> dict[str, tuple[list[int], list[float]]]:
+        """The accuracy curves: ``{name: (labels used, accuracy)}``.
+
+        ``"active"``: accuracy of the learner's model on the eval set (or on
+        the oracle-labelled pool); ``"random"``: the random-sampling baseline
+        (demo mode); ``"audit"`` (without an eval set): estimated accuracy on
+        the clips not labelled yet (on a large pool: the pool's accuracy), from
+        the model's guesses on the last ``window`` audit clips before they were
+        labelled (see :attr:`audit_interval` for the 95%
+        interval); ``"prequential"`` (without an eval set): share of the last
+        ``window`` clips the model guessed right before they were labelled.
+        The clips asked for are the hardest ones, so this is *not* an
+        estimate of accuracy and is not plotted.
+        """
+        with self._state:
+            out = {}
+            if self._eval is not None:
+                out["active"] = _xy(self._points)
+            if self._oracle is not None:
+                out["random"] = _xy(self._baseline_points)
+            if self.eval_set is None:
+                out["prequential"] = self._windowed(g for g in self._guesses)[:2]
+                if self._auditing:
+                    out["audit"] = self._windowed(g for g in self._guesses if g.audit)[:2]
+            return out
+
+    @property
+    def audit_interval(self) -> tuple[list[int], list[float], list[float]]:
+        """The audit curve's 95% Wilson interval: ``(labels used, low, high)``."""
+        with self._state:
+            xs, _, lo, hi = self._windowed(g for g in self._guesses if g.audit)
+            return xs, lo, hi
+
+    def plot_curves(self, ax=None):
+        """Draw the plot the front end shows with matplotlib (e.g. to keep it in a notebook); returns the axes."""
+        from alwidget._widget_plot import draw_payload
+
+        return draw_payload(self.snapshot()["plot"], ax)
+
+    def label(self, name, clip: int | None = None) -> None:
+        """Label the clip on screen ``name`` and show the next one.
+
+        ``clip`` (optional) names the clip meant; a label for a clip no
+        longer on screen is ignored, so a double click never labels twice.
+        """
+        with self._batch():
+            self._label(name, clip)
+
+    def skip(self, clip: int | None = None) -> None:
+        """Skip the clip on screen and show the next one."""
+        with self._batch():
+            self._skip(clip)
+
+    def undo(self) -> None:
+        """Revert the learner's last label or skip and bring that clip back on screen."""
+        with self._batch():
+            self._undo()
+
+    def add_class(self, name: str) -> None:
+        """Add a class to the learner (and a button to the front end)."""
+        with self._batch():
+            self._add_class(name)
+
+    def auto_label(self, n: int) -> None:
+        """Demo mode: label the next ``n`` clips from the oracle, in the background."""
+        n = _positive_int(n, "n")
+        if self._oracle is None:
+            msg = "auto-labelling needs an oracle: create the widget with oracle=true_labels"
+            raise InvalidInputError(msg)
+        with self._batch():
+            if self._refuse():
+                return
+            with self._work:
+                self._auto_left = n
+                self._auto_total = n
+                self._auto_stop = False
+                self._work.notify_all()
+            self._set(auto={"running": True, "left": n, "done": 0})
+
+    def stop_auto(self) -> None:
+        """Stop a running :meth:`auto_label` after the current step."""
+        with self._work:
+            self._auto_stop = True
+            self._work.notify_all()
+
+    def refresh(self) -> None:
+        """Retrain and re-query in the background (e.g. after labelling from code)."""
+        self._request()
+
+    def dismiss(self) -> None:
+        """Clear the message and the error line (not a blocked state)."""
+        with self._batch():
+            self._set(error=self.blocked, message="")
+
+    def handle(self, command: dict) -> None:
+        """Run a command as a front end sends it: ``{"kind": ..., "value": ..., "clip": ...}``.
+
+        Kinds: ``label``, ``skip``, ``undo``, ``add_class``, ``auto``, ``stop``,
+        ``dismiss``. Errors are shown in the state, never raised.
+        """
+        cmd = command or {}
+        kind = cmd.get("kind")
+        try:
+            with self._batch():
+                if kind == "label":
+                    self._label(cmd.get("value"), cmd.get("clip"))
+                elif kind == "skip":
+                    self._skip(cmd.get("clip"))
+                elif kind == "undo":
+                    self._undo()
+                elif kind == "add_class":
+                    self._add_class(cmd.get("value"))
+                elif kind == "auto":
+                    self.auto_label(cmd.get("value"))
+                elif kind == "stop":
+                    self.stop_auto()
+                elif kind == "dismiss":
+                    self.dismiss()
+                else:
+                    msg = f"unknown command {kind!r} from the front end"
+                    raise InvalidInputError(msg)
+        except Exception as exc:  # shown in the state, kept in self.errors
+            with self._batch():
+                self._report(exc)
+
+    def wait_idle(self, timeout: float | None = 60.0) -> bool:
+        """Block until the background worker has nothing left to do.
+
+        Returns True when idle, False if ``timeout`` seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._work:
+            while (self._pending or self._busy or self._auto_left or self._rebuild) and not self._closed:
+                if self._thread is None:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._work.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Stop the background worker (the learner and its journal stay open)."""
+        with self._work:
+            self._closed = True
+            self._auto_stop = True
+            self._work.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self._listeners.clear()
+
+    # ------------------------------------------------------------------ actions (caller's thread)
+    def _refuse(self) -> bool:
+        """Whether actions are refused (the journal was taken over): says so."""
+        if self.blocked:
+            self._set(error=self.blocked)
+            return True
+        return False
+
+    def _busy_with_auto(self) -> bool:
+        if self._refuse():
+            return True
+        if self._auto_left:
+            self._set(message="auto-labelling is running: press stop first")
+            return True
+        return False
+
+    def _on_screen(self, clip) -> int | None:
+        """The clip on screen, or None (with a message) if ``clip`` names another one."""
+        if self._current is None:
+            open_ = self._fields["progress"].get("open")
+            self._set(message="no clip on screen" if open_ else "the pool is finished")
+            return None
+        if clip is not None and int(clip) != self._current:
+            self._set(message=f"ignored an action for clip {int(clip)}: it is no longer on screen")
+            return None
+        if not self._is_open(self._current):  # labelled or skipped from code meanwhile
+            stale = self._current
+            self._advance()
+            self._publish_progress()
+            self._request()
+            self._set(message=f"clip {stale} was labelled or skipped elsewhere; here is the next one")
+            return None
+        return self._current
+
+    def _is_open(self, i: int, unlabeled: np.ndarray | None = None) -> bool:
+        """Whether clip ``i`` is neither labelled nor skipped."""
+        if unlabeled is None:  # one clip on the click path: O(1), not a scan of the pool
+            return self.learner.is_unlabeled(i)
+        k = np.searchsorted(unlabeled, i)
+        return bool(k < len(unlabeled) and unlabeled[k] == i)
+
+    def _n_done(self) -> int:
+        """Clips labelled or skipped: the audit slot of the clip shown next."""
+        return self.learner.n_labeled + len(self.learner.skipped_idx)
+
+    def _is_audit(self, i: int, n_done: int) -> bool:
+        """Whether clip ``i`` shown at slot ``n_done`` is that slot's audit clip (same rule as replay_audits)."""
+        if not self._auditing or not audit_slot(self._seed, n_done, self.audit_rate):
+            return False
+        return audit_pick(self._seed, n_done, self.learner.unlabeled_idx) == i
+
+    def _label(self, name, clip=None, *, auto: bool = False) -> None:
+        if not auto and self._busy_with_auto():
+            return
+        i = self._on_screen(clip)
+        if i is None:
+            return
+        cls = self._resolve_class(name)
+        guess = self._model_guess(i)
+        n_before = self.learner.n_labeled
+        audit = self._is_audit(i, self._n_done())
+        try:
+            self.learner.teach(i, cls)
+        except JournalLockedError as exc:  # another session took the journal over
+            self._block(exc)
+            return
+        if guess is not None:
+            self._guesses.append(_Guess(i, guess == cls, n_before, audit))
+        if auto:
+            if self._label_times and self._label_times[-1] is not None:
+                self._label_times.append(None)
+        else:
+            self._label_times.append(time.time())
+        self._set(message="")
+        if auto:
+            with self._work:
+                done = self._auto_total - self._auto_left + 1
+                left = max(self._auto_left - 1, 0)
+            self._set(auto={"running": left > 0, "left": left, "done": done})
+        self._after_action()
+
+    def _skip(self, clip=None, *, auto: bool = False) -> None:
+        if not auto and self._busy_with_auto():
+            return
+        i = self._on_screen(clip)
+        if i is None:
+            return
+        try:
+            self.learner.skip(i)
+        except JournalLockedError as exc:
+            self._block(exc)
+            return
+        self._set(message="")
+        self._after_action()
+
+    def _undo(self) -> None:
+        if self._busy_with_auto():
+            return
+        try:
+            event = self.learner.undo()
+        except NothingToUndoError:
+            self._set(message="nothing to undo")
+            return
+        except JournalLockedError as exc:
+            self._block(exc)
+            return
+        self._epoch += 1
+        back = [int(i) for i in event.indices]
+        if event.kind == "teach":
+            gone = set(back)
+            self._guesses = [g for g in self._guesses if g.clip not in gone]
+            if self._label_times and self._label_times[-1] is not None:
+                self._label_times.pop()
+            n = self.learner.n_labeled
+            self._points = {k: v for k, v in self._points.items() if k <= n}
+            self._baseline_points = {k: v for k, v in self._baseline_points.items() if k <= n}
+            for i in back:  # the model on hand was trained with these labels: no honest guess for them
+                self._guess_blocked[i] = self.learner.version
+        if back:
+            if self._current is not None and self._current not in back:
+                self._queue.appendleft(self._current)
+            self._queue.extendleft(reversed(back[1:]))
+            self._show(back[0], audit=self._is_audit(back[0], self._n_done()))
+        what = {"teach": "label", "skip": "skip"}.get(event.kind, event.kind)
+        self._set(message=f"undid the {what} of clip {back[0]}" if back else f"undid {event.kind}")
+        self._publish_progress()
+        self._publish_plot()
+        self._check_journal()
+        self._request()
+
+    def _add_class(self, name) -> None:
+        if self._refuse():
+            return
+        text = "" if name is None else str(name).strip()
+        if not text:
+            self._set(message="type a class name first")
+            return
+        try:
+            self.learner.add_class(text)
+        except JournalLockedError as exc:
+            self._block(exc)
+            return
+        k = len(self.learner.classes)
+        key = f" (key {k})" if k <= 9 else ""
+        self._set(classes=[str(c) for c in self.learner.classes], message=f"added class {text!r}{key}")
+        self._publish_progress()
+        self._check_journal()
+        self._request()
+
+    def _resolve_class(self, name):
+        """A class of the learner from a button's text (or the class itself)."""
+        classes = self.learner.classes
+        if name in classes:
+            return name
+        by_text = {str(c): c for c in classes}
+        if str(name) in by_text:
+            return by_text[str(name)]
+        msg = f"{name!r} is not a class; classes are {classes!r}; add it with '+ class'"
+        raise InvalidInputError(msg)
+
+    def _after_action(self) -> None:
+        self._advance()
+        self._publish_progress()
+        self._publish_plot()
+        self._check_journal()
+        self._request()
+
+    def _block(self, exc: BaseException) -> None:
+        """The journal was taken over by another session: refuse every further action, say why."""
+        text = str(exc) or "this session's journal was taken over by another session"
+        if "reload" not in text and "re-run" not in text:
+            text += " (this page or cell is stale: use the newest one, or re-run the cell to take the journal back)"
+        with self._work:
+            self._auto_left = 0
+        self._set(blocked=text, error=text, message="", auto=dict(self._fields["auto"], running=False, left=0))
+
+    def _check_journal(self) -> None:
+        problem = getattr(self.learner, "journal_error", None)
+        if problem:
+            self._set(error=f"journal: {problem}")
+        elif self.error.startswith("journal: "):  # the disk accepts writes again
+            self._set(error=self.blocked)
+
+    def _keep_traceback(self, exc: BaseException) -> None:
+        self.errors.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        del self.errors[:-_MAX_ERRORS]
+
+    def _report(self, exc: BaseException) -> None:
+        """Show an error: expected ones as a message, others as an error line."""
+        if isinstance(exc, JournalLockedError):
+            self._block(exc)
+            return
+        if isinstance(exc, AlwidgetError):
+            self._set(message=str(exc))
+            return
+        self._keep_traceback(exc)
+        self._set(error=f"{type(exc).__name__}: {exc} (full traceback in widget.errors[-1])")
+
+    # ------------------------------------------------------------------ showing clips
+    def _exclude(self) -> np.ndarray:
+        """Clips never to queue: the one on screen and held-out ones."""
+        parts = [np.array([] if self._current is None else [self._current], dtype=np.int64)]
+        if self._eval is not None and self._eval.held_out:
+            parts.append(self._eval.idx)
+        return np.concatenate(parts)
+
+    def _advance(self) -> None:
+        """Show the next clip: the slot's audit clip, else the next open clip of the queue (or a random one)."""
+        n_done = self._n_done()
+        if self._auditing and audit_slot(self._seed, n_done, self.audit_rate):
+            pick = audit_pick(self._seed, n_done, self.learner.unlabeled_idx)
+            if pick is not None:
+                if pick in self._queue:
+                    self._queue.remove(pick)
+                self._show(pick, audit=True)
+                return
+        unlabeled = self.learner.unlabeled_idx
+        while self._queue:
+            i = self._queue.popleft()
+            if i != self._current and self._is_open(i, unlabeled):
+                self._show(i)
+                return
+        candidates = np.setdiff1d(unlabeled, self._exclude(), assume_unique=True)
+        if len(candidates) == 0:
+            self._show(None)
+            self._set(message="the pool is finished: every clip is labelled or skipped")
+            return
+        self._show(int(self._rng.choice(candidates)))
+        if self.learner.n_labeled:
+            self._set(message="picked a random clip: the next ones are still being chosen")
+
+    def _show(self, i: int | None, *, audit: bool = False) -> None:
+        """Put clip ``i`` (or nothing) on screen."""
+        self._current = i
+        self._current_audit = bool(audit and i is not None)
+        if i is None:
+            self._set(clip={}, audio=b"", spectrogram=b"", guess=[])
+            return
+        info = {"index": i, "name": str(i), "id": "", "duration": 0.0, "n_mels": 0, "frames": 0, "freq_ticks": []}
+        audio = spec = b""
+        try:
+            media = self._media.get(i)
+        except Exception as exc:  # a clip that cannot be decoded is shown, with the reason
+            self._report(exc)
+            self._set(message=f"clip {i} cannot be played; skip it (s)")
+        else:
+            info.update(
+                name=media.name,
+                id=media.clip_id,
+                duration=media.duration,
+                n_mels=media.n_mels,
+                frames=media.frames,
+                freq_ticks=[list(t) for t in media.freq_ticks],
+            )
+            audio, spec = media.wav, media.spectrogram
+        self._set(clip=info, audio=audio, spectrogram=spec, guess=self._guess_list(i))
+
+    def _model_guess(self, i: int):
+        """The current model's best class for clip ``i``, or None (no model, or not honest)."""
+        if self._proba is None or i in self._guess_blocked:
+            return None
+        return self._proba_classes[int(np.argmax(self._proba[i]))]
+
+    def _guess_list(self, i: int | None) -> list[dict]:
+        if i is None or self._proba is None:
+            return []
+        row = self._proba[i]
+        top = np.argsort(-row, kind="stable")[: self.top_k]
+        return [{"label": str(self._proba_classes[k]), "p": round(float(row[k]), 4)} for k in top]
+
+    def _publish_progress(self) -> None:
+        learner = self.learner
+        counts = learner.label_counts()
+        n_eval = len(self._eval.idx) if self._eval is not None and self._eval.held_out else 0
+        n_labeled = learner.n_labeled
+        n_skipped = len(learner.skipped_idx)
+        if learner.model_ is None:
+            model = "no model yet"
+        else:
+            model = f"model v{learner.model_version_}, trained on {learner.n_labels_fit_} labels"
+        self._set(
+            progress={
+                "n_labeled": n_labeled,
+                "n_skipped": n_skipped,
+                "n_pool": learner.n_pool,
+                "open": learner.n_pool - n_labeled - n_skipped - n_eval,
+                "counts": {str(c): int(k) for c, k in counts.items()},
+                "per_minute": _per_minute(self._label_times),
+                "model": model,
+                "model_version": int(learner.model_version_),
+                "n_labels_fit": int(learner.n_labels_fit_),
+                "queued": len(self._queue),
+            }
+        )
+
+    @staticmethod
+    def _times_from_history(history) -> list[float | None]:
+        """Times of the labels still in force, oldest first (resume: labels/min goes on)."""
+        teach: dict[int, float] = {}
+        for pos, ev in enumerate(history):
+            if ev.kind == "teach":
+                teach[pos] = float(ev.time)
+            elif ev.kind == "undo":
+                teach.pop(ev.target, None)
+        times: list[float | None] = [teach[p] for p in sorted(teach)]
+        return times + [None] if times else []  # the time away before this session is a break
+
+    # ------------------------------------------------------------------ the worker
+    def _request(self) -> None:
+        with self._work:
+            self._pending = True
+            self._work.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._work:
+                while not (self._pending or self._auto_left or self._rebuild or self._closed):
+                    self._busy = False
+                    self._work.notify_all()
+                    self._work.wait()
+                if self._closed:
+                    self._busy = False
+                    self._work.notify_all()
+                    return
+                self._busy = True
+                auto = self._auto_left > 0
+                rebuild = self._rebuild and not (self._pending or auto)
+                self._pending = False
+            try:
+                if rebuild:
+                    self._rebuild_curves()
+                elif auto:
+                    self._auto_step()
+                else:
+                    self._cycle()
+            except Exception as exc:  # the worker must survive and say what went wrong
+                with self._batch():
+                    self._report(exc)
+                with self._work:
+                    self._auto_left = 0
+                self._set_auto_stopped()
+            finally:
+                if rebuild:
+                    with self._work:
+                        self._rebuild = False
+                with self._work:
+                    idle = not (self._pending or self._auto_left)
+                if idle:
+                    with self._batch():
+                        self._set(training=False)
+
+    def _cycle(self) -> None:
+        """Retrain, re-score, re-query, decode the next clips; publish the results."""
+        learner = self.learner
+        with self._batch():
+            start_version = learner.version
+            epoch = self._epoch
+            exclude = self._exclude()
+            n_query = self.prefetch + (self._current is None)  # one more when the first clip is taken from it
+            self._set(training=learner.n_labeled > 0)
+        proba, proba_classes = None, []
+        if learner.n_labeled:
+            try:
+                proba = learner.predict_proba()
+                proba_classes = learner.classes[: proba.shape[1]]
+            except NotEnoughLabelsError:
+                proba = None
+        try:
+            queue = [int(i) for i in learner.query(n_query, exclude=exclude)]
+        except PoolExhaustedError:
+            queue = []
+        for i in queue:
+            try:
+                self._media.prefetch([i])
+            except Exception:  # reported when the clip is shown
+                continue
+        self._evaluate(epoch)
+        with self._batch():
+            self._proba, self._proba_classes = proba, proba_classes
+            self._guess_blocked = {i: v for i, v in self._guess_blocked.items() if v > start_version}
+            self._queue = deque(i for i in queue if i != self._current)
+            if self._current is None or not self._is_open(self._current):
+                self._advance()
+                if self.message == _LOADING:
+                    self._set(message="")
+            else:
+                self._set(guess=self._guess_list(self._current))
+            self._set(classes=[str(c) for c in learner.classes])
+            self._publish_progress()
+            self._publish_plot()
+
+    def _auto_step(self) -> None:
+        """Demo mode: label the clip on screen from the oracle, then retrain (one step)."""
+        with self._work:
+            stop = self._auto_stop or self._closed
+        if not stop:
+            with self._batch():
+                i = self._current
+                if i is None or self.blocked:
+                    stop = True
+                else:
+                    truth = self._oracle[i]
+                    if truth is None:
+                        self._skip(i, auto=True)
+                        with self._work:
+                            left = max(self._auto_left - 1, 0)
+                        self._set(auto={"running": left > 0, "left": left, "done": self._auto_total - left})
+                    else:
+                        if truth not in self.learner.classes:
+                            self._add_class(truth)
+                        self._label(truth, i, auto=True)
+        if stop:
+            with self._work:
+                self._auto_left = 0
+                self._auto_stop = False
+                self._pending = False
+            self._set_auto_stopped()
+            self._cycle()
+            return
+        with self._work:
+            self._pending = False
+            self._auto_left = max(self._auto_left - 1, 0)
+        self._cycle()
+
+    def _set_auto_stopped(self) -> None:
+        with self._batch():
+            self._set(auto=dict(self._fields["auto"], running=False, left=0))
+
+    # ------------------------------------------------------------------ curves
+    def _evaluate(self, epoch: int) -> None:
+        """Add a point to the accuracy curve (and the random baseline) for a new model."""
+        learner = self.learner
+        if self._eval is None or learner.model_ is None or learner.model_version_ == self._eval_model_version:
+            return
+        ev = self._eval
+        try:
+            pred = learner.predict(ev.X) if ev.X is not None else learner.predict()[ev.idx]
+        except NotEnoughLabelsError:
+            return
+        n = int(learner.n_labels_fit_)
+        self._eval_model_version = learner.model_version_
+        acc = float(np.mean(pred == ev.y))
+        base = self._baseline_accuracy(n) if self._oracle is not None else None
+        with self._state:
+            if epoch != self._epoch:  # an undo came in meanwhile: this point may be stale
+                self._eval_model_version = -1
+                return
+            self._points[n] = acc
+            if base is not None:
+                self._baseline_points[n] = base
+
+    def _baseline_accuracy(self, n: int) -> float | None:
+        """Accuracy after ``n`` labels chosen at random (oracle labels), on the same eval set."""
+        if n in self._baseline_points:
+            return self._baseline_points[n]
+        learner = self.learner
+        if self._baseline_order is None:
+            known = np.array([v is not None for v in self._oracle])
+            if self._eval.held_out:
+                known[self._eval.idx] = False
+            self._baseline_order = np.random.default_rng(self._seed).permutation(np.flatnonzero(known))
+        order = self._baseline_order
+        n = min(n, len(order))
+        if self._baseline is None or self._baseline.n_labeled > n:
+            classes = list(learner.classes)
+            classes += [c for c in dict.fromkeys(self._oracle[order].tolist()) if c not in classes]
+            self._baseline = self._fresh_learner(classes, strategy="random")
+        base = self._baseline
+        if n > base.n_labeled:
+            new = order[base.n_labeled : n]
+            base.teach(new, list(self._oracle[new]))
+        if base.n_labeled == 0:
+            return None
+        ev = self._eval
+        pred = base.predict(ev.X) if ev.X is not None else base.predict()[ev.idx]
+        return float(np.mean(pred == ev.y))
+
+    def _fresh_learner(self, classes, **kwargs):
+        from alwidget.learner import ActiveLearner
+
+        learner = self.learner
+        return ActiveLearner(
+            np.array(learner.embeddings),  # a writable copy: torch warns on read-only arrays
+            list(classes),
+            model=learner.model,
+            seed=self._seed,
+            **kwargs,
+        )
+
+    def _rebuild_curves(self) -> None:
+        """Resume: recompute the curves of the events replayed from the journal.
+
+        Replays the history into a private learner; before each audit label it
+        fits on the labels given so far and records the model's guess; with an
+        eval set it measures accuracy at a few label counts.
+        """
+        learner = self.learner
+        history = learner.history[: self._n_history0]
+        audits = replay_audits(history, learner.n_pool, self._seed, self.audit_rate) if self._auditing else {}
+        counts, n = [], 0
+        for ev in history:
+            n += len(ev.indices) if ev.kind == "teach" else 0
+            counts.append(n)
+        checkpoints: set[int] = set()
+        if self._eval is not None and counts and counts[-1]:
+            top = counts[-1]
+            checkpoints = {int(round(top * k / _REBUILD_CHECKPOINTS)) for k in range(1, _REBUILD_CHECKPOINTS + 1)}
+        if not audits and not checkpoints:
+            return
+        added = {ev.labels[0] for ev in history if ev.kind == "add_class"}
+        rb = self._fresh_learner([c for c in learner.classes if c not in added] or learner.classes[:1])
+        emb = learner.embeddings
+        guesses: list[_Guess] = []
+        points: dict[int, float] = {}
+        for pos, ev in enumerate(history):
+            with self._work:
+                if self._closed:
+                    return
+            if pos in audits and rb.n_labeled:
+                clip, n_before = audits[pos]
+                try:
+                    row = rb.predict_proba(emb[[clip]])[0]
+                except AlwidgetError:
+                    row = None
+                if row is not None:
+                    guesses.append(_Guess(clip, rb.classes[int(np.argmax(row))] == ev.labels[0], n_before, True))
+            if ev.kind == "teach":
+                for name in ev.labels:
+                    if name not in rb.classes:
+                        rb.add_class(name)
+                rb.teach(list(ev.indices), list(ev.labels))
+                k = rb.n_labeled
+                if k in checkpoints and k not in points:
+                    ev_set = self._eval
+                    pred = rb.predict(ev_set.X) if ev_set.X is not None else rb.predict()[ev_set.idx]
+                    points[k] = float(np.mean(pred == ev_set.y))
+            elif ev.kind == "skip":
+                rb.skip(list(ev.indices))
+            elif ev.kind == "undo":
+                rb.undo()
+                points = {k: v for k, v in points.items() if k <= rb.n_labeled}
+            elif ev.kind == "add_class" and ev.labels[0] not in rb.classes:
+                rb.add_class(ev.labels[0])
+        base = {k: self._baseline_accuracy(k) for k in points} if self._oracle is not None else {}
+        with self._batch():
+            still = [g for g in guesses if not self._is_open(g.clip)]  # an undo meanwhile may have reverted some
+            self._guesses = still + [g for g in self._guesses if g not in still]
+            for k, v in points.items():
+                self._points.setdefault(k, v)
+                if base.get(k) is not None:
+                    self._baseline_points.setdefault(k, base[k])
+            self._publish_plot()
+
+    def _windowed(self, guesses) -> tuple[list[int], list[float], list[float], list[float]]:
+        """Share right over the last ``window`` guesses, after each: (labels before, share, low, high)."""
+        xs, ys, lo, hi, flags = [], [], [], [], []
+        for g in guesses:
+            flags.append(g.right)
+            recent = flags[-self.window :]
+            k, m = sum(recent), len(recent)
+            xs.append(g.n_before)
+            ys.append(round(k / m, 4))
+            a, b = wilson_interval(k, m)
+            lo.append(round(a, 4))
+            hi.append(round(b, 4))
+        return xs, ys, lo, hi
+
+    def _publish_plot(self) -> None:
+        """Send the plot's data (drawn by the front end) when a curve changed."""
+        curves = self.curves
+        key = tuple((k, tuple(x), tuple(y)) for k, (x, y) in curves.items())
+        if key == self._plot_key:
+            return
+        self._plot_key = key
+        strategy = self.learner.strategy if isinstance(self.learner.strategy, str) else "custom strategy"
+        series = []
+        if "active" in curves:
+            name = "accuracy on the whole pool" if self.eval_set is None else "held-out accuracy"
+            series.append({"key": "active", "label": f"{name}, active learning ({strategy})", "xy": curves["active"]})
+        if "random" in curves:
+            series.append({"key": "random", "label": "random sampling (baseline)", "xy": curves["random"]})
+        if "audit" in curves:
+            xs, lo, hi = self.audit_interval
+            series.append(
+                {
+                    "key": "audit",
+                    "label": f"estimated accuracy on random clips (audit, last {self.window}), 95% CI",
+                    "xy": curves["audit"],
+                    "band": (lo, hi),
+                }
+            )
+        if self._eval is not None:
+            title = self._eval.name
+        elif self._auditing:
+            title = "estimated accuracy on random clips (audit), 95% CI"
+        else:
+            title = "no accuracy estimate: pass eval_set= or keep audit_rate > 0"
+        rate = f"1 clip in {round(1 / self.audit_rate)}" if self._auditing else ""
+        empty = (
+            f"the estimate appears after the first audit clips ({rate} is drawn at random)"
+            if self._auditing and self._eval is None
+            else "the curve appears after the first labels"
+        )
+        self._set(plot=plot_payload(series, title=title, empty=empty))
+
+
+def _open_journal(learner, journal) -> None:
+    """``learner.open_journal(journal, takeover=True)``; plain open for learners without takeover."""
+    opener = getattr(learner, "open_journal", None)
+    if opener is None:
+        msg = "this ActiveLearner cannot journal (it has no open_journal method); update alwidget"
+        raise RuntimeError(msg)
+    try:
+        opener(journal, takeover=True)
+    except TypeError as exc:
+        if "takeover" not in str(exc):
+            raise
+        opener(journal)
+
+
+def _per_minute(times: list[float | None]) -> float | None:
+    """Labels per minute over the last labels, not counting breaks (gaps over 2 min) and auto-labelling."""
+    recent = times[-(_RATE_WINDOW + 1) :]
+    gaps = [b - a for a, b in zip(recent, recent[1:]) if a is not None and b is not None]
+    gaps = [g for g in gaps if 0 <= g <= _BREAK_S]
+    total = sum(gaps)
+    if not gaps or total <= 0:
+        return None
+    return round(len(gaps) / total * 60.0, 1)
+
+
+def _xy(points: dict[int, float]) -> tuple[list[int], list[float]]:
+    xs = sorted(points)
+    return xs, [points[x] for x in xs]
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        msg = f"{name} must be a positive integer, got {value!r}"
+        raise InvalidInputError(msg)
+    return int(value)
+
+
+def _rate(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value <= 1:
+        msg = f"audit_rate must be a number in [0, 1] (0 disables audit clips), got {value!r}"
+        raise InvalidInputError(msg)
+    return float(value)

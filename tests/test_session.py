@@ -1,0 +1,858 @@
+"""LabelingSession without a front end: commands as widget.js sends them, the worker, the curves."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alwidget import ActiveLearner
+from alwidget.datasets import make_sounds
+from alwidget.errors import InvalidInputError
+from alwidget.session import LabelingSession
+
+IDLE = 60.0
+
+
+@pytest.fixture(scope="module")
+def sounds():
+    ds = make_sounds(n_per_class=12, seed=3)
+    X = ds.embed(progress=False, cache_dir=False)
+    return ds, X, sorted(set(ds.labels))
+
+
+@pytest.fixture
+def make_widget(sounds):
+    made = []
+
+    def make(*, classes=None, learner=None, dataset=None, model=None, **kw):
+        ds, X, all_classes = sounds
+        if learner is None:
+            model = SlowCentroid(delay=0.0) if model is None else model  # fast and deterministic
+            learner = ActiveLearner(X, list(all_classes if classes is None else classes), model=model)
+        w = LabelingSession(learner, ds if dataset is None else dataset, **kw)
+        made.append(w)
+        assert w.wait_idle(IDLE)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+class Sender:
+    """Sends commands exactly as widget.js does: {kind, value, clip, seq, view}."""
+
+    def __init__(self, widget):
+        self.widget = widget
+        self.seq = 0
+
+    def __call__(self, kind, value=None, clip="current"):
+        self.seq += 1
+        clip = self.widget["clip"].get("index") if clip == "current" else clip
+        cmd = {"kind": kind, "seq": self.seq, "view": "test", "clip": clip}
+        if value is not None:
+            cmd["value"] = value
+        self.widget.handle(cmd)
+
+
+class SlowCentroid:
+    """A scikit-learn style model whose fit takes a while (so labels arrive during training)."""
+
+    fits = 0
+    lock = threading.Lock()
+
+    def __init__(self, delay=0.05):
+        self.delay = delay
+
+    def get_params(self, deep=True):
+        return {"delay": self.delay}
+
+    def set_params(self, **params):
+        self.delay = params.get("delay", self.delay)
+        return self
+
+    def fit(self, X, y):
+        time.sleep(self.delay)
+        with SlowCentroid.lock:
+            SlowCentroid.fits += 1
+        self.classes_ = np.unique(y)
+        self.centres_ = np.stack([X[y == k].mean(axis=0) for k in self.classes_])
+        return self
+
+    def predict_proba(self, X):
+        d = ((X[:, None, :] - self.centres_[None]) ** 2).sum(axis=-1) / X.shape[1]
+        e = np.exp(-(d - d.min(axis=1, keepdims=True)))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class BrokenModel(SlowCentroid):
+    def fit(self, X, y):
+        raise RuntimeError("boom in fit")
+
+
+class FlakyDataset:
+    """Wraps a dataset; clip ``bad`` cannot be decoded for playback."""
+
+    def __init__(self, ds, bad):
+        self.ds = ds
+        self.bad = bad
+        self.names = ds.names
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        return self.ds[i]
+
+    def wav_bytes(self, i):
+        if i == self.bad:
+            raise RuntimeError(f"disk error reading clip {i}")
+        return self.ds.wav_bytes(i)
+
+
+# ---------------------------------------------------------------------- showing a clip
+def test_first_clip_is_shown_with_audio_spectrogram_and_no_guess(make_widget, sounds):
+    w = make_widget()
+    ds, _, classes = sounds
+    i = w.current
+    assert i is not None and w["clip"]["index"] == i
+    assert w["clip"]["name"] == ds.names[i]
+    assert w["audio"][:4] == b"RIFF" and w["audio"][8:12] == b"WAVE"
+    assert len(w["spectrogram"]) == w["clip"]["n_mels"] * w["clip"]["frames"] == 64 * w["clip"]["frames"]
+    assert w["guess"] == []  # no model yet
+    assert w["progress"]["model"] == "no model yet"
+    assert w["progress"]["n_labeled"] == 0 and w["progress"]["n_pool"] == len(ds)
+    assert w["classes"] == classes
+    assert w["plot"]["series"] == [] and "audit" in w["plot"]["empty"]  # drawn by the front end from this data
+    assert len(w.queue) == w.prefetch and i not in w.queue
+    assert w["error"] == "" and w["message"] == ""
+    assert not w["training"]
+
+
+def test_label_command_teaches_the_learner_and_shows_the_queued_clip_at_once(make_widget, sounds):
+    w = make_widget()
+    send = Sender(w)
+    first, queued = w.current, w.queue
+    send("label", "bird")
+    # no waiting: the next clip came from the prefetched queue
+    assert w.learner.labels == {first: "bird"}
+    assert w.current == queued[0] and w["clip"]["index"] == queued[0]
+    assert w["progress"]["counts"]["bird"] == 1 and w["progress"]["n_labeled"] == 1
+    assert w.wait_idle(IDLE)
+    assert w.current == queued[0]  # the refresh does not replace the clip on screen
+
+
+def test_key_commands_label_skip_and_undo(make_widget, sounds):
+    """What widget.js sends for keys 1-9, s / right arrow, u / Backspace."""
+    w = make_widget()
+    _, _, classes = sounds
+    send = Sender(w)
+    a = w.current
+    send("label", w["classes"][1])  # key "2"
+    b = w.current
+    send("skip")  # key "s"
+    c = w.current
+    assert w.learner.labels == {a: classes[1]}
+    assert list(w.learner.skipped_idx) == [b]
+    send("undo")  # key "u": the skip is reverted, clip b is back on screen
+    assert w.current == b and len(w.learner.skipped_idx) == 0
+    assert c in w.queue[:1]
+    send("undo")  # again: the label of a is reverted
+    assert w.current == a and w.learner.labels == {}
+    assert w["message"].startswith("undid the label of clip")
+    send("undo")
+    assert w["message"] == "nothing to undo" and w["error"] == ""
+
+
+def test_stale_or_repeated_commands_never_label_twice(make_widget):
+    w = make_widget()
+    send = Sender(w)
+    a = w.current
+    send("label", "bell", clip=a)
+    send("label", "bell", clip=a)  # a double press that arrives after the clip changed
+    assert w.learner.n_labeled == 1 and w.learner.labels[a] == "bell"
+    assert "no longer on screen" in w["message"]
+    assert w.current != a
+
+
+def test_fifty_rapid_labels_during_retraining_all_arrive_exactly_once(make_widget, sounds):
+    ds, X, classes = sounds
+    learner = ActiveLearner(X, classes, model=SlowCentroid(delay=0.05))
+    w = make_widget(learner=learner)
+    send = Sender(w)
+    truth = ds.labels
+    for _ in range(4):  # labels of two classes: the worker trains a model from now on
+        send("label", truth[w.current])
+    assert w.wait_idle(IDLE)
+    fits_before = SlowCentroid.fits
+    given = {}
+    busy_seen = 0
+    for _ in range(50):
+        i = w.current
+        busy_seen += w._busy
+        send("label", truth[i])
+        given[i] = truth[i]
+    assert len(given) == 50  # every command labelled a different clip
+    assert w.wait_idle(IDLE)
+    assert busy_seen > 0 and SlowCentroid.fits > fits_before  # commands did arrive during training
+    labels = w.learner.labels
+    assert all(labels[i] == y for i, y in given.items())
+    assert len(labels) == 54
+    teach = [e for e in w.learner.history if e.kind == "teach"]
+    assert len(teach) == 54 and len({e.indices for e in teach}) == 54
+    assert w["progress"]["n_labeled"] == 54 and sum(w["progress"]["counts"].values()) == 54
+    assert w.current not in labels and not set(w.queue) & set(labels)
+    assert w["progress"]["model"] == f"model v{learner.model_version_}, trained on 54 labels"
+
+
+# ---------------------------------------------------------------------- model, guess, curves
+def test_guess_and_prequential_curve_without_eval_set(make_widget, sounds):
+    ds, _, _ = sounds
+    w = make_widget()
+    send = Sender(w)
+    plots = {repr(w["plot"])}
+    for _ in range(16):
+        send("label", ds.labels[w.current])
+        assert w.wait_idle(IDLE)  # a fresh model before every clip: each label is scored
+        plots.add(repr(w["plot"]))
+    assert w["guess"] and len(w["guess"]) == 3
+    assert all(0 <= g["p"] <= 1 for g in w["guess"]) and w["guess"][0]["p"] >= w["guess"][1]["p"] >= w["guess"][2]["p"]
+    assert w["guess"][0]["label"] in w["classes"]
+    assert set(w.curves) == {"prequential", "audit"}
+    xs, ys = w.curves["prequential"]
+    assert len(xs) >= 10 and xs == sorted(xs) and all(0 <= y <= 1 for y in ys)
+    assert len(plots) > 3  # the plot was redrawn in place as labels came in
+    assert w["progress"]["per_minute"] > 0
+
+
+def test_eval_set_indices_are_held_out_and_give_the_accuracy_curve(make_widget, sounds):
+    ds, _, _ = sounds
+    held = np.arange(0, len(ds), 4)
+    w = make_widget(eval_set=(held, [ds.labels[i] for i in held]))
+    send = Sender(w)
+    shown = set()
+    for _ in range(12):
+        shown.add(w.current)
+        shown.update(w.queue)
+        send("label", ds.labels[w.current])
+        assert w.wait_idle(IDLE)
+    assert not shown & set(held.tolist())
+    xs, ys = w.curves["active"]
+    assert xs and xs[-1] == 12 and all(0 <= y <= 1 for y in ys)
+    assert "prequential" not in w.curves and "random" not in w.curves
+    assert w["progress"]["open"] == len(ds) - len(held) - 12
+
+
+def test_eval_set_embeddings(make_widget, sounds):
+    ds, X, _ = sounds
+    w = make_widget(eval_set=(X[:10] + 0.01, ds.labels[:10]))
+    send = Sender(w)
+    for _ in range(6):
+        send("label", ds.labels[w.current])
+    assert w.wait_idle(IDLE)
+    assert w.curves["active"][0][-1] == 6
+    assert "prequential" not in w.curves
+
+
+def test_undo_reverts_learner_curve_and_brings_the_clip_back(make_widget, sounds):
+    ds, _, _ = sounds
+    held = np.arange(1, len(ds), 6)
+    w = make_widget(eval_set=(held, [ds.labels[i] for i in held]))
+    send = Sender(w)
+    for _ in range(8):
+        send("label", ds.labels[w.current])
+        assert w.wait_idle(IDLE)
+    last = next(e for e in reversed(w.learner.history) if e.kind == "teach").indices[0]
+    on_screen = w.current
+    assert 8 in w.curves["active"][0]
+    send("undo")
+    assert w.current == last and w.learner.n_labeled == 7 and last not in w.learner.labels
+    assert w.queue[0] == on_screen  # the clip that was on screen comes right after
+    assert 8 not in w.curves["active"][0]
+    assert w.wait_idle(IDLE)
+    assert max(w.curves["active"][0]) == 7
+    send("label", ds.labels[last])
+    assert w.learner.labels[last] == ds.labels[last] and w.current == on_screen
+
+
+# ---------------------------------------------------------------------- classes, errors, situations
+def test_add_class_on_the_fly(make_widget, sounds):
+    ds, _, _ = sounds
+    w = make_widget(classes=["bird", "bell"])
+    send = Sender(w)
+    send("add_class", "  voice ")
+    assert w.learner.classes == ["bird", "bell", "voice"] and w["classes"] == ["bird", "bell", "voice"]
+    assert "key 3" in w["message"]
+    i = w.current
+    send("label", "voice")
+    assert w.learner.labels[i] == "voice"
+    send("add_class", "voice")  # a duplicate: shown, not raised
+    assert "already exists" in w["message"] and w["error"] == ""
+    send("add_class", "   ")
+    assert w["message"] == "type a class name first"
+    assert w.wait_idle(IDLE)
+
+
+def test_unknown_class_and_unknown_command_are_shown_not_raised(make_widget):
+    w = make_widget()
+    send = Sender(w)
+    send("label", "dragon")
+    assert "'dragon' is not a class" in w["message"] and w.learner.n_labeled == 0
+    send("explode")
+    assert "unknown command" in w["message"]
+
+
+def test_an_error_in_a_callback_is_shown_and_the_widget_keeps_working(make_widget, sounds):
+    ds, X, classes = sounds
+    learner = ActiveLearner(X, classes)
+    first = int(learner.query(1)[0])
+    w = make_widget(learner=learner, dataset=FlakyDataset(ds, bad=first))
+    assert w.current == first
+    assert "RuntimeError: disk error reading clip" in w["error"]
+    assert "Traceback" in w.errors[-1] and "wav_bytes" in w.errors[-1]
+    assert w["audio"] == b"" and "cannot be played" in w["message"]
+    send = Sender(w)
+    send("skip")
+    assert w.current != first and w["audio"][:4] == b"RIFF"
+    send("dismiss")
+    assert w["error"] == ""
+
+
+def test_an_error_in_the_background_worker_is_shown(make_widget, sounds):
+    ds, X, classes = sounds
+    w = make_widget(learner=ActiveLearner(X, classes, model=BrokenModel()))
+    send = Sender(w)
+    send("label", "bird")
+    send("label", "bell")
+    assert w.wait_idle(IDLE)
+    assert "RuntimeError: boom in fit" in w["error"] and len(w.errors) >= 1
+    send("label", "knock")  # labelling goes on
+    assert w.learner.n_labeled == 3
+    assert w.wait_idle(IDLE) and not w["training"]
+
+
+def test_the_end_of_the_pool_is_shown(sounds):
+    ds, X, classes = sounds
+    learner = ActiveLearner(X[:5], classes, model=SlowCentroid(delay=0.0))
+    w = LabelingSession(learner, _Subset(ds, 5), prefetch=2)
+    try:
+        assert w.wait_idle(IDLE)
+        send = Sender(w)
+        for _ in range(5):
+            send("label", classes[0])
+        assert w.current is None and w["clip"] == {} and w["audio"] == b""
+        assert "pool is finished" in w["message"] and w["progress"]["open"] == 0
+        send("label", classes[0])
+        assert w.learner.n_labeled == 5 and "pool is finished" in w["message"]
+        assert w.wait_idle(IDLE) and w["error"] == ""
+        send("undo")
+        assert w.current is not None and w.learner.n_labeled == 4
+    finally:
+        w.close()
+
+
+class _Subset:
+    def __init__(self, ds, n):
+        self.ds, self.n = ds, n
+        self.names = ds.names[:n]
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.ds[i]
+
+    def wav_bytes(self, i):
+        return self.ds.wav_bytes(i)
+
+
+# ---------------------------------------------------------------------- demo mode
+def test_demo_auto_label_runs_the_loop_and_draws_the_baseline(make_widget, sounds):
+    ds, _, _ = sounds
+    w = make_widget(oracle=ds.labels)
+    assert w["demo"]
+    send = Sender(w)
+    plots = set()
+    w.on_change(lambda changes: plots.add(repr(changes["plot"])) if "plot" in changes else None)
+    send("auto", 12)
+    assert w.wait_idle(IDLE)
+    assert w.learner.n_labeled == 12
+    assert all(ds.labels[i] == y for i, y in w.learner.labels.items())
+    assert w["auto"] == {"running": False, "left": 0, "done": 12}
+    xs, ys = w.curves["active"]
+    bx, by = w.curves["random"]
+    assert xs[-1] == 12 and bx == xs and all(0 <= y <= 1 for y in ys + by)
+    assert "prequential" in w.curves
+    assert len(plots) > 2  # the curve was animated
+
+
+def test_demo_auto_label_can_be_stopped_and_blocks_manual_labels(make_widget, sounds):
+    ds, X, classes = sounds
+    learner = ActiveLearner(X, classes, model=SlowCentroid(delay=0.05))
+    w = make_widget(learner=learner, oracle=ds.labels)
+    send = Sender(w)
+    send("auto", 40)
+    send("label", "bird")
+    assert "auto-labelling is running" in w["message"]
+    send("stop")
+    assert w.wait_idle(IDLE)
+    assert w.learner.n_labeled < 40 and not w["auto"]["running"]
+
+
+def test_auto_label_needs_an_oracle(make_widget):
+    w = make_widget()
+    with pytest.raises(InvalidInputError, match="oracle"):
+        w.auto_label(3)
+    Sender(w)("auto", 3)
+    assert "oracle" in w["message"]
+
+
+def test_demo_adds_classes_the_learner_lacks(make_widget, sounds):
+    ds, _, _ = sounds
+    w = make_widget(classes=["bird"], oracle=ds.labels)
+    w.auto_label(6)
+    assert w.wait_idle(IDLE)
+    assert set(w.learner.labels.values()) <= set(w.learner.classes)
+    assert len(w.learner.classes) > 1 and w["classes"] == [str(c) for c in w.learner.classes]
+
+
+# ---------------------------------------------------------------------- journal, arguments
+def test_journal_records_labels_and_undo_and_resumes(make_widget, sounds, tmp_path):
+    ds, X, classes = sounds
+    path = tmp_path / "labels.jsonl"
+    w = make_widget(journal=path)
+    send = Sender(w)
+    for _ in range(3):
+        send("label", ds.labels[w.current])
+    send("undo")
+    send("add_class", "siren")
+    expected = w.learner.labels
+    assert w.wait_idle(IDLE)
+    w.learner.close_journal()
+    assert path.stat().st_size > 0
+
+    fresh = ActiveLearner(X, classes)
+    w2 = LabelingSession(fresh, ds, journal=path)
+    try:
+        assert w2.wait_idle(IDLE)
+        assert fresh.labels == expected and "siren" in fresh.classes
+        assert w2["progress"]["n_labeled"] == 2 and w2.current not in expected
+    finally:
+        w2.close()
+        fresh.close_journal()
+
+
+def test_a_full_disk_is_shown_in_the_widget_and_no_label_is_dropped(make_widget, sounds, tmp_path, monkeypatch):
+    from alwidget._journal import JournalWriter
+    from alwidget.errors import JournalWarning
+
+    ds, X, classes = sounds
+    path = tmp_path / "labels.jsonl"
+    w = make_widget(journal=path)
+    send = Sender(w)
+    send("label", ds.labels[w.current])
+    real_write = JournalWriter._write
+    full = {"on": True}
+
+    def write(self, line):
+        if full["on"]:
+            raise OSError(28, "No space left on device")
+        real_write(self, line)
+
+    monkeypatch.setattr(JournalWriter, "_write", write)
+    with pytest.warns(JournalWarning, match="NOT being saved"):
+        send("label", ds.labels[w.current])
+    assert w["error"].startswith("journal: labels are NOT being saved") and "No space left" in w["error"]
+    assert w.learner.n_labeled == 2  # the label is kept in memory
+    full["on"] = False
+    send("label", ds.labels[w.current])  # the disk accepts writes again: the backlog is written
+    assert w.learner.journal_error is None
+    assert w["error"] == ""  # the warning goes away once the labels are on disk
+    expected = w.learner.labels
+    assert w.wait_idle(IDLE)
+    w.learner.close_journal()
+    assert ActiveLearner(X, classes, journal=path).labels == expected
+
+
+def test_journal_needs_a_learner_that_can_journal(sounds, tmp_path):
+    ds, X, classes = sounds
+
+    class Plain(ActiveLearner):
+        open_journal = None
+
+    with pytest.raises(RuntimeError, match="open_journal"):
+        LabelingSession(Plain(X, classes), ds, journal=tmp_path / "j.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"prefetch": 0}, "prefetch must be a positive integer"),
+        ({"oracle": ["bird"]}, "oracle has 1 labels"),
+        ({"eval_set": ([0, 1], ["bird"])}, "2 clips and 1 labels"),
+        ({"eval_set": ([0, 999], ["bird", "bell"])}, "indices must lie in"),
+        ({"eval_set": (np.zeros((2, 3)), ["bird", "bell"])}, "embeddings must be a numeric"),
+        ({"eval_set": "nope"}, "must be a pair"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(sounds, kwargs, match):
+    ds, X, classes = sounds
+    with pytest.raises(InvalidInputError, match=match):
+        LabelingSession(ActiveLearner(X, classes), ds, **kwargs)
+
+
+def test_dataset_must_match_the_pool(sounds):
+    ds, X, classes = sounds
+    with pytest.raises(InvalidInputError, match="the dataset has 72 clips but the learner's pool has 10"):
+        LabelingSession(ActiveLearner(X[:10], classes), ds)
+
+
+def test_front_end_files_are_packaged():
+    static = Path(__file__).parents[1] / "alwidget" / "static"
+    js = (static / "widget.js").read_text()
+    assert "export default { render }" in js and "stopPropagation" in js
+    assert (static / "widget.css").read_text().startswith("/* alwidget")
+
+
+def test_a_clip_labelled_from_code_is_replaced(make_widget):
+    w = make_widget()
+    i = w.current
+    w.learner.teach(i, "bird")  # from another cell while the widget is open
+    Sender(w)("label", "bell")
+    assert w.learner.labels == {i: "bird"} and w.current != i
+    assert "labelled or skipped elsewhere" in w["message"]
+    w.learner.skip(w.current)
+    w.refresh()
+    assert w.wait_idle(IDLE)
+    assert w.current not in w.learner.skipped_idx and w.current not in w.learner.labels
+
+
+# ---------------------------------------------------------------------- observable state, modes
+def test_snapshot_and_on_change_describe_the_whole_state(make_widget, sounds):
+    from alwidget.session import FIELDS
+
+    ds, _, _ = sounds
+    s = make_widget()
+    snap = s.snapshot()
+    assert set(snap) == set(FIELDS) and snap["mode"] == "active"
+    seen = []
+    unsubscribe = s.on_change(seen.append)
+    s.label(ds.labels[s.current])
+    assert seen and all(set(c) <= set(FIELDS) for c in seen)
+    merged = {k: v for c in seen for k, v in c.items()}
+    assert merged["progress"]["n_labeled"] == 1 and merged["clip"]["index"] == s.current
+    assert s.wait_idle(IDLE)
+    replayed = dict(snap)
+    for change in seen:  # the changes, applied in order to the first snapshot, give the state now
+        replayed.update(change)
+    assert replayed == s.snapshot()
+    unsubscribe()
+    n = len(seen)
+    s.skip()
+    assert len(seen) == n  # unsubscribed
+
+
+def test_session_module_never_imports_a_front_end():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, alwidget.session, alwidget.learner\n"
+        "bad = {'ipywidgets', 'anywidget', 'traitlets'} & set(sys.modules)\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"audit_rate": 1.5}, "audit_rate must be a number in"),
+        ({"audit_rate": -0.1}, "audit_rate must be a number in"),
+        ({"mode": "search"}, "mode must be one of"),
+    ],
+)
+def test_bad_session_arguments(sounds, kwargs, match):
+    ds, X, classes = sounds
+    with pytest.raises(InvalidInputError, match=match):
+        LabelingSession(ActiveLearner(X, classes), ds, start=False, **kwargs)
+
+
+# ---------------------------------------------------------------------- audit: honest accuracy
+def test_audit_pick_is_uniform_and_reproducible():
+    from alwidget.session import audit_pick, audit_slot
+
+    open_idx = np.arange(3, 23)
+    picks = [audit_pick(7, n, open_idx) for n in range(4000)]
+    assert picks == [audit_pick(7, n, open_idx) for n in range(4000)]  # seeded
+    counts = np.bincount(np.asarray(picks) - 3, minlength=20)
+    expected = 4000 / 20
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 50  # 19 degrees of freedom: p < 1e-4 only if the picks are not uniform
+    rate = np.mean([audit_slot(7, n, 0.1) for n in range(4000)])
+    assert 0.08 < rate < 0.12
+    assert not any(audit_slot(7, n, 0.0) for n in range(200))
+    assert audit_pick(7, 0, np.array([], dtype=np.int64)) is None
+
+
+def _label_all(s, truth, n, *, wait=True):
+    audits = []
+    for _ in range(n):
+        i = s.current
+        audits.append(s.current_is_audit)
+        s.label(truth[i], clip=i)
+        if wait:
+            assert s.wait_idle(IDLE)
+    return audits
+
+
+def test_audit_clips_are_shown_at_their_slots_and_give_an_interval(make_widget, sounds):
+    from alwidget.session import audit_pick, audit_slot
+
+    ds, _, _ = sounds
+    s = make_widget(window=10)
+    shown = []
+    for n in range(40):
+        i = s.current
+        if audit_slot(0, n, 0.1):
+            assert s.current_is_audit and i == audit_pick(0, n, s.learner.unlabeled_idx)
+        else:
+            assert not s.current_is_audit
+        shown.append(i)
+        s.label(ds.labels[i], clip=i)
+        assert s.wait_idle(IDLE)
+    n_audit = sum(audit_slot(0, n, 0.1) for n in range(40))
+    xs, ys = s.curves["audit"]
+    xi, lo, hi = s.audit_interval
+    assert len(xs) == n_audit - (0 if not audit_slot(0, 0, 0.1) else 1) and xs == xi
+    assert all(a <= y <= b for a, y, b in zip(lo, ys, hi)) and all(0 <= a <= b <= 1 for a, b in zip(lo, hi))
+    assert s["plot"]["series"][0]["key"] == "audit" and "audit" in s["plot"]["title"]
+    assert "95% CI" in s["plot"]["series"][0]["label"]
+    # the same seed and the same labels show the same clips, audit clips included
+    s2 = make_widget(window=10)
+    for i in shown:
+        assert s2.current == i
+        s2.label(ds.labels[i], clip=i)
+        assert s2.wait_idle(IDLE)
+    assert s2.curves["audit"] == s.curves["audit"]
+
+
+def test_audit_rate_zero_disables_auditing(make_widget, sounds):
+    ds, _, _ = sounds
+    s = make_widget(audit_rate=0)
+    audits = _label_all(s, ds.labels, 12)
+    assert not any(audits) and "audit" not in s.curves and "no accuracy estimate" in s["plot"]["title"]
+
+
+def test_resume_rebuilds_the_audit_curve_and_the_label_rate(make_widget, sounds, tmp_path):
+    ds, X, classes = sounds
+    path = tmp_path / "labels.jsonl"
+    s = make_widget(journal=path, window=5)
+    _label_all(s, ds.labels, 30)
+    s.skip()
+    s.undo()  # an undo in the journal: replayed too
+    curve, interval = s.curves["audit"], s.audit_interval
+    assert len(curve[0]) >= 2
+    rate = s["progress"]["per_minute"]
+    assert rate and rate > 0
+    s.close()
+    s.learner.close_journal()
+
+    fresh = ActiveLearner(X, classes, model=SlowCentroid(delay=0.0))
+    s2 = LabelingSession(fresh, ds, journal=path, window=5)
+    try:
+        assert s2.wait_idle(IDLE)
+        assert fresh.n_labeled == 30
+        assert s2.curves["audit"] == curve and s2.audit_interval == interval  # the same guesses, rebuilt
+        assert s2["progress"]["per_minute"] == pytest.approx(rate, rel=0.1)  # goes on from the journal (ms times)
+        assert s2["plot"]["series"] and s2["plot"]["series"][0]["x"] == curve[0]
+    finally:
+        s2.close()
+        fresh.close_journal()
+
+
+def test_resume_rebuilds_the_eval_curve(make_widget, sounds, tmp_path):
+    ds, X, classes = sounds
+    held = np.arange(0, len(ds), 4)
+    ev = (held, [ds.labels[i] for i in held])
+    path = tmp_path / "labels.jsonl"
+    s = make_widget(journal=path, eval_set=ev)
+    _label_all(s, ds.labels, 31, wait=False)
+    assert s.wait_idle(IDLE)
+    s.close()
+    s.learner.close_journal()
+    fresh = ActiveLearner(X, classes, model=SlowCentroid(delay=0.0))
+    s2 = LabelingSession(fresh, ds, journal=path, eval_set=ev)
+    try:
+        assert s2.wait_idle(IDLE)
+        xs, ys = s2.curves["active"]
+        assert len(xs) >= 10 and xs[-1] == 31 and all(0 <= y <= 1 for y in ys)  # not just the last model's point
+    finally:
+        s2.close()
+        fresh.close_journal()
+
+
+# ---------------------------------------------------------------------- demo counters, rate
+def test_demo_left_and_done_always_add_up_and_the_rate_ignores_auto_labels(make_widget, sounds):
+    ds, _, _ = sounds
+    s = make_widget(oracle=ds.labels)
+    autos = []
+    s.on_change(lambda c: autos.append((c["auto"], s.learner.n_labeled)) if "auto" in c else None)
+    s.auto_label(9)
+    assert s.wait_idle(IDLE)
+    assert autos[-1][0] == {"running": False, "left": 0, "done": 9}
+    for auto, n_labeled in autos[1:]:
+        assert auto["done"] + auto["left"] == 9  # never "29 left" with 2 of 30 done
+        assert auto["done"] == n_labeled  # published with the label, not one cycle later
+    assert s["progress"]["per_minute"] is None  # auto-labels are not the person's speed
+    _label_all(s, ds.labels, 3, wait=False)
+    rate = s["progress"]["per_minute"]
+    assert rate is not None and rate > 100  # 3 quick labels by hand: 2 gaps counted, not the auto ones
+
+
+def test_per_minute_leaves_out_breaks():
+    from alwidget.session import _per_minute
+
+    assert _per_minute([]) is None and _per_minute([1.0]) is None
+    assert _per_minute([0.0, 2.0, 4.0]) == 30.0
+    assert _per_minute([0.0, 2.0, 4.0, 1000.0, 1002.0]) == 30.0  # a 16-minute pause is a break
+    assert _per_minute([0.0, 2.0, None, 50.0, 52.0]) == 30.0  # auto-labelling in between
+
+
+# ---------------------------------------------------------------------- journal takeover
+class _Recorder(ActiveLearner):
+    calls: list = []
+
+    def open_journal(self, path, takeover=False):
+        type(self).calls.append(takeover)
+        super().open_journal(path)
+
+
+def test_the_session_opens_journals_with_takeover(sounds, tmp_path):
+    ds, X, classes = sounds
+    learner = _Recorder(X, classes)
+    s = LabelingSession(learner, ds, journal=tmp_path / "j.jsonl", start=False)
+    assert _Recorder.calls == [True]
+    s.close()
+    learner.close_journal()
+
+
+class _TakenOver(ActiveLearner):
+    """A learner whose journal another session took over after the first label."""
+
+    def teach(self, idx, labels):
+        from alwidget.errors import JournalLockedError
+
+        if self.n_labeled >= 1:
+            msg = "the journal j.jsonl was taken over by a newer session (a reloaded page); labels here are refused"
+            raise JournalLockedError(msg)
+        super().teach(idx, labels)
+
+
+def test_a_taken_over_journal_blocks_labelling_with_a_clear_message(sounds):
+    ds, X, classes = sounds
+    s = LabelingSession(_TakenOver(X, classes, model=SlowCentroid(delay=0.0)), ds)
+    try:
+        assert s.wait_idle(IDLE)
+        s.handle({"kind": "label", "value": ds.labels[s.current], "clip": s.current})
+        assert s.learner.n_labeled == 1 and not s.blocked
+        s.handle({"kind": "label", "value": ds.labels[s.current], "clip": s.current})
+        assert "taken over by a newer session" in s.error and s.blocked == s.error
+        assert s.errors == []  # an expected state, not a crash with a traceback
+        for cmd in ({"kind": "skip"}, {"kind": "add_class", "value": "x"}, {"kind": "label", "value": "bird"}):
+            s.handle(cmd)
+        s.handle({"kind": "dismiss"})
+        assert s.learner.n_labeled == 1 and "x" not in s.learner.classes and s.error == s.blocked
+    finally:
+        s.close()
+
+
+def test_a_new_session_takes_the_journal_over_from_a_live_process(sounds, tmp_path):
+    """A reloaded Voila page: the old kernel still holds the journal; the new session resumes every label."""
+    import subprocess
+    import sys
+    import textwrap
+
+    ds, X, classes = sounds
+    path = tmp_path / "labels.jsonl"
+    np.save(tmp_path / "X.npy", X)
+    old_kernel = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        from alwidget import ActiveLearner
+        learner = ActiveLearner(np.load({str(tmp_path / "X.npy")!r}), {classes!r}, journal={str(path)!r})
+        learner.teach([0, 1, 2], ["bird", "bell", "bird"])
+        print("ready", flush=True)
+        sys.stdin.readline()
+        try:
+            learner.teach(3, "bell")
+        except Exception as exc:
+            print(type(exc).__name__, exc, flush=True)
+        else:
+            print("taught", flush=True)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", old_kernel], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        fresh = ActiveLearner(X, classes, model=SlowCentroid(delay=0.0))
+        s = LabelingSession(fresh, ds, journal=path)
+        try:
+            assert s.wait_idle(IDLE) and s.error == "" and not s.blocked
+            assert fresh.labels == {0: "bird", 1: "bell", 2: "bird"}  # every label of the old page
+            s.label("bell")
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()
+            assert answer.startswith("JournalLockedError")  # the old page refuses labels, and says why
+            assert fresh.n_labeled == 4
+        finally:
+            s.close()
+            fresh.close_journal()
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def test_plot_curves_draws_the_plot_with_matplotlib(make_widget, sounds):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ds, _, _ = sounds
+    s = make_widget(oracle=ds.labels)
+    s.auto_label(5)
+    assert s.wait_idle(IDLE)
+    ax = Figure().add_subplot()
+    assert s.plot_curves(ax) is ax
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any("active learning" in t for t in labels) and "random sampling (baseline)" in labels
+    assert list(ax.get_lines()[0].get_xdata()) == s.curves["active"][0]
+
+
+def test_the_audit_estimate_brackets_the_accuracy_on_the_unlabelled_clips(make_widget, sounds):
+    """Demo mode knows every true label, so the estimate can be checked against what it estimates.
+
+    An audit clip is drawn from the clips not labelled yet, so the audit curve
+    estimates the model's accuracy on those (on a large pool, the pool's accuracy).
+    """
+    ds, _, _ = sounds
+    s = make_widget(oracle=ds.labels, audit_rate=0.5, window=10)
+    s.auto_label(30)
+    assert s.wait_idle(IDLE)
+    xs, ys = s.curves["audit"]
+    _, lo, hi = s.audit_interval
+    assert len(xs) >= 10  # about half of the 30 clips shown were drawn at random
+    open_idx = s.learner.unlabeled_idx
+    truth = np.asarray(ds.labels, dtype=object)[open_idx]
+    true_acc = float(np.mean(s.learner.predict()[open_idx] == truth))
+    assert lo[-1] <= true_acc <= hi[-1], (lo[-1], ys[-1], hi[-1], true_acc)
+    keys = [series["key"] for series in s["plot"]["series"]]
+    assert keys == ["active", "random", "audit"]  # demo: the true pool accuracy beside the estimate
