@@ -26,6 +26,7 @@ def run(path: Path) -> None:
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)  # saved widget state (audio bytes and all): large, and no test reads it
     nbformat.write(nb, path)
     print(f"{path.name}: {time.perf_counter() - t0:.0f} s")
 
