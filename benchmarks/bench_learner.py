@@ -8,7 +8,10 @@ Run by hand (figures are printed, never asserted)::
 
 Pools are Gaussian blobs (10 classes, 128 float32 dims). For each pool size:
 
-* ``fit`` - training the default linear model on 1,000 labels (median of 5);
+* ``fit`` - training the default linear model from scratch on 1,000 labels
+  (median of 5);
+* ``refit`` - the same after 10 more labels, warm-started from the previous
+  fit as the learner does (median of 5; "n/a" for versions without warm starts);
 * ``query`` - ``query(10)`` right after new labels (fit + score the pool +
   entropy + select), median of 5;
 * ``teach->query`` - one ``teach`` followed by ``query(1)``, repeated
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from alwidget import ActiveLearner
+from alwidget.models import SoftmaxRegression
 
 N_CLASSES = 10
 DIM = 128
@@ -61,11 +65,21 @@ def bench(n: int, device: str, steps: int) -> dict:
     first = rng.choice(n, 1000, replace=False)
     learner.teach(first, names[y[first]])
     learner.fit()  # warm-up (torch's first call is slow)
-    fits = []
+    codes = y[first]
+    rows = learner.features(first)
+    fits, refits = [], []
+    more = np.concatenate([first, rng.choice(np.setdiff1d(np.arange(n), first), 10, replace=False)])
+    more_rows, more_codes = learner.features(more), y[more]
     for _ in range(5):
         t = time.perf_counter()
-        learner.fit()
+        model = SoftmaxRegression().fit(rows, codes, n_classes=N_CLASSES)
         fits.append(time.perf_counter() - t)
+        try:
+            t = time.perf_counter()
+            SoftmaxRegression().fit(more_rows, more_codes, n_classes=N_CLASSES, init=model.params_)
+            refits.append(time.perf_counter() - t)
+        except TypeError:  # a version without warm starts
+            pass
 
     queries = []
     for _ in range(5):
@@ -89,6 +103,7 @@ def bench(n: int, device: str, steps: int) -> dict:
         "n": n,
         "init": init,
         "fit": float(np.median(fits)),
+        "refit": float(np.median(refits)) if refits else None,
         "query": float(np.median(queries)),
         "p50": float(np.percentile(loop, 50)),
         "p95": float(np.percentile(loop, 95)),
@@ -106,14 +121,15 @@ def main() -> None:
     print(f"# alwidget learner benchmark: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}")
     print(
-        "| pool x 128 | init (ms) | fit 1k labels (ms) | query(10) (ms) "
+        "| pool x 128 | init (ms) | fit 1k labels (ms) | refit +10, warm (ms) | query(10) (ms) "
         "| teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         r = bench(n, args.device, args.steps)
-        print(f"| {r['n']:,} | {ms(r['init'])} | {ms(r['fit'])} | {ms(r['query'])} | {ms(r['p50'])} | {ms(r['p95'])} "
-              f"| {r['rss_mb']:8.0f} |", flush=True)
+        refit = "n/a" if r["refit"] is None else ms(r["refit"])
+        print(f"| {r['n']:,} | {ms(r['init'])} | {ms(r['fit'])} | {refit} | {ms(r['query'])} | {ms(r['p50'])} "
+              f"| {ms(r['p95'])} | {r['rss_mb']:8.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_linear_fit_converges_to_the_unique_optimum():
     Xs = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
     k = int(y.max()) + 3  # the last two classes have no label
     model = SoftmaxRegression().fit(Xs, y, n_classes=k)
-    assert model.grad_norm_ <= 1e-10
+    assert model.grad_norm_ <= 1e-8
     assert model.n_iter_ < model.max_iter
     p = model.predict_proba(Xs)
     assert np.all(np.isfinite(p)) and np.all(p[:, -2:] < 1e-20)  # classes never seen are never predicted
