@@ -184,7 +184,7 @@ def simulate(
     embeddings,
     y,
     *,
-    strategies=("random", "entropy"),
+    strategies=("random", "margin"),
     budget: int = 100,
     batch_size: int = 10,
     n_initial: int = 10,

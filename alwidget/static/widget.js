@@ -583,6 +583,7 @@ function render({ model, el }) {
   // "training…" appears only if training lasts > 300 ms, then stays >= 500 ms.
   let trainingShownAt = 0;
   let trainingTimer = 0;
+  root.dataset.trainingShown = "0"; // a short training is never shown at all
   function setTrainingVisible(on) {
     trainingText.classList.toggle("alw-on", on);
     root.dataset.trainingShown = on ? "1" : "0";
