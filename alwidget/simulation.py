@@ -126,26 +126,49 @@ class LearningCurves:
         hit = np.flatnonzero(m >= target - 1e-12)
         return int(self.n_labels[hit[0]]) if len(hit) else None
 
-    def summary(self, reference: str | None = None) -> SummaryTable:
-        """One row per strategy: final accuracy (mean, std over seeds), area under
-        the curve, and labels needed to reach the reference strategy's final
-        accuracy (``reference`` defaults to ``"random"`` when present)."""
+    def summary(self, reference: str | None = None, *, at=None) -> SummaryTable:
+        """One row per strategy: what a user compares strategies by.
+
+        Columns: ``acc@N`` (mean accuracy over seeds after ``N`` labels, for
+        each ``N`` in ``at``; default: 20 and 50 where the curve has them),
+        ``final_accuracy`` and ``final_std`` (mean and standard deviation over
+        seeds at the last point), ``area_under_curve`` (the normalised area of
+        the mean curve, :meth:`area`) and ``area_std`` (its standard deviation
+        over seeds), and ``labels_to_reach_<reference>``: the fewest labels at
+        which the mean curve reaches the reference strategy's final accuracy
+        (``reference`` defaults to ``"random"`` when present).
+        """
         if reference is None:
             reference = "random" if "random" in self.strategies else self.strategies[0]
+        grid = [int(n) for n in self.n_labels]
+        if at is None:
+            at = [n for n in (20, 50) if n in grid]
+        else:
+            at = [at] if isinstance(at, (int, np.integer)) and not isinstance(at, bool) else list(at)
+            bad = [n for n in at if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) not in grid]
+            if bad:
+                msg = f"at={bad!r}: accuracy is measured only at these label counts: {grid}"
+                raise InvalidInputError(msg)
         target = float(self.mean(reference)[0][-1])
         rows = SummaryTable()
         for s in self.strategies:
             m, sd = self.mean(s)
-            rows.append(
-                {
-                    "strategy": s,
-                    "final_accuracy": float(m[-1]),
-                    "final_std": float(sd[-1]),
-                    "area_under_curve": self.area(s),
-                    f"labels_to_reach_{reference}": self.labels_to_reach(target, s),
-                }
-            )
+            row = {"strategy": s}
+            for n in at:
+                row[f"acc@{int(n)}"] = float(m[grid.index(int(n))])
+            row["final_accuracy"] = float(m[-1])
+            row["final_std"] = float(sd[-1])
+            row["area_under_curve"] = self.area(s)
+            row["area_std"] = float(np.std([self._area_of(c) for c in self.accuracy[self._row(s)]]))
+            row[f"labels_to_reach_{reference}"] = self.labels_to_reach(target, s)
+            rows.append(row)
         return rows
+
+    def _area_of(self, curve: np.ndarray) -> float:
+        if len(self.n_labels) < 2:
+            return float(curve[0])
+        x = self.n_labels.astype(float)
+        return float(np.sum((curve[1:] + curve[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
 
     def plot(self, ax=None, *, band: str = "std"):
         """Mean curve per strategy with a spread band (``"std"`` or ``"minmax"``); returns the Axes."""

@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -145,7 +146,9 @@ def _server(host: str, workdir: Path):
     ]  # fmt: skip
     if host == "voila":
         cmd = [sys.executable, "-m", "voila", "widget.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-        base, url, status = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/"
+        # Voila answers every page request by starting a kernel that runs the notebook (and opens
+        # its journal): poll a URL that starts none. Any HTTP answer means the server is up.
+        base, url, status = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/status"
     else:
         module = "jupyterlab" if host == "lab" else "notebook"
         cmd = [
@@ -168,6 +171,8 @@ def _server(host: str, workdir: Path):
                 with urllib.request.urlopen(status, timeout=2) as r:
                     if r.status == 200:
                         break
+            except urllib.error.HTTPError:  # an answer (a login redirect, 404): the server is up
+                break
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -217,11 +222,18 @@ def _clip(page) -> str:
 def _wait_clip_change(page, before: str, timeout: float = 60_000) -> str:
     # generous: this checks behaviour, not speed (benchmarks/bench_widget.py times it); on a loaded
     # 2-core machine the first retrain in a fresh kernel (numba warm-up) can take many seconds
-    page.wait_for_function(
-        "b => { const r = document.querySelector('.alw-root'); return r && r.dataset.clip && r.dataset.clip !== b; }",
-        arg=before,
-        timeout=timeout,
-    )
+    try:
+        page.wait_for_function(
+            "b => { const r = document.querySelector('.alw-root'); return r && r.dataset.clip && r.dataset.clip !== b; }",
+            arg=before,
+            timeout=timeout,
+        )
+    except Exception as exc:
+        state = page.evaluate(
+            "() => { const r = document.querySelector('.alw-root'); if (!r) return 'no widget';"
+            " return JSON.stringify({clip: r.dataset.clip, text: r.innerText.slice(0, 600)}); }"
+        )
+        raise AssertionError(f"the clip on screen stayed {before!r}; widget: {state}") from exc
     return _clip(page)
 
 

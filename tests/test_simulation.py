@@ -181,3 +181,27 @@ def test_labels_to_reach_needs_a_numeric_target(target):
     c = LearningCurves(["random"], [0], np.array([10, 20]), np.array([[[0.5, 0.7]]]))
     with pytest.raises(InvalidInputError, match="target must be an accuracy in 0..1"):
         c.labels_to_reach(target, "random")
+
+
+def test_summary_reports_accuracy_at_budgets_and_the_spread_of_the_area():
+    acc = np.array(
+        [
+            [[0.2, 0.4, 0.6, 0.8], [0.4, 0.6, 0.8, 1.0]],  # random, 2 seeds
+            [[0.5, 0.7, 0.9, 0.9], [0.5, 0.7, 0.9, 0.9]],  # margin, 2 seeds
+        ]
+    )
+    c = LearningCurves(strategies=["random", "margin"], seeds=[0, 1], n_labels=np.array([10, 20, 30, 50]), accuracy=acc)
+    rows = c.summary()
+    assert list(rows[0]) == [
+        "strategy", "acc@20", "acc@50", "final_accuracy", "final_std", "area_under_curve", "area_std",
+        "labels_to_reach_random",
+    ]
+    assert rows[0]["acc@20"] == pytest.approx(0.5) and rows[1]["acc@50"] == pytest.approx(0.9)
+    # per-seed areas of random: trapezoids over 10..50 -> (0.3*10 + 0.5*10 + 0.7*20) / 40 = 0.55 and 0.75
+    assert rows[0]["area_under_curve"] == pytest.approx(0.65)
+    assert rows[0]["area_std"] == pytest.approx(0.1)
+    assert rows[1]["area_std"] == pytest.approx(0.0)
+    assert rows[1]["labels_to_reach_random"] == 30  # random ends at 0.9
+    assert list(c.summary(at=30)[0])[1] == "acc@30"
+    with pytest.raises(InvalidInputError, match="only at these label counts"):
+        c.summary(at=[25])
