@@ -270,18 +270,6 @@ class SoftmaxRegression(_TorchClassifier):
         return (params[0] ** 2).sum() + (params[1] ** 2).sum()
 
     @torch.no_grad()
-    def _loss_grad(self, X, y, onehot, params, lam):
-        """The same objective with the closed-form gradient of softmax regression
-        (no autograd graph per step)."""
-        W, b = params
-        Z = F.linear(X, W, b)
-        lse = torch.logsumexp(Z, dim=1, keepdim=True)
-        penalty = (W * W).sum() + (b * b).sum()
-        loss = (lse.squeeze(1) - Z.gather(1, y[:, None]).squeeze(1)).mean() + 0.5 * lam * penalty
-        G = (torch.exp(Z - lse) - onehot) / len(X)
-        return loss, [G.T @ X + lam * W, G.sum(0) + lam * b]
-
-    @torch.no_grad()
     def _solve(self, X, y, onehot, start, lam):
         """Newton's method with preconditioned conjugate gradients (truncated Newton).
 

@@ -597,12 +597,9 @@ class LabelingSession:
             return None
         return self._current
 
-    def _is_open(self, i: int, unlabeled: np.ndarray | None = None) -> bool:
-        """Whether clip ``i`` is neither labelled nor skipped."""
-        if unlabeled is None:  # one clip on the click path: O(1), not a scan of the pool
-            return self.learner.is_unlabeled(i)
-        k = np.searchsorted(unlabeled, i)
-        return bool(k < len(unlabeled) and unlabeled[k] == i)
+    def _is_open(self, i: int) -> bool:
+        """Whether clip ``i`` is neither labelled nor skipped (O(1): no scan of the pool)."""
+        return self.learner.is_unlabeled(i)
 
     def _n_done(self) -> int:
         """Clips labelled or skipped: the audit slot of the clip shown next."""
@@ -779,13 +776,12 @@ class LabelingSession:
                     self._queue.remove(pick)
                 self._show(pick, audit=True)
                 return
-        unlabeled = self.learner.unlabeled_idx
-        while self._queue:
+        while self._queue:  # the click path: O(1) per queued clip, no scan of the pool
             i = self._queue.popleft()
-            if i != self._current and self._is_open(i, unlabeled):
+            if i != self._current and self._is_open(i):
                 self._show(i)
                 return
-        candidates = np.setdiff1d(unlabeled, self._exclude(), assume_unique=True)
+        candidates = np.setdiff1d(self.learner.unlabeled_idx, self._exclude(), assume_unique=True)
         if len(candidates) == 0:
             self._show(None)
             self._set(message="the pool is finished: every clip is labelled or skipped")
