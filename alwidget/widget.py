@@ -4,9 +4,12 @@
 each field of the session's state is a synced trait, the front end
 (``static/widget.js``) draws them and sends actions back as the ``command``
 trait (``{"kind": ..., "value": ..., "clip": ..., "seq": ...}``), which goes
-straight to :meth:`LabelingSession.handle`. Keys (while the widget has focus):
-``1``-``9`` label, ``s`` or right arrow skip, ``u`` or Backspace undo, space
-replay; no notebook shortcut fires meanwhile.
+straight to :meth:`LabelingSession.handle`. An audio file to search with
+comes as a custom message with one binary buffer (``{"kind": "search_audio",
+"name": ...}``), for :meth:`LabelingSession.search_audio`. Keys (while the
+widget has focus): ``1``-``9`` label, ``s`` or right arrow skip, ``u`` or
+Backspace undo, space replay, ``f`` find more like this; no notebook shortcut
+fires meanwhile.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class LabelingWidget(anywidget.AnyWidget):
     **kwargs
         :class:`~alwidget.session.LabelingSession` parameters (``eval_set``,
         ``oracle``, ``journal``, ``prefetch``, ``n_mels``, ``top_k``,
-        ``window``, ``audit_rate``, ``mode``); others go to
+        ``window``, ``audit_rate``, ``mode``, ``context``); others go to
         :class:`anywidget.AnyWidget`.
 
     If the journal cannot be opened (held by a session that does not hand
@@ -71,11 +74,23 @@ class LabelingWidget(anywidget.AnyWidget):
     blocked = traitlets.Unicode("").tag(sync=True)
     demo = traitlets.Bool(False).tag(sync=True)
     auto = traitlets.Dict({"running": False, "left": 0, "done": 0}).tag(sync=True)
+    search = traitlets.Dict().tag(sync=True)  # {"query", "total", "left"} in search mode, else {}
     # browser -> session
     command = traitlets.Dict().tag(sync=True)
     autoplay = traitlets.Bool(True).tag(sync=True)
 
-    _SESSION_KW = ("eval_set", "oracle", "journal", "prefetch", "n_mels", "top_k", "window", "audit_rate", "mode")
+    _SESSION_KW = (
+        "eval_set",
+        "oracle",
+        "journal",
+        "prefetch",
+        "n_mels",
+        "top_k",
+        "window",
+        "audit_rate",
+        "mode",
+        "context",
+    )
 
     def __init__(self, learner, dataset, *, autoplay: bool = True, **kwargs: Any):
         session_kw = {k: kwargs.pop(k) for k in self._SESSION_KW if k in kwargs}
@@ -94,6 +109,7 @@ class LabelingWidget(anywidget.AnyWidget):
             for name, value in state.items():
                 setattr(self, name, value)
         self.observe(self._on_command, names=["command"])
+        self.on_msg(self._on_message)
         if session is not None:
             session.on_change(self._apply)
             session.start()
@@ -113,7 +129,26 @@ class LabelingWidget(anywidget.AnyWidget):
         if self.session is None:
             self.error = self.blocked
         else:
-            self.session.handle(change.get("new") or {})
+            command = change.get("new") or {}
+            self.session.handle(command)
+            if command.get("kind") == "dismiss" and self.error != self.session.error:
+                self.error = self.session.error  # an error set by _on_message is not the session's
+
+    def _on_message(self, _widget, content, buffers) -> None:
+        """A custom message from the front end: an audio file to search with, as one binary buffer."""
+        if not isinstance(content, dict) or content.get("kind") != "search_audio":
+            return
+        name = str(content.get("name") or "query")
+        if self.session is None:
+            self.error = self.blocked or f"cannot search with {name}: labelling is off"
+            return
+        if not buffers or not len(buffers[0]):
+            self.error = f"cannot search with {name}: no audio arrived from the browser; choose the file again"
+            return
+        try:
+            self.session.search_audio(bytes(buffers[0]), name)
+        except Exception as exc:  # a comm handler's exception would only reach the kernel's log
+            self.error = f"search with {name} failed: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         """Stop the session's background worker and close the widget."""
@@ -156,6 +191,18 @@ class LabelingWidget(anywidget.AnyWidget):
     def stop_auto(self) -> None:
         """Stop a running auto-labelling."""
         self.session.stop_auto()
+
+    def search_for(self, query, n: int | None = None) -> None:
+        """Show the clips most like ``query`` next (see :meth:`LabelingSession.search`).
+
+        Not called ``search``: that name is the synced state of the search
+        (``{"query", "total", "left"}``, or ``{}``), one trait per session field.
+        """
+        self.session.search(query, n=n)
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``"active"`` learning and ``"search"`` results (see :meth:`LabelingSession.set_mode`)."""
+        self.session.set_mode(mode)
 
     def refresh(self) -> None:
         """Retrain and re-query in the background."""

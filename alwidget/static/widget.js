@@ -2,7 +2,8 @@
 //
 // State comes from Python through traits (one per LabelingSession field);
 // actions go back as the `command` trait ({kind, value, clip, seq, view}) and
-// `autoplay`. Keys are handled here while the widget has focus, and no
+// `autoplay`; an audio file to search with goes as a custom message with one
+// binary buffer ({kind: "search_audio", name}, [ArrayBuffer]). Keys are handled here while the widget has focus, and no
 // notebook shortcut fires meanwhile, in every host:
 //  - Lumino (JupyterLab 4, Notebook 7) skips its key bindings for events whose
 //    target has an ancestor with `data-lm-suppress-shortcuts`; Notebook 7
@@ -20,6 +21,7 @@ const VIRIDIS_STOPS = [
 const SVG_NS = "http://www.w3.org/2000/svg";
 const TRAINING_DELAY_MS = 300; // "training…" only for trainings longer than this
 const TRAINING_MIN_MS = 500; // and then shown at least this long: no flicker
+const MAX_QUERY_BYTES = 8 * 1024 * 1024; // Jupyter's websocket drops messages over 10 MiB
 
 function makeLut() {
   const lut = new Uint8ClampedArray(256 * 3);
@@ -60,7 +62,7 @@ function s(tag, attrs) {
 
 function isTyping(target) {
   return (
-    (target instanceof HTMLInputElement && target.type !== "checkbox") ||
+    (target instanceof HTMLInputElement && target.type !== "checkbox" && target.type !== "file") ||
     target instanceof HTMLTextAreaElement ||
     (target instanceof HTMLElement && target.isContentEditable)
   );
@@ -68,6 +70,27 @@ function isTyping(target) {
 
 function plainKey(e) {
   return !(e.ctrlKey || e.metaKey || e.altKey);
+}
+
+// 12.5 -> "12.5", 75 -> "1:15", 3725.25 -> "1:02:05.25"
+function clock(t) {
+  const r = Math.round(t * 100) / 100;
+  if (r < 60) return String(r);
+  const hh = Math.floor(r / 3600);
+  const mm = Math.floor((r % 3600) / 60);
+  const ss = Math.round((r % 60) * 100) / 100;
+  const sec = (ss < 10 ? "0" : "") + String(ss);
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${sec}` : `${mm}:${sec}`;
+}
+
+// Where the labelled window lies in the played audio, as fractions: null when it is the whole clip
+// (plain clips, and sessions that send no window).
+function windowSpan(clip) {
+  const dur = clip.duration || 0;
+  const a = typeof clip.window_start === "number" ? clip.window_start : 0;
+  const b = typeof clip.window_end === "number" ? clip.window_end : dur;
+  if (!(dur > 0) || (a <= 1e-3 && b >= dur - 1e-3) || !(b > a)) return null;
+  return [Math.max(0, a / dur), Math.min(1, b / dur)];
 }
 
 function niceStep(max, target) {
@@ -88,7 +111,10 @@ function render({ model, el }) {
   const root = h("div", "alw-root");
   root.tabIndex = 0;
   root.setAttribute("role", "application");
-  root.setAttribute("aria-label", "audio labelling widget: keys 1-9 label, s skip, u undo, space replay");
+  root.setAttribute(
+    "aria-label",
+    "audio labelling widget: keys 1-9 label, s skip, u undo, space replay, f find more like this",
+  );
   root.setAttribute("data-lm-suppress-shortcuts", "true");
 
   const head = h("div", "alw-head");
@@ -121,7 +147,11 @@ function render({ model, el }) {
   canvas.width = 1;
   canvas.height = 1;
   const playhead = h("div", "alw-playhead");
-  specWrap.append(canvas, playhead);
+  // the context around a window of a long recording is dimmed, the window outlined
+  const dimBefore = h("div", "alw-dim alw-dim-before");
+  const dimAfter = h("div", "alw-dim alw-dim-after");
+  const windowBox = h("div", "alw-window");
+  specWrap.append(canvas, dimBefore, dimAfter, windowBox, playhead);
   const timeAxis = h("div", "alw-time-axis");
   specBox.append(freqAxis, specWrap, h("div", "alw-axis-corner", "Hz"), timeAxis);
   const guessBox = h("div", "alw-guess");
@@ -145,6 +175,21 @@ function render({ model, el }) {
   const addBtn = h("button", "alw-btn alw-add", "+ class");
   actionRow.append(skipBtn, undoBtn, addInput, addBtn);
 
+  const searchRow = h("div", "alw-search");
+  const findBtn = h("button", "alw-btn alw-find", "find more like this (f)");
+  findBtn.title = "show the clips most like this one next";
+  const fileBtn = h("button", "alw-btn alw-file", "search with a file\u2026");
+  fileBtn.title = "show the clips most like an audio file of yours";
+  const fileInput = h("input", "alw-file-input");
+  fileInput.type = "file";
+  fileInput.accept = "audio/*";
+  fileInput.tabIndex = -1;
+  fileInput.setAttribute("aria-label", "audio file to search with");
+  const fileText = h("span", "alw-file-text");
+  const modeText = h("span", "alw-mode-text");
+  const backBtn = h("button", "alw-btn alw-back", "back to active learning");
+  searchRow.append(findBtn, fileBtn, fileInput, fileText, modeText, backBtn);
+
   const demoRow = h("div", "alw-demo");
   const autoN = h("input", "alw-auto-n");
   autoN.type = "number";
@@ -167,10 +212,11 @@ function render({ model, el }) {
   const help = h(
     "div",
     "alw-help",
-    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 u or \u232b undo \u00b7 space replay \u00b7 Esc leaves a text box",
+    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 u or \u232b undo \u00b7 space replay" +
+      " \u00b7 f find more like this \u00b7 Esc leaves a text box",
   );
 
-  root.append(head, blockedBox, body, classRow, actionRow, demoRow, statusLine, errorBox, help);
+  root.append(head, blockedBox, body, classRow, actionRow, searchRow, demoRow, statusLine, errorBox, help);
   el.appendChild(root);
 
   // A click on a button gives the keys back to the widget (not to a text box
@@ -242,6 +288,51 @@ function render({ model, el }) {
     if (p && p.catch) p.catch(() => {});
   }
 
+  function findSimilar() {
+    const clip = model.get("clip") || {};
+    if (clip.index === undefined || model.get("blocked")) return;
+    flash(findBtn);
+    send("search"); // {kind: "search", clip: <the clip on screen>, seq, view}
+  }
+
+  function backToActive() {
+    flash(backBtn);
+    send("mode", "active");
+  }
+
+  let fileWaiting = false; // a file was sent and the kernel has not answered yet
+  function setFileText(text) {
+    fileWaiting = false;
+    fileText.textContent = text;
+    fileText.title = text;
+  }
+
+  // The chosen file goes to the kernel as the buffer of a custom message.
+  async function searchWithFile() {
+    const file = fileInput.files && fileInput.files[0];
+    if (!file) return;
+    try {
+      if (file.size > MAX_QUERY_BYTES) {
+        const mb = (file.size / 1048576).toFixed(1);
+        const most = MAX_QUERY_BYTES / 1048576;
+        setFileText(`${file.name} is too big (${mb} MB, at most ${most} MB): use a shorter excerpt`);
+        return;
+      }
+      setFileText(`reading ${file.name}\u2026`);
+      const buffer = await file.arrayBuffer();
+      lastSent = performance.now();
+      model.send({ kind: "search_audio", name: file.name }, undefined, [buffer]);
+      setFileText(`searching with ${file.name}\u2026`);
+      fileWaiting = true;
+      root.dataset.searchFile = file.name;
+    } catch (err) {
+      setFileText(`cannot read ${file.name}: ${err && err.message ? err.message : err}`);
+    } finally {
+      fileInput.value = ""; // the same file can be chosen again
+      focusRoot();
+    }
+  }
+
   function addClass() {
     const name = addInput.value.trim();
     if (!name) return;
@@ -262,6 +353,13 @@ function render({ model, el }) {
   autoBtn.addEventListener("click", startAuto);
   stopBtn.addEventListener("click", () => send("stop"));
   errorClose.addEventListener("click", () => send("dismiss"));
+  findBtn.addEventListener("click", findSimilar);
+  backBtn.addEventListener("click", backToActive);
+  fileBtn.addEventListener("click", () => {
+    if (!model.get("blocked")) fileInput.click();
+  });
+  fileInput.addEventListener("change", searchWithFile);
+  fileInput.addEventListener("cancel", focusRoot);
   autoplayBox.addEventListener("change", () => {
     model.set("autoplay", autoplayBox.checked);
     model.save_changes();
@@ -318,6 +416,8 @@ function render({ model, el }) {
     } else if (e.key === " " || e.code === "Space") {
       flash(replayBtn);
       replay();
+    } else if (e.key === "f" || e.key === "F") {
+      findSimilar();
     } else {
       handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
     }
@@ -359,7 +459,23 @@ function render({ model, el }) {
   );
 
   // ------------------------------------------------------------------ spectrogram
+  function drawWindow(clip) {
+    const span = windowSpan(clip);
+    const pct = (x) => `${(x * 100).toFixed(3)}%`;
+    for (const node of [dimBefore, dimAfter, windowBox]) node.style.display = span ? "block" : "none";
+    root.dataset.window = span ? `${span[0].toFixed(3)}-${span[1].toFixed(3)}` : "";
+    if (!span) return;
+    const [a, b] = span;
+    dimBefore.style.left = "0%";
+    dimBefore.style.width = pct(a);
+    dimAfter.style.left = pct(b);
+    dimAfter.style.width = pct(1 - b);
+    windowBox.style.left = pct(a);
+    windowBox.style.width = pct(b - a);
+  }
+
   function drawSpectrogram(clip) {
+    drawWindow(clip);
     const rows = clip.n_mels || 0;
     const cols = clip.frames || 0;
     const px = toBytes(model.get("spectrogram"));
@@ -510,9 +626,17 @@ function render({ model, el }) {
       renderGuess();
       return;
     }
-    const dur = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
+    // a window of a long recording says where it lies in it ("rec.flac 12.5–17.5 s"), a plain clip its length
+    let where = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
+    if (clip.recording) {
+      const a = Number(clip.start) || 0;
+      const b = typeof clip.end === "number" ? clip.end : a + (clip.duration || 0);
+      const unit = b < 60 ? " s" : "";
+      where = ` \u00b7 ${clip.recording} ${clock(a)}\u2013${clock(b)}${unit}`;
+    }
     clipTitle.textContent = "";
-    clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${dur}`));
+    clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${where}`));
+    clipTitle.title = clipTitle.textContent;
     const bytes = toBytes(model.get("audio"));
     if (audioUrl) URL.revokeObjectURL(audioUrl);
     audioUrl = null;
@@ -610,6 +734,7 @@ function render({ model, el }) {
     errorText.textContent = err === blocked ? "" : err;
     errorBox.classList.toggle("alw-on", !!err && err !== blocked);
     awaiting = null; // the kernel answered: a new action may be sent
+    if (fileWaiting) setFileText("");
     renderBlocked();
   }
 
@@ -618,7 +743,8 @@ function render({ model, el }) {
     blockedBox.textContent = blocked;
     blockedBox.classList.toggle("alw-on", !!blocked);
     root.classList.toggle("alw-is-blocked", !!blocked);
-    for (const b of root.querySelectorAll(".alw-class, .alw-skip, .alw-undo, .alw-add, .alw-auto")) {
+    const sel = ".alw-class, .alw-skip, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back";
+    for (const b of root.querySelectorAll(sel)) {
       b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
     }
   }
@@ -629,6 +755,33 @@ function render({ model, el }) {
     autoBtn.disabled = !!a.running || !!model.get("blocked");
     stopBtn.disabled = !a.running;
     autoText.textContent = a.running ? `auto-labelling: ${a.left} left` : a.done ? `auto-labelled ${a.done}` : "";
+  }
+
+  // Search mode: what was searched, how many results are left, and the way back.
+  function renderSearch() {
+    const mode = model.get("mode") || "active";
+    const q = model.get("search") || {};
+    const searching = mode === "search";
+    root.dataset.mode = mode;
+    root.classList.toggle("alw-mode-search", searching);
+    searchRow.classList.toggle("alw-searching", searching);
+    backBtn.style.display = searching ? "" : "none";
+    modeText.style.display = searching ? "" : "none";
+    if (!searching) {
+      modeText.textContent = "";
+    } else if (q.query === undefined) {
+      modeText.textContent = "search: waiting for results\u2026";
+    } else {
+      const left = q.left ?? 0;
+      const total = q.total ?? 0;
+      modeText.textContent = `search: like ${q.query} \u2014 ${left} of ${total} result${total === 1 ? "" : "s"} left`;
+    }
+    modeText.title = modeText.textContent;
+  }
+
+  function onSearchChange() {
+    if (fileWaiting) setFileText(""); // the kernel answered the file
+    renderSearch();
   }
 
   function renderAutoplay() {
@@ -648,6 +801,8 @@ function render({ model, el }) {
     "change:demo": renderDemo,
     "change:auto": renderDemo,
     "change:autoplay": renderAutoplay,
+    "change:mode": renderSearch,
+    "change:search": onSearchChange,
   };
   for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
 
@@ -657,6 +812,7 @@ function render({ model, el }) {
   renderMessages();
   renderDemo();
   renderAutoplay();
+  renderSearch();
   renderClip();
   drawPlot();
   updateFocus();
