@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from alwidget import _journal
-from alwidget._validation import check_class_name
+from alwidget._validation import LABEL_MODES, check_class_name
 from alwidget.errors import (
     AlwidgetError,
     ExportError,
@@ -308,15 +308,19 @@ class PersistenceMixin:
                     missing += gone
                     if not found:
                         continue
+                    mode = rec.get("mode", "active")
+                    if mode not in LABEL_MODES:  # a newer alwidget's mode: keep the label, call it active
+                        problems.append(f"{path}: event {seq} has an unknown mode {mode!r}; it was read as 'active'")
+                        mode = "active"
                     if kind == "teach":
                         keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
                         names = [rec["labels"][i] for i in keep]
                         for name in names:
                             if name not in self._code:
                                 self._add_class(name, t=t, seq=seq)
-                        self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq)
+                        self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
                     else:
-                        self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq)
+                        self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
                     applied.add(seq)
                 elif kind == "undo":
                     target = rec["target"]
@@ -355,13 +359,17 @@ class PersistenceMixin:
         return cls(embeddings, classes, ids=ids, journal=path, **kwargs)
 
     def export_labels(self, path) -> None:
-        """Write every label to ``path``: CSV (``id,index,label``) or, for ``.json``, JSON.
+        """Write every label to ``path``: CSV (``id,index,label,mode``) or, for ``.json``, JSON.
+
+        ``mode`` says how each clip was found (active learning, search,
+        review or import; see :attr:`label_modes`).
 
         The file is written atomically (a temporary file, then renamed).
         """
         path = Path(path)
         labels = self.labels
-        rows = [{"id": self._id(i), "index": i, "label": c} for i, c in labels.items()]
+        modes = self.label_modes
+        rows = [{"id": self._id(i), "index": i, "label": c, "mode": modes.get(i, "active")} for i, c in labels.items()]
         if not path.parent.is_dir():
             msg = (
                 f"cannot export labels to {path}: the folder {path.parent} does not exist (or is not a folder); "
@@ -378,7 +386,7 @@ class PersistenceMixin:
                 if path.suffix.lower() == ".json":
                     json.dump({"classes": self.classes, "labels": rows}, f, indent=1)
                 else:
-                    w = csv.DictWriter(f, fieldnames=["id", "index", "label"])
+                    w = csv.DictWriter(f, fieldnames=["id", "index", "label", "mode"])
                     w.writeheader()
                     w.writerows(rows)
                 f.flush()
@@ -437,7 +445,7 @@ class PersistenceMixin:
                 if name not in self._code:
                     self._add_class(name)
             if idx:
-                self._teach(np.asarray(idx, dtype=np.int64), names)
+                self._teach(np.asarray(idx, dtype=np.int64), names, mode="import")
         if gone or conflicts:
             msg = (
                 f"import from {path}: {len(gone)} id(s) not in the pool (e.g. {gone[:3]!r}), "

@@ -12,6 +12,10 @@ from alwidget.errors import IndexOutOfRangeError, InvalidInputError
 _CHUNK_ROWS = 65_536
 
 
+
+#: how a label can be given (``Event.mode``); recorded in the journal and in exports
+LABEL_MODES = ("active", "search", "review", "import")
+
 def check_embeddings(X, *, name: str = "embeddings", n_features: int | None = None) -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 ``(n, d)`` array, or raise.
 

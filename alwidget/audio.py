@@ -17,6 +17,16 @@ middle of the data) raises :class:`~alwidget.errors.AudioLoadError` from
 it to ``ds.errors`` and warns, so one clip never stops a long run. Decoded
 audio with NaN or infinite samples (corrupt float WAV/FLAC data) counts as a
 file that fails to decode.
+
+Long recordings
+---------------
+:meth:`AudioDataset.from_recordings` cuts recordings into fixed-length
+windows (ids ``path.flac@12.5``); ``ds[i]`` seeks and decodes one window,
+:meth:`AudioDataset.context` a window with the audio around it, and
+:meth:`AudioDataset.embed` streams each recording once (see
+:mod:`alwidget._recordings` and :mod:`alwidget.features`). Every dataset,
+windowed or not, answers :meth:`~AudioDataset.recording`,
+:meth:`~AudioDataset.start` and :meth:`~AudioDataset.end`.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import soundfile as sf
 
+from alwidget._recordings import Recording, probe_recording, read_span, read_window, window_spans
 from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -69,13 +80,23 @@ class AudioError(NamedTuple):
 
 @dataclass(frozen=True)
 class _Clip:
-    """One clip: a file path or an in-memory array (already at the dataset rate)."""
+    """One clip: a file path, an in-memory array (already at the dataset rate) or a window of a recording.
+
+    ``seconds`` is the length ``duration(i)`` reports; ``total`` the length of
+    the whole file or array in seconds (None if unknown). A window has ``rec``
+    (its recording), ``start`` (seconds) and ``start_n`` (first sample at the
+    dataset rate).
+    """
 
     clip_id: str
     name: str
     seconds: float
     path: str | None = None
     array: np.ndarray | None = None
+    total: float | None = None
+    rec: Recording | None = None
+    start: float = 0.0
+    start_n: int = 0
 
     @property
     def source(self) -> str | np.ndarray:
@@ -166,8 +187,8 @@ def _read_segment(path: str, sr: int, offset: float, duration: float | None) -> 
     return y
 
 
-def _probe(path: str, offset: float, duration: float | None) -> float:
-    """Check that a file can be decoded; return the clip length in seconds.
+def _probe(path: str, offset: float, duration: float | None) -> tuple[float, float]:
+    """Check that a file can be decoded; return the clip length and the file length in seconds.
 
     Reads the header and decodes the last frame of the wanted segment, which
     catches unreadable, empty, unsupported and truncated files cheaply.
@@ -200,7 +221,7 @@ def _probe(path: str, offset: float, duration: float | None) -> float:
         if n_read != 1:
             msg = f"truncated or corrupt: the end of its audio data cannot be decoded{detail}"
             raise ValueError(msg)
-    return duration if duration is not None else (total - start) / native_sr
+    return (duration if duration is not None else (total - start) / native_sr), total / native_sr
 
 
 def _file_fingerprint(path: str, st: os.stat_result) -> str:
@@ -273,10 +294,105 @@ def _warn_bad(errors: list[AudioError], n_total: int, stacklevel: int) -> None:
     warnings.warn(msg, UserWarning, stacklevel=stacklevel + 1)
 
 
+def _list_audio(root: Path, recursive: bool) -> list[str]:
+    """Audio files under ``root`` (absolute paths, sorted by relative posix path), hidden ones skipped."""
+    found, n_other = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for fname in filenames:
+            if fname.startswith("."):
+                continue
+            if Path(fname).suffix.lower() in AUDIO_EXTENSIONS:
+                found.append(os.path.join(dirpath, fname))
+            else:
+                n_other += 1
+    if not found:
+        msg = (
+            f"no audio files found in {os.fspath(root)!r}{' or its subfolders' if recursive else ''} "
+            f"({n_other} other files ignored); expected extensions: {', '.join(sorted(AUDIO_EXTENSIONS))}"
+        )
+        raise InvalidInputError(msg)
+    found.sort(key=lambda p: Path(p).relative_to(root).as_posix())
+    return found
+
+
+def _subfolder_labels(paths: list[str], root: str) -> list[str | None]:
+    """Top-level subfolder of each path below ``root`` (None for files directly in it)."""
+    labels = []
+    for p in paths:
+        rel = Path(os.path.relpath(p, root))
+        labels.append(rel.parts[0] if len(rel.parts) > 1 and not rel.parts[0] == ".." else None)
+    return labels
+
+
+def _relative_id(path: str, root: str) -> str:
+    """``path`` relative to ``root`` as posix (absolute posix when outside ``root``)."""
+    rel = os.path.relpath(path, root)
+    return Path(path).as_posix() if rel.startswith("..") else Path(rel).as_posix()
+
+
+def _positive_seconds(value: Any, name: str, hint: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+        msg = f"{name} must be a positive, finite number of seconds, got {value!r}; {hint}"
+        raise InvalidInputError(msg)
+    return float(value)
+
+
+def _check_window_params(
+    window: Any, hop: Any, sr: Any, min_window: Any
+) -> tuple[float, float, int | None, float | None]:
+    """Validate :meth:`AudioDataset.from_recordings` arguments; ``hop=None`` becomes ``window``."""
+    window = _positive_seconds(window, "window", "e.g. window=5.0 cuts 5-second windows")
+    hop = window if hop is None else _positive_seconds(hop, "hop", "e.g. hop=2.5 with window=5.0 overlaps by half")
+    if hop < 0.001:
+        msg = f"hop={hop!r} s is below 1 ms, the resolution of window ids (rec.wav@12.5); use hop >= 0.001"
+        raise InvalidInputError(msg)
+    if sr is not None and (isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0):
+        msg = f"sr must be None (the first recording's rate) or a positive integer in Hz (e.g. 16000), got {sr!r}"
+        raise InvalidInputError(msg)
+    if min_window is not None:
+        min_window = _positive_seconds(min_window, "min_window", "or None to keep every partial last window")
+        if min_window > window:
+            msg = f"min_window={min_window!r} s exceeds window={window!r} s; give a value in (0, window] or None"
+            raise InvalidInputError(msg)
+    return window, hop, None if sr is None else int(sr), min_window
+
+
+def _recording_files(path_or_files: Any) -> tuple[list[str], str]:
+    """Files of :meth:`AudioDataset.from_recordings`: (absolute paths, root folder of the ids)."""
+    if isinstance(path_or_files, (str, os.PathLike)):
+        path = Path(path_or_files).expanduser()
+        if path.is_dir():
+            root = path.resolve()
+            return _list_audio(root, True), str(root)
+        if not path.exists():
+            msg = f"{os.fspath(path)!r} does not exist; pass a folder of recordings, one audio file or a list of files"
+            raise InvalidInputError(msg)
+        path = os.path.abspath(path)
+        return [path], os.path.dirname(path)
+    if isinstance(path_or_files, np.ndarray) or not isinstance(path_or_files, Iterable):
+        msg = (
+            f"from_recordings takes a folder, a file or a list of files, got {type(path_or_files).__name__}; "
+            "for in-memory audio use AudioDataset.from_arrays"
+        )
+        raise InvalidInputError(msg)
+    paths = []
+    for p in path_or_files:
+        if not isinstance(p, (str, os.PathLike)):
+            msg = f"from_recordings got {p!r} in its list of files; give file paths (str or Path)"
+            raise InvalidInputError(msg)
+        paths.append(os.path.abspath(os.path.expanduser(os.fspath(p))))
+    if not paths:
+        msg = "from_recordings got an empty list of files; pass at least one audio file"
+        raise InvalidInputError(msg)
+    return paths, os.path.commonpath([os.path.dirname(p) for p in paths])
+
+
 class AudioDataset:
     """Audio clips, decoded lazily to mono float32 at one sample rate.
 
-    Build one with :meth:`from_folder`, :meth:`from_files` or :meth:`from_arrays`.
+    Build one with :meth:`from_folder`, :meth:`from_files` or :meth:`from_arrays`,
+    or cut long recordings into fixed-length windows with :meth:`from_recordings`.
 
     Parameters
     ----------
@@ -297,6 +413,9 @@ class AudioDataset:
         Files excluded because they could not be read, and clips that later
         failed during :meth:`embed` (undecodable, NaN or infinite samples, or
         samples so large that their embedding overflowed).
+    window, hop : float or None
+        Window length and hop in seconds of a windowed dataset
+        (:meth:`from_recordings`); None for clips.
 
     Examples
     --------
@@ -315,6 +434,8 @@ class AudioDataset:
         labels: list | None = None,
         root: str | None = None,
         errors: list[AudioError] | None = None,
+        window: float | None = None,
+        hop: float | None = None,
     ):
         self._clips = clips
         self.sr = sr
@@ -323,6 +444,9 @@ class AudioDataset:
         self._labels = labels
         self.root = root
         self.errors = [] if errors is None else errors
+        self.window = window
+        self.hop = hop
+        self._last_embed: Any = None  # the resolved embedder of the last embed() call, for embed_query()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -364,26 +488,8 @@ class AudioDataset:
             msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
             raise InvalidInputError(msg)
         root = root.resolve()
-        found, n_other = [], 0
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
-            for fname in filenames:
-                if fname.startswith("."):
-                    continue
-                if Path(fname).suffix.lower() in AUDIO_EXTENSIONS:
-                    found.append(os.path.join(dirpath, fname))
-                else:
-                    n_other += 1
-        if not found:
-            msg = (
-                f"no audio files found in {os.fspath(root)!r}{' or its subfolders' if recursive else ''} "
-                f"({n_other} other files ignored); expected extensions: {', '.join(sorted(AUDIO_EXTENSIONS))}"
-            )
-            raise InvalidInputError(msg)
-        found.sort(key=lambda p: Path(p).relative_to(root).as_posix())
-        labels = None
-        if labels_from == "subfolder":
-            labels = [parts[0] if len(parts := Path(p).relative_to(root).parts) > 1 else None for p in found]
+        found = _list_audio(root, recursive)
+        labels = _subfolder_labels(found, str(root)) if labels_from == "subfolder" else None
         return cls._from_paths(found, labels, sr=sr, duration=duration, offset=offset, root=str(root))
 
     @classmethod
@@ -437,13 +543,12 @@ class AudioDataset:
                 raise InvalidInputError(msg)
             seen.add(path)
             try:
-                seconds = _probe(path, offset, duration)
+                seconds, total = _probe(path, offset, duration)
             except ValueError as exc:
                 errors.append(AudioError(path, str(exc)))
                 continue
-            rel = os.path.relpath(path, root)
-            clip_id = Path(path).as_posix() if rel.startswith("..") else Path(rel).as_posix()
-            clips.append(_Clip(clip_id=clip_id, name=os.path.basename(path), seconds=seconds, path=path))
+            clip_id = _relative_id(path, root)
+            clips.append(_Clip(clip_id=clip_id, name=os.path.basename(path), seconds=seconds, path=path, total=total))
             if labels is not None:
                 kept_labels.append(labels[k])
         if not clips:
@@ -454,6 +559,134 @@ class AudioDataset:
             _warn_bad(errors, len(paths), stacklevel=3)
         labels = kept_labels if labels is not None else None
         return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels, root=root, errors=errors)
+
+    @classmethod
+    def from_recordings(
+        cls,
+        path_or_files: str | os.PathLike | Iterable[str | os.PathLike],
+        *,
+        window: float = 5.0,
+        hop: float | None = None,
+        sr: int | None = None,
+        min_window: float | None = None,
+        labels_from: str | None = None,
+    ) -> AudioDataset:
+        """Long recordings cut into fixed-length windows, one dataset item per window.
+
+        Window ``k`` of a recording starts at ``k * hop`` seconds; windows
+        continue while their start lies inside the recording, and stop after
+        the first one that reaches its end. Nothing is decoded here (each
+        file's header is read and its last frame decoded): ``ds[i]`` seeks
+        and decodes one window, :meth:`embed` streams each recording once.
+
+        Parameters
+        ----------
+        path_or_files : str, PathLike or list of them
+            A folder (all audio files in it and its subfolders, sorted, as
+            :meth:`from_folder`), one audio file, or a list of files.
+        window : float
+            Window length in seconds; ``ds[i]`` returns ``round(window * sr)``
+            samples, the last window of a recording zero-padded.
+        hop : float or None
+            Seconds between window starts; default ``window``. Smaller
+            overlaps windows, larger leaves gaps. At least 1 ms.
+        sr : int or None
+            Sample rate in Hz; None: the native rate of the first readable
+            recording. Other rates are resampled (soxr HQ).
+        min_window : float or None
+            Drop a partial last window shorter than this (seconds, in
+            ``(0, window]``); a recording shorter than this is skipped and
+            reported. None keeps every partial window.
+        labels_from : None or "subfolder"
+            ``"subfolder"``: every window of a file gets the name of the
+            top-level subfolder the file lies in (None for files at the root).
+
+        Returns
+        -------
+        AudioDataset
+            Clip ids ``relative/path.flac@<start>`` with ``<start>`` =
+            ``repr(round(k * hop, 3))`` seconds (``rec.wav@0.0``,
+            ``a/b.flac@12.5``); :meth:`duration` is the real, unpadded length;
+            :meth:`recording`, :meth:`start`, :meth:`end` and :meth:`context`
+            place a window in its recording. Unreadable, empty, truncated and
+            too-short recordings are skipped, listed in ``ds.errors`` and
+            reported in one warning.
+
+        Raises
+        ------
+        InvalidInputError
+            Bad arguments, no audio files, or no usable recording.
+
+        Examples
+        --------
+        >>> ds = AudioDataset.from_recordings("field/", window=5, hop=2.5)  # doctest: +SKIP
+        >>> ds.clip_id(1), ds.start(1), ds.end(1)                            # doctest: +SKIP
+        ('site1/2024-06-01.flac@2.5', 2.5, 7.5)
+        """
+        window, hop, sr, min_window = _check_window_params(window, hop, sr, min_window)
+        if labels_from not in (None, "subfolder"):
+            msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
+            raise InvalidInputError(msg)
+        paths, root = _recording_files(path_or_files)
+        folder_labels = _subfolder_labels(paths, root) if labels_from == "subfolder" else None
+        infos, errors, seen = [], [], set()
+        for k, path in enumerate(paths):
+            if path in seen:
+                msg = f"{path!r} is listed twice; give each recording once"
+                raise InvalidInputError(msg)
+            seen.add(path)
+            try:
+                native_sr, frames = probe_recording(path)
+            except ValueError as exc:
+                errors.append(AudioError(path, str(exc)))
+                continue
+            infos.append((k, path, native_sr, frames))
+        if sr is None and infos:
+            sr = infos[0][2]
+        if sr is not None and int(round(window * sr)) < 1:
+            msg = f"window={window!r} s is shorter than one sample at {sr} Hz; use a longer window"
+            raise InvalidInputError(msg)
+        clips, labels = [], []
+        for k, path, native_sr, frames in infos:
+            rec = Recording(_relative_id(path, root), path, native_sr, frames, sr)
+            spans = window_spans(rec.length, sr, window, hop, min_window)
+            if not len(spans):
+                msg = f"shorter ({rec.seconds:.3f} s) than min_window={min_window} s, so it has no window"
+                errors.append(AudioError(path, msg))
+                continue
+            base = os.path.basename(path)
+            for w, (a, b) in enumerate(spans):
+                tag = repr(round(w * hop, 3))
+                clips.append(
+                    _Clip(
+                        clip_id=f"{rec.rec_id}@{tag}",
+                        name=f"{base}@{tag}",
+                        seconds=(int(b) - int(a)) / sr,
+                        path=path,
+                        total=rec.seconds,
+                        rec=rec,
+                        start=w * hop,
+                        start_n=int(a),
+                    )
+                )
+            if folder_labels is not None:
+                labels.extend([folder_labels[k]] * len(spans))
+        if not clips:
+            shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
+            msg = f"none of the {len(paths)} recordings could be used ({shown}); check the files or their format"
+            raise InvalidInputError(msg)
+        if errors:
+            _warn_bad(errors, len(paths), stacklevel=2)
+        return cls(
+            clips,
+            sr=sr,
+            duration=window,
+            labels=labels if folder_labels is not None else None,
+            root=root,
+            errors=errors,
+            window=window,
+            hop=hop,
+        )
 
     @classmethod
     def from_arrays(
@@ -520,7 +753,7 @@ class AudioDataset:
             counts[digest] = counts.get(digest, 0) + 1
             clip_id = digest if counts[digest] == 1 else f"{digest}#{counts[digest]}"
             seconds = duration if duration is not None else (len(y) - start) / sr
-            clips.append(_Clip(clip_id=clip_id, name=name, seconds=seconds, array=y))
+            clips.append(_Clip(clip_id=clip_id, name=name, seconds=seconds, array=y, total=len(y) / sr))
         return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels)
 
     # ------------------------------------------------------------------ access
@@ -540,11 +773,23 @@ class AudioDataset:
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         """Clip ``i`` as ``(waveform, sr)``: float32 mono, shape (n_samples,)."""
         clip = self._clips[self._index(i)]
+        if clip.rec is not None:
+            return self._read_window(clip), self.sr
         return load_audio(clip.source, self.sr, offset=self.offset, duration=self.clip_duration), self.sr
+
+    def _read_window(self, clip: _Clip) -> np.ndarray:
+        """Seek to a window and decode only it: exactly ``round(window * sr)`` samples."""
+        try:
+            return read_window(clip.rec, clip.start_n, int(round(self.window * self.sr)))
+        except ValueError as exc:
+            msg = f"cannot decode window {clip.clip_id!r} of {clip.path!r}: {exc}. Re-encode or remove the file."
+            raise AudioLoadError(msg) from None
 
     def __repr__(self) -> str:
         parts = [f"n={len(self)}", f"sr={self.sr}"]
-        if self.clip_duration is not None:
+        if self.is_windowed:
+            parts += [f"window={self.window}", f"hop={self.hop}", f"recordings={len(self.recordings)}"]
+        elif self.clip_duration is not None:
             parts.append(f"duration={self.clip_duration}")
         if self.offset:
             parts.append(f"offset={self.offset}")
@@ -581,8 +826,91 @@ class AudioDataset:
         return self._clips[self._index(i)].clip_id
 
     def duration(self, i: int) -> float:
-        """Length of clip ``i`` as returned by ``ds[i]``, in seconds (from the header, no decoding)."""
+        """Length of clip ``i`` as returned by ``ds[i]``, in seconds (from the header, no decoding).
+
+        For a window of a recording: its real length, shorter than ``window``
+        for a partial last window (which ``ds[i]`` zero-pads).
+        """
         return float(self._clips[self._index(i)].seconds)
+
+    @property
+    def is_windowed(self) -> bool:
+        """True for windows of long recordings (:meth:`from_recordings`), False for clips."""
+        return self.window is not None
+
+    def recording(self, i: int) -> str:
+        """Id of the recording item ``i`` comes from: relative posix path (no ``@start``).
+
+        For plain clips the clip id itself (file path, or content hash of an array).
+        """
+        clip = self._clips[self._index(i)]
+        return clip.rec.rec_id if clip.rec is not None else clip.clip_id
+
+    @property
+    def recordings(self) -> list[str]:
+        """Unique recording ids, in the order they first appear."""
+        return list(dict.fromkeys(c.rec.rec_id if c.rec is not None else c.clip_id for c in self._clips))
+
+    def start(self, i: int) -> float:
+        """Where item ``i`` starts in its recording, in seconds (the dataset offset for clips)."""
+        clip = self._clips[self._index(i)]
+        return float(clip.start) if clip.rec is not None else float(self.offset)
+
+    def end(self, i: int) -> float:
+        """Where item ``i`` ends in its recording, in seconds, clipped to the recording's end."""
+        clip = self._clips[self._index(i)]
+        end = self.start(i) + float(clip.seconds)
+        return end if clip.total is None else min(end, float(clip.total))
+
+    def context(self, i: int, before: float = 1.0, after: float = 1.0) -> tuple[np.ndarray, int, float, float]:
+        """Item ``i`` with the audio around it, for listening in context.
+
+        Parameters
+        ----------
+        i : int
+        before, after : float
+            Seconds of recording to include before and after the window
+            (clipped to the recording's bounds).
+
+        Returns
+        -------
+        (waveform, sr, begin, end)
+            Mono float32 waveform of ``[start - before, end + after]`` at ``sr``,
+            decoded by seeking (only that span), and where the window begins
+            and ends inside it, in seconds. For plain clips: the clip itself
+            (``ds[i]``), ``0.0`` and ``duration(i)``.
+
+        Raises
+        ------
+        InvalidInputError
+            Negative or non-finite ``before`` / ``after``.
+        AudioLoadError
+            The span cannot be decoded.
+        """
+        for pname, value in (("before", before), ("after", after)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                msg = f"{pname} must be a non-negative number of seconds, got {value!r}"
+                raise InvalidInputError(msg)
+        clip = self._clips[self._index(i)]
+        if clip.rec is None:
+            y, sr = self[i]
+            return y, sr, 0.0, float(clip.seconds)
+        rec, sr = clip.rec, self.sr
+        stop = clip.start_n + int(round(clip.seconds * sr))
+        a = max(0, clip.start_n - int(round(before * sr)))
+        b = min(rec.length, stop + int(round(after * sr)))
+        try:
+            y = read_span(rec, a, b)
+            if len(y) < (b - a) * 0.98 or not np.isfinite(y).all():
+                msg = f"only {len(y)} of {b - a} samples could be decoded, or some are NaN or infinite"
+                raise ValueError(msg)
+        except ValueError as exc:
+            msg = (
+                f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}. "
+                "Re-encode or remove the file."
+            )
+            raise AudioLoadError(msg) from None
+        return y, sr, (clip.start_n - a) / sr, (stop - a) / sr
 
     def wav_bytes(self, i: int) -> bytes:
         """Clip ``i`` as a complete 16-bit PCM mono WAV file at ``sr`` (for browser playback)."""
@@ -607,7 +935,7 @@ class AudioDataset:
             idx = np.flatnonzero(idx)
         idx = [self._index(int(i)) for i in idx.ravel()]
         labels = None if self._labels is None else [self._labels[i] for i in idx]
-        return AudioDataset(
+        sub = AudioDataset(
             [self._clips[i] for i in idx],
             sr=self.sr,
             duration=self.clip_duration,
@@ -615,7 +943,11 @@ class AudioDataset:
             labels=labels,
             root=self.root,
             errors=list(self.errors),
+            window=self.window,
+            hop=self.hop,
         )
+        sub._last_embed = self._last_embed
+        return sub
 
     # ------------------------------------------------------------------ embeddings
     def embed(
@@ -653,21 +985,64 @@ class AudioDataset:
 
         The fingerprint (:func:`_file_fingerprint`) keeps two folders with
         the same file names, sizes and mtimes apart, and stays valid when a
-        folder is moved.
+        folder is moved. A window's id holds its start (``rec.wav@12.5``);
+        each file is stat-ed once however many windows it has.
         """
         keys: list[str | None] = []
+        stamps: dict[str, str | None] = {}
         for c in self._clips:
             if c.path is None:
                 keys.append(c.clip_id)
                 continue
-            try:
-                st = os.stat(c.path)
-                fingerprint = _file_fingerprint(c.path, st)
-            except OSError:
-                keys.append(None)
-                continue
-            keys.append(f"{c.clip_id}\0{st.st_size}\0{st.st_mtime_ns}\0{fingerprint}")
+            stamp = stamps.get(c.path, "")
+            if stamp == "":
+                try:
+                    st = os.stat(c.path)
+                    stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{_file_fingerprint(c.path, st)}"
+                except OSError:
+                    stamp = None
+                stamps[c.path] = stamp
+            keys.append(None if stamp is None else f"{c.clip_id}\0{stamp}")
         return keys
+
+    def _error_path(self, i: int) -> str:
+        """What ``ds.errors`` names for item ``i``: the file (``path@start`` for a window) or the array name."""
+        c = self._clips[i]
+        if c.rec is not None:
+            return f"{c.path}@{c.clip_id.rsplit('@', 1)[1]}"
+        return c.path or c.name
+
+    def embed_query(self, audio: str | os.PathLike | np.ndarray, *, sr: int | None = None) -> np.ndarray:
+        """Embed one query like the dataset's items, with the embedder of the last :meth:`embed` call.
+
+        Parameters
+        ----------
+        audio : path or ndarray, shape (n_samples,)
+            An audio file (read like the dataset's files: ``offset`` and
+            ``duration`` applied; the first ``window`` seconds for windowed
+            datasets), or a mono waveform taken as already cut (only
+            zero-padded or trimmed to the dataset's fixed length), so
+            ``ds.embed_query(ds[i][0], sr=ds.sr)`` equals row ``i`` of ``ds.embed()``.
+        sr : int or None
+            Sample rate of a waveform in Hz (required for waveforms; it is
+            resampled to ``ds.sr``); must be None for files.
+
+        Returns
+        -------
+        ndarray, shape (d,), float32
+            Uses the embedder and settings of the last ``ds.embed(...)``
+            call, or ``"logmel"`` before any.
+
+        Raises
+        ------
+        InvalidInputError
+            Bad waveform, missing ``sr``, missing file, or a non-finite embedding.
+        AudioLoadError
+            The file cannot be decoded.
+        """
+        from alwidget.features import embed_query
+
+        return embed_query(self, audio, sr=sr)
 
     def _sources(self, indices: Sequence[int]) -> list[str | np.ndarray]:
         return [self._clips[i].source for i in indices]

@@ -27,6 +27,13 @@ non-finite row for a clip with extreme samples (peak above ``1e4``: corrupt
 or mis-scaled float audio) is that clip's fault: it gets a NaN row and an
 entry in ``ds.errors``; for any other clip the embedder is at fault and
 :class:`~alwidget.errors.InvalidInputError` is raised.
+
+Windows of long recordings (:meth:`AudioDataset.from_recordings`) are
+embedded by streaming: each parallel task decodes one run of a recording (at
+most 10 minutes of audio) once, sequentially in blocks (``soxr.ResampleStream``
+when resampling), cuts its windows and embeds them ``batch_size`` at a time,
+so memory is bounded by a batch, not by the file. The rows equal embedding
+each ``ds[i]`` (exactly without resampling, to float32 rounding with it).
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from alwidget._cache import EmbeddingCache, default_cache_dir
-from alwidget.audio import AudioError, _load
+from alwidget._recordings import Recording, stream_windows
+from alwidget.audio import AudioError, _load, load_audio
 from alwidget.errors import AudioLoadError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -71,6 +79,14 @@ __all__ = [
 _FEATURE_VERSION = 1
 _AMIN = 1e-10
 _BLOCK_FRAMES = 4096  # frames per STFT block: bounds memory on long clips
+# Windows of long recordings: a parallel task streams at most this much audio
+# (seconds), so several tasks share a long file; and, when there is little
+# audio to compute, about an eighth of it but not under _MIN_RUN_SECONDS, so
+# a single 10-minute file still gives workers something to share.
+_RUN_SECONDS = 600.0
+_MIN_RUN_SECONDS = 60.0
+# Cached windows in between: a gap longer than this (seconds) starts a new run.
+_RUN_GAP_SECONDS = 30.0
 # A clip whose peak |sample| exceeds this (80 dB above full scale) is corrupt or
 # mis-scaled: NaN/inf in its embedding is blamed on the clip, not the embedder.
 _EXTREME_PEAK = 1e4
@@ -700,7 +716,22 @@ def _embed_chunk(
     if not waves:
         return None, failures
     ok_pos = [k for k in range(len(sources)) if k not in failures]
-    ok_ids = [ids[k] for k in ok_pos]
+    out, bad = _embed_waves(embedder, waves, sr, [ids[k] for k in ok_pos])
+    failures.update({ok_pos[j]: reason for j, reason in bad.items()})
+    return out, failures
+
+
+def _embed_waves(
+    embedder: Embedder, waves: list[np.ndarray], sr: int, ok_ids: list[str]
+) -> tuple[np.ndarray | None, dict[int, str]]:
+    """Embed decoded waveforms; rows of the usable ones and ``{position: reason}`` for overflowing ones.
+
+    Raises
+    ------
+    InvalidInputError
+        If the embedder returns NaN or infinite values for a clip whose audio is not extreme.
+    """
+    failures: dict[int, str] = {}
     out = _run_embedder(embedder, waves, sr, ok_ids)
     bad = ~np.isfinite(out).all(axis=1)
     if bad.any():
@@ -723,12 +754,93 @@ def _embed_chunk(
             )
             raise InvalidInputError(msg)
         for j in np.flatnonzero(bad):
-            failures[ok_pos[j]] = (
+            failures[int(j)] = (
                 f"overflowing audio: sample values up to {peaks[j]:.3g} in magnitude make the {embedder.name!r} "
                 "embedding NaN or infinite; float audio should lie within about [-1, 1]: rescale or re-export it"
             )
         out = out[~bad]
     return (out if len(out) else None), failures
+
+
+def _embed_run(
+    embedder: Embedder, rec: Recording, starts: list[int], ids: list[str], win_n: int, batch_size: int
+) -> tuple[np.ndarray | None, dict[int, str]]:
+    """Stream one run of windows of a recording and embed them in batches.
+
+    Parameters
+    ----------
+    rec : Recording
+    starts : list of int, ascending
+        First sample of each window at ``rec.sr``.
+    ids : list of str
+        Clip ids of the windows (for error messages).
+    win_n : int
+        Window length in samples.
+    batch_size : int
+        Windows per embedder call.
+
+    Returns
+    -------
+    rows, failures
+        ``(n_ok, d)`` rows of the windows that could be used, in order, and
+        ``{position: reason}`` for the others (truncated or corrupt part of
+        the file, non-finite or overflowing audio). Memory holds one batch of
+        windows and one decode block, however long the run.
+    """
+    rows: list[np.ndarray] = []
+    failures: dict[int, str] = {}
+    waves: list[np.ndarray] = []
+    pos: list[int] = []
+
+    def flush() -> None:
+        out, bad = _embed_waves(embedder, waves, rec.sr, [ids[k] for k in pos])
+        failures.update({pos[j]: reason for j, reason in bad.items()})
+        if out is not None:
+            rows.append(out)
+        waves.clear()
+        pos.clear()
+
+    for k, y in stream_windows(rec, starts, win_n):
+        if isinstance(y, str):
+            failures[k] = y
+            continue
+        waves.append(y)
+        pos.append(k)
+        if len(waves) >= batch_size:
+            flush()
+    if waves:
+        flush()
+    return (np.concatenate(rows) if rows else None), failures
+
+
+def _plan_runs(ds: AudioDataset, todo: list[int]) -> list[tuple[Recording, list[int]]]:
+    """Group windows ``todo`` into runs: one recording, ascending starts, at most ``_RUN_SECONDS`` of audio.
+
+    Runs are shorter (an eighth of the audio to compute, at least
+    ``_MIN_RUN_SECONDS``) when there is little audio, so parallel workers
+    share it. A gap of more than ``_RUN_GAP_SECONDS`` between two windows to
+    compute (cached ones in between) also starts a new run, so it is not decoded.
+    """
+    clips = ds._clips
+    by_rec: dict[str, list[int]] = {}
+    for i in todo:
+        by_rec.setdefault(clips[i].rec.path, []).append(i)
+    win_n = int(round(ds.window * ds.sr))
+    audio = len(todo) * min(ds.window, ds.hop)  # seconds to decode, about
+    run_seconds = min(_RUN_SECONDS, max(_MIN_RUN_SECONDS, audio / 8))
+    max_span, max_gap = int(run_seconds * ds.sr), int(_RUN_GAP_SECONDS * ds.sr)
+    runs: list[tuple[Recording, list[int]]] = []
+    for indices in by_rec.values():
+        indices.sort(key=lambda i: clips[i].start_n)
+        run: list[int] = []
+        for i in indices:
+            s = clips[i].start_n
+            if run and (s + win_n - clips[run[0]].start_n > max_span or s - clips[run[-1]].start_n - win_n > max_gap):
+                runs.append((clips[run[0]].rec, run))
+                run = []
+            run.append(i)
+        runs.append((clips[run[0]].rec, run))
+    return runs
 
 
 def _run_embedder(embedder: Embedder, waves: list[np.ndarray], sr: int, ids: list[str]) -> np.ndarray:
@@ -759,17 +871,32 @@ def _compute_rows(
 ) -> dict[int, str]:
     """Embed clips ``todo`` in joblib tasks of ``batch_size``; ``store(indices, rows)`` per task.
 
+    Windows of recordings go in tasks of one run each (:func:`_plan_runs`):
+    the run is decoded sequentially in blocks and embedded ``batch_size``
+    windows at a time.
+
     Returns ``{index: reason}`` for the clips that failed: undecodable, NaN or
     infinite samples, or samples so large that their embedding overflowed.
     """
-    chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
     ids = ds.clip_ids
-    tasks = (
-        delayed(_embed_chunk)(emb, ds._sources(c), [ids[i] for i in c], ds.sr, ds.offset, ds.clip_duration)
-        for c in chunks
-    )
+    if ds.is_windowed:  # one task per run of windows: each recording is streamed once
+        win_n = int(round(ds.window * ds.sr))
+        starts = [c.start_n for c in ds._clips]
+        runs = _plan_runs(ds, todo)
+        chunks = [run for _, run in runs]
+        tasks = (
+            delayed(_embed_run)(emb, rec, [starts[i] for i in run], [ids[i] for i in run], win_n, batch_size)
+            for rec, run in runs
+        )
+    else:
+        chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+        tasks = (
+            delayed(_embed_chunk)(emb, ds._sources(c), [ids[i] for i in c], ds.sr, ds.offset, ds.clip_duration)
+            for c in chunks
+        )
     failed: dict[int, str] = {}
-    with tqdm(total=len(todo), disable=not progress, unit="clip", desc=f"embedding ({emb.name})") as bar:
+    unit = "window" if ds.is_windowed else "clip"
+    with tqdm(total=len(todo), disable=not progress, unit=unit, desc=f"embedding ({emb.name})") as bar:
         for chunk, (out, chunk_failed) in zip(chunks, Parallel(n_jobs=n_jobs, return_as="generator")(tasks)):
             if out is not None:
                 store([i for k, i in enumerate(chunk) if k not in chunk_failed], out)
@@ -788,6 +915,8 @@ def _open_cache(cache_dir: Any, embedder: Embedder, ds: AudioDataset) -> Embeddi
         "duration": ds.clip_duration,
         "offset": ds.offset,
     }
+    if ds.is_windowed:  # only then, so the cache folders of clip datasets keep their names
+        config["window"], config["hop"] = ds.window, ds.hop
     return EmbeddingCache(directory, json.loads(json.dumps(config, default=str)), label=embedder.name)
 
 
@@ -816,7 +945,7 @@ def embed_dataset(
         ``(batch (b, n_samples) float32, sr) -> (b, d)`` or a torch module
         ``(b, n_samples) -> (b, d)``. See the module docstring.
     batch_size : int
-        Clips per batch (and per parallel task).
+        Clips per batch (and per parallel task; for windows, per embedder call).
     n_jobs : int or None
         Parallel workers (joblib); None uses the active
         ``joblib.parallel_config`` (1 by default), -1 all cores.
@@ -842,6 +971,13 @@ def embed_dataset(
 
     Notes
     -----
+    Windowed datasets (:meth:`AudioDataset.from_recordings`): each task
+    streams a run of one recording (see the module docstring); a recording
+    found truncated or corrupt part-way keeps the rows of the windows that
+    decoded, the others get NaN rows and ``ds.errors`` entries
+    (``path@start``). Their cache entries are keyed by window id (with its
+    start), file fingerprint, and the dataset's window and hop.
+
     Cache: one entry per clip, keyed by the clip id (path relative to the
     dataset root, or content hash for arrays), the file's size, mtime and a
     hash of its first, middle and last 4 KiB (so folders with equal names,
@@ -867,6 +1003,7 @@ def embed_dataset(
         raise InvalidInputError(msg)
     emb = get_embedder(embedder, device=device, name=name)
     emb.prepare(ds.sr)
+    ds._last_embed = emb  # embed_query() embeds with the same embedder and settings
     n = len(ds)
     cache = _open_cache(cache_dir, emb, ds)
     keys = ds._cache_keys()
@@ -917,16 +1054,70 @@ def embed_dataset(
         )
         warnings.warn(msg, UserWarning, stacklevel=_stacklevel)
     if failed:
-        paths = ds.paths
-        names = ds.names
-        new = [AudioError(paths[i] or names[i], failed[i]) for i in sorted(failed)]
-        ds.errors.extend(e for e in new if e not in ds.errors)  # repeated calls report, but list once
+        new = [AudioError(ds._error_path(i), failed[i]) for i in sorted(failed)]
+        known = set(ds.errors)
+        for e in new:  # repeated calls report, but list once
+            if e not in known:
+                known.add(e)
+                ds.errors.append(e)
         first = sorted(failed)[:3]
         msg = (
-            f"{len(failed)} of {n} clips failed to decode or have unusable audio and have NaN rows "
+            f"{len(failed)} of {n} {'windows' if ds.is_windowed else 'clips'} failed to decode or have "
+            "unusable audio and have NaN rows "
             f"(indices {first}{' ...' if len(failed) > 3 else ''}; first: {failed[first[0]]}). "
             "They are listed in ds.errors; drop them with keep = np.isfinite(X).all(1); "
             "ds, X = ds.subset(keep), X[keep]"
         )
         warnings.warn(msg, UserWarning, stacklevel=_stacklevel)
     return X
+
+
+def embed_query(ds: AudioDataset, audio: Any, *, sr: int | None = None) -> np.ndarray:
+    """One query embedded like the items of ``ds``: see :meth:`AudioDataset.embed_query`.
+
+    Returns
+    -------
+    ndarray, shape (d,), float32
+    """
+    emb = ds._last_embed if ds._last_embed is not None else get_embedder("logmel")
+    emb.prepare(ds.sr)
+    offset = 0.0 if ds.is_windowed else ds.offset
+    if isinstance(audio, (str, os.PathLike)):
+        path = os.path.abspath(os.path.expanduser(os.fspath(audio)))
+        if sr is not None:
+            msg = f"sr={sr!r} is for waveforms; the rate of the file {path!r} is read from the file (drop sr=)"
+            raise InvalidInputError(msg)
+        if not os.path.isfile(path):
+            msg = f"query file {path!r} {'is not a regular file' if os.path.exists(path) else 'does not exist'}"
+            raise InvalidInputError(msg)
+        y = load_audio(path, ds.sr, offset=offset, duration=ds.clip_duration)
+        what = repr(path)
+    else:
+        if isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0:
+            msg = f"a waveform query needs its sample rate: pass sr= a positive integer in Hz, got sr={sr!r}"
+            raise InvalidInputError(msg)
+        try:
+            y = np.asarray(audio, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            msg = f"the query must be a file path or a 1-D numeric waveform: {exc}"
+            raise InvalidInputError(msg) from None
+        if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
+            msg = (
+                f"the query waveform must be a non-empty 1-D mono array of finite samples, got shape {y.shape}; "
+                "mix down with y.mean(axis=0) and drop NaN or infinite samples"
+            )
+            raise InvalidInputError(msg)
+        if int(sr) != ds.sr:
+            import soxr
+
+            y = soxr.resample(y, int(sr), ds.sr, quality="HQ").astype(np.float32, copy=False)
+        y = _load(y, ds.sr, 0.0, ds.clip_duration)  # a waveform is already cut: pad or trim only
+        what = "the query waveform"
+    out = _run_embedder(emb, [y], ds.sr, ["query"])
+    if not np.isfinite(out).all():
+        msg = (
+            f"embedder {emb.name!r} returned NaN or infinite values for {what}; "
+            "float audio should lie within about [-1, 1]: rescale it"
+        )
+        raise InvalidInputError(msg)
+    return out[0]

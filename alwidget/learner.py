@@ -12,6 +12,7 @@ import numpy as np
 from alwidget import strategies as _strategies
 from alwidget._persistence import PersistenceMixin
 from alwidget._validation import (
+    LABEL_MODES,
     check_class_name,
     check_classes,
     check_device,
@@ -49,6 +50,9 @@ class Event:
     labels : class names given (``teach``), or the new class (``add_class``)
     target : for ``undo``, the position in ``history`` of the event it reverted
     time : wall-clock time of the event, seconds since the epoch
+    mode : how the clips of a ``teach`` or ``skip`` were found: ``"active"``
+        (the learner's queries, or code), ``"search"`` (search by example),
+        ``"review"`` or ``"import"`` (:meth:`ActiveLearner.import_labels`)
     """
 
     kind: str
@@ -56,6 +60,7 @@ class Event:
     labels: tuple = ()
     target: int | None = None
     time: float = field(default_factory=time.time, compare=False)
+    mode: str = "active"
 
 
 class ActiveLearner(PersistenceMixin):
@@ -91,6 +96,11 @@ class ActiveLearner(PersistenceMixin):
         Append every event to this journal (fsync'ed before each call returns)
         and, if it already holds events, resume from them first. See
         :meth:`open_journal`.
+    dataset : AudioDataset, optional
+        The clips behind the rows (``len(dataset) == n_pool``). Gives the
+        default ``ids`` (``dataset.clip_ids``), the recording, start and end of
+        each row in :meth:`predictions`, and the embedder of audio queries in
+        :meth:`similar` (``dataset.embed_query``).
 
     Attributes
     ----------
@@ -111,6 +121,7 @@ class ActiveLearner(PersistenceMixin):
         n_committee: int = 5,
         ids=None,
         journal=None,
+        dataset=None,
     ):
         self._X = check_embeddings(embeddings)
         self._classes = check_classes(classes)
@@ -126,6 +137,9 @@ class ActiveLearner(PersistenceMixin):
         self.seed = int(seed)
         self.device = device
         self.n_committee = check_positive_int(n_committee, "n_committee")
+        self.dataset = _check_dataset(dataset, len(self._X))
+        if ids is None and dataset is not None:
+            ids = dataset.clip_ids
         self._ids = _check_ids(ids, len(self._X))
         self._index_of_id: dict | None = None
 
@@ -213,6 +227,20 @@ class ActiveLearner(PersistenceMixin):
         return tuple(self._history)
 
     @property
+    def label_modes(self) -> dict:
+        """``{index: mode}`` for every labelled clip: how it was found (see :data:`LABEL_MODES`)."""
+        with self._lock:
+            history = list(self._history)
+        modes: dict[int, str] = {}
+        for event in history:
+            if event.kind == "teach":
+                modes.update(dict.fromkeys(event.indices, event.mode))
+            elif event.kind == "undo" and history[event.target].kind == "teach":
+                for i in event.indices:
+                    modes.pop(i, None)
+        return modes
+
+    @property
     def version(self) -> int:
         """A counter that changes whenever the learner's state changes."""
         return self._version
@@ -225,7 +253,7 @@ class ActiveLearner(PersistenceMixin):
         )
 
     # -------------------------------------------------------------- actions
-    def teach(self, idx, labels) -> None:
+    def teach(self, idx, labels, *, mode: str = "active") -> None:
         """Label clip(s) ``idx`` with ``labels``.
 
         Parameters
@@ -234,6 +262,9 @@ class ActiveLearner(PersistenceMixin):
             Pool indices, currently unlabelled (skipped clips may be taught).
         labels : class name, or a sequence with one name per index
             A single name is applied to every index.
+        mode : str, default ``"active"``
+            How the clips were found (one of :data:`LABEL_MODES`); journalled
+            and exported with the labels.
 
         Raises
         ------
@@ -243,10 +274,13 @@ class ActiveLearner(PersistenceMixin):
         """
         idx, _ = check_indices(idx, self.n_pool)
         names = self._check_labels(labels, len(idx))
+        mode = _check_mode(mode)
         with self._lock:
-            self._teach(idx, names)
+            self._teach(idx, names, mode=mode)
 
-    def _teach(self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None) -> None:
+    def _teach(
+        self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None, mode: str = "active"
+    ) -> None:
         prev = self._codes[idx].copy()
         done = prev >= 0
         if done.any():
@@ -257,16 +291,17 @@ class ActiveLearner(PersistenceMixin):
             )
             raise AlreadyLabeledError(msg)
         self._codes[idx] = np.array([self._code[c] for c in names], dtype=np.int32)
-        event = Event("teach", tuple(int(i) for i in idx), tuple(names), time=t or time.time())
+        event = Event("teach", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
-    def skip(self, idx) -> None:
+    def skip(self, idx, *, mode: str = "active") -> None:
         """Set clip(s) ``idx`` aside: they are never queried again (until undone)."""
         idx, _ = check_indices(idx, self.n_pool)
+        mode = _check_mode(mode)
         with self._lock:
-            self._skip(idx)
+            self._skip(idx, mode=mode)
 
-    def _skip(self, idx: np.ndarray, t: float | None = None, seq: int | None = None) -> None:
+    def _skip(self, idx: np.ndarray, t: float | None = None, seq: int | None = None, mode: str = "active") -> None:
         prev = self._codes[idx].copy()
         if (prev >= 0).any():
             i = int(idx[prev >= 0][0])
@@ -276,7 +311,8 @@ class ActiveLearner(PersistenceMixin):
             msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
             raise InvalidInputError(msg)
         self._codes[idx] = _SKIPPED
-        self._record(Event("skip", tuple(int(i) for i in idx), time=t or time.time()), idx, prev, seq=seq)
+        event = Event("skip", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
+        self._record(event, idx, prev, seq=seq)
 
     def undo(self) -> Event:
         """Revert the most recent :meth:`teach` or :meth:`skip` call as a whole.
@@ -338,6 +374,8 @@ class ActiveLearner(PersistenceMixin):
             record["ids"] = [self._id(i) for i in event.indices]
         if event.kind in ("teach", "add_class"):
             record["labels"] = list(event.labels)
+        if event.kind in ("teach", "skip") and event.mode != "active":
+            record["mode"] = event.mode  # absent = "active" (journals written before modes existed)
         if event.kind == "undo":
             record["target"] = target_seq
         return record
@@ -471,6 +509,83 @@ class ActiveLearner(PersistenceMixin):
         stats = (self._mean, self._scale)
         return np.stack([_check_finite_proba(m, predict_proba_with(m, rows, k, stats)) for m in members])
 
+    # ---------------------------------------------------------------- search and export
+    def similar(self, query, n: int = 10, *, exclude_labeled: bool = True, embed=None, approximate=None):
+        """The pool clips most like ``query`` (search by example).
+
+        Parameters
+        ----------
+        query : int, sequence of int, array ``(d,)`` or ``(m, d)``, path, or ``(waveform, sr)``
+            A pool index, several indices or embeddings (their mean direction),
+            or audio, embedded with ``embed`` (default
+            ``self.dataset.embed_query``: the pool's own embedder).
+        n : int
+            How many clips to return.
+        exclude_labeled : bool
+            Leave out labelled and skipped clips.
+        embed : callable, optional
+            Turns audio into one embedding row; see :func:`alwidget.search.similar`.
+        approximate : bool or None
+            None: an approximate index above 1M rows (if installed), else exact.
+
+        Returns
+        -------
+        SearchResult
+            ``indices`` (int64, best first) and ``scores`` (cosine similarity
+            on the standardised embeddings), unpackable as ``idx, scores``.
+        """
+        from alwidget.search import similar
+
+        if embed is None and self.dataset is not None:
+            embed = getattr(self.dataset, "embed_query", None)
+        return similar(self, query, n, exclude_labeled=exclude_labeled, embed=embed, approximate=approximate)
+
+    def predictions(self, threshold: float | None = None, *, as_frame: bool | None = None):
+        """One row per clip or window: where it is, the predicted class and the given label.
+
+        Columns: ``id, recording, start, end, predicted, probability, label,
+        mode``. ``recording``, ``start`` and ``end`` (seconds) come from
+        :attr:`dataset` (a plain clip spans its file); without a dataset the
+        recording is the clip id and the times are NaN.
+
+        Parameters
+        ----------
+        threshold : float in [0, 1], optional
+            Keep only rows whose predicted class has at least this probability
+            (detections).
+        as_frame : bool or None
+            None: a pandas DataFrame when pandas is installed, else a numpy
+            structured array; True requires pandas; False always numpy.
+        """
+        from alwidget.export import predictions_table
+
+        proba = np.asarray(self.predict_proba(), dtype=np.float64)
+        with self._lock:
+            labels = self.labels
+            modes = self.label_modes
+        n = self.n_pool
+        ids = self.ids
+        if self.dataset is not None and hasattr(self.dataset, "recording"):
+            ds = self.dataset
+            recordings = [ds.recording(i) for i in range(n)]
+            starts = np.array([ds.start(i) for i in range(n)], dtype=np.float64)
+            ends = np.array([ds.end(i) for i in range(n)], dtype=np.float64)
+        else:
+            recordings = [str(i) for i in ids]
+            starts = ends = np.full(n, np.nan)
+        return predictions_table(
+            ids=ids,
+            recordings=recordings,
+            starts=starts,
+            ends=ends,
+            proba=proba,
+            classes=self.classes,
+            labels=[labels.get(i) for i in range(n)],
+            modes=[modes.get(i) for i in range(n)],
+            threshold=threshold,
+            as_frame=as_frame,
+        )
+
     # ---------------------------------------------------------------- query
     def query(self, n: int = 1, *, exclude=None) -> np.ndarray:
         """Pick up to ``n`` distinct unlabelled clips to label next.
@@ -576,6 +691,31 @@ def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.sqrt(var)
     scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant features: leave unscaled
     return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _check_mode(mode) -> str:
+    if not isinstance(mode, str) or mode not in LABEL_MODES:
+        msg = f"mode must be one of {LABEL_MODES}, got {mode!r}"
+        raise InvalidInputError(msg)
+    return mode
+
+
+def _check_dataset(dataset, n_pool: int):
+    """The dataset behind the pool rows (or None): one clip per row."""
+    if dataset is None:
+        return None
+    try:
+        n = len(dataset)
+    except TypeError:
+        msg = f"dataset must be an AudioDataset (one clip per pool row), got {type(dataset).__name__}"
+        raise InvalidInputError(msg) from None
+    if n != n_pool:
+        msg = (
+            f"the dataset has {n} clips but the pool has {n_pool} rows; pass the dataset the embeddings "
+            "were computed from (one clip per row)"
+        )
+        raise InvalidInputError(msg)
+    return dataset
 
 
 def _check_ids(ids, n_pool: int) -> list | None:

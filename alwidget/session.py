@@ -45,11 +45,12 @@ from alwidget.errors import (
 
 __all__ = ["LabelingSession", "MODES", "audit_slot", "audit_pick"]
 
-MODES = ("active",)  # later: "search", "review"
+MODES = ("active", "search")  # later: "review"
 FIELDS = (
     "mode", "clip", "audio", "spectrogram", "guess", "classes", "progress", "training",
-    "plot", "message", "error", "blocked", "demo", "auto",
+    "plot", "message", "error", "blocked", "demo", "auto", "search",
 )  # fmt: skip
+_SEARCH_N = 20  # results of one search by example
 _MAX_ERRORS = 20  # full tracebacks kept in session.errors
 _RATE_WINDOW = 20  # labels per minute over the last this many labels
 _BREAK_S = 120.0  # a longer gap between two labels is a break, not labelling time
@@ -109,7 +110,7 @@ def replay_audits(history, n_pool: int, seed: int, rate: float) -> dict[int, tup
     for pos, ev in enumerate(history):
         idx = np.asarray(ev.indices, dtype=np.int64)
         if ev.kind in ("teach", "skip"):
-            if ev.kind == "teach" and len(idx) == 1:
+            if ev.kind == "teach" and len(idx) == 1 and getattr(ev, "mode", "active") == "active":
                 n = int(np.count_nonzero(state))
                 if audit_slot(seed, n, rate) and audit_pick(seed, n, np.flatnonzero(state == 0)) == int(idx[0]):
                     out[pos] = (int(idx[0]), n_labeled)
@@ -167,8 +168,14 @@ class LabelingSession:
         unlabelled pool (audit clips), to estimate accuracy honestly when
         there is no ``eval_set``; 0 disables auditing.
     mode : str, default "active"
-        What the session shows next; only ``"active"`` (the learner's queries)
-        for now.
+        What the session shows next: ``"active"`` (the learner's queries);
+        ``"search"`` starts with :meth:`search`.
+    context : float or (float, float), default 1.0
+        Seconds of audio played and drawn before and after each window of a
+        long recording (``AudioDataset.from_recordings``); the window itself
+        is highlighted. Clips of other datasets are shown as they are.
+    search_n : int, default 20
+        Results of one search by example.
     start : bool, default True
         Start the background worker now.
 
@@ -192,6 +199,8 @@ class LabelingSession:
         window: int = 20,
         audit_rate: float = 0.1,
         mode: str = "active",
+        context: float | tuple[float, float] = 1.0,
+        search_n: int = _SEARCH_N,
         start: bool = True,
     ):
         self.learner = learner
@@ -204,8 +213,11 @@ class LabelingSession:
         self.top_k = _positive_int(top_k, "top_k")
         self.window = _positive_int(window, "window")
         self.audit_rate = _rate(audit_rate)
-        if mode not in MODES:
-            msg = f"mode must be one of {MODES}, got {mode!r}"
+        self.context = context
+        self.search_n = _positive_int(search_n, "search_n")
+        if mode != "active":
+            what = "start a search with session.search(query)" if mode == "search" else f"modes are {MODES}"
+            msg = f"a session starts in mode 'active', got mode={mode!r}: {what}"
             raise InvalidInputError(msg)
         self.errors: list[str] = []
         if len(dataset) != learner.n_pool:
@@ -228,7 +240,7 @@ class LabelingSession:
         self._fields: dict[str, Any] = {
             "mode": mode, "clip": {}, "audio": b"", "spectrogram": b"", "guess": [], "classes": [],
             "progress": {}, "training": False, "plot": {}, "message": "", "error": "", "blocked": "",
-            "demo": self._oracle is not None, "auto": {"running": False, "left": 0, "done": 0},
+            "demo": self._oracle is not None, "auto": {"running": False, "left": 0, "done": 0}, "search": {},
         }  # fmt: skip
         self._listeners: list[Callable[[dict], None]] = []
         self._batch_depth = 0
@@ -245,7 +257,12 @@ class LabelingSession:
         self._baseline_points: dict[int, float] = {}
         self._epoch = 0  # bumps on undo: results computed before it are dropped
         self._rng = np.random.default_rng(self._seed)
-        self._media = MediaCache(dataset, self.n_mels, capacity=4 * self.prefetch + 8)
+        self._media = MediaCache(dataset, self.n_mels, capacity=4 * self.prefetch + 8, context=context)
+        self._results: deque[int] = deque()  # search results still to show
+        self._search_total = 0
+        self._search_query = ""
+        self._search_request: tuple | None = None  # (query, n, description) for the worker
+        self._current_mode = "active"  # the mode the clip on screen was shown in
         self._plot_key: tuple | None = None
         self._baseline = None
         self._baseline_order: np.ndarray | None = None
@@ -377,8 +394,14 @@ class LabelingSession:
 
     @property
     def mode(self) -> str:
-        """What the session shows next (``"active"``)."""
+        """What the session shows next: ``"active"`` (the learner's queries) or ``"search"`` (search results)."""
         return self._fields["mode"]
+
+    @property
+    def results(self) -> tuple[int, ...]:
+        """Search results still to show after the clip on screen (search mode)."""
+        with self._state:
+            return tuple(self._results)
 
     @property
     def message(self) -> str:
@@ -496,6 +519,88 @@ class LabelingSession:
             self._auto_stop = True
             self._work.notify_all()
 
+    def search(self, query, n: int | None = None) -> None:
+        """Find the clips most like ``query`` and show them next (search mode), in the background.
+
+        ``query`` is anything :meth:`ActiveLearner.similar` takes: a pool
+        index (e.g. :attr:`current`), several indices, an embedding, an audio
+        file or ``(waveform, sr)`` (embedded with ``dataset.embed_query``).
+        Labelled and skipped clips are left out. The clip on screen stays
+        until it is labelled; then the results follow. Labels given to them
+        are journalled with mode ``"search"``; when the results run out, or
+        after ``set_mode("active")``, the learner's queries come back.
+        """
+        n = self.search_n if n is None else _positive_int(n, "n")
+        with self._batch():
+            if self._refuse():
+                return
+            self._queue_search(query, n, _describe(query))
+
+    def search_audio(self, data: bytes, name: str = "query") -> None:
+        """Search with an encoded audio file's bytes (e.g. uploaded from the browser); see :meth:`search`."""
+        if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
+            msg = f"search_audio needs the bytes of an audio file, got {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
+            raise InvalidInputError(msg)
+        with self._batch():
+            if self._refuse():
+                return
+            self._queue_search(_AudioBytes(bytes(data), str(name)), self.search_n, f"file {name}")
+
+    def set_mode(self, mode: str) -> None:
+        """Switch to ``"active"`` (leave a search) or ``"search"`` (needs a query: use :meth:`search`)."""
+        with self._batch():
+            self._set_mode(mode)
+
+    def _queue_search(self, query, n: int, description: str) -> None:
+        with self._work:
+            self._search_request = (query, n, description)
+            self._work.notify_all()
+        self._set(message=f"searching for clips like {description}...")
+
+    def _set_mode(self, mode) -> None:
+        if mode not in MODES:
+            msg = f"mode must be one of {MODES}, got {mode!r}"
+            raise InvalidInputError(msg)
+        if mode == "search":
+            if self.mode != "search":
+                self._set(message="search needs an example: 'find more like this' (f) or a file")
+            return
+        if self.mode == "active":
+            return
+        self._results.clear()
+        self._set(mode="active", search={}, message="back to active learning")
+        if self._current_mode == "search":  # the result on screen gives way to the learner's next query
+            self._advance()
+        self._publish_progress()
+        self._request()
+
+    def _run_search(self, request: tuple) -> None:
+        """The worker's part of :meth:`search`: find, prefetch, then show the results."""
+        query, n, description = request
+        if isinstance(query, _AudioBytes):
+            query = query.decode()
+        embed = getattr(self.dataset, "embed_query", None)
+        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed)
+        found = [int(i) for i in result.indices]
+        for i in found[: self.prefetch]:
+            try:
+                self._media.prefetch([i])
+            except Exception:  # reported when the clip is shown
+                continue
+        with self._batch():
+            found = [i for i in found if self._is_open(i)]
+            if not found:
+                self._set(message=f"no open clip is like {description}: every close match is labelled or skipped")
+                return
+            self._results = deque(i for i in found if i != self._current)
+            self._search_total = len(self._results)
+            self._search_query = description
+            self._set(mode="search", message=f"{len(found)} clips like {description}: label them with the same keys")
+            if self._current is None or not self._is_open(self._current):
+                self._advance()  # else the clip on screen is labelled first, then the results follow
+            self._publish_search()
+            self._publish_progress()
+
     def refresh(self) -> None:
         """Retrain and re-query in the background (e.g. after labelling from code)."""
         self._request()
@@ -509,7 +614,9 @@ class LabelingSession:
         """Run a command as a front end sends it: ``{"kind": ..., "value": ..., "clip": ...}``.
 
         Kinds: ``label``, ``skip``, ``undo``, ``add_class``, ``auto``, ``stop``,
-        ``dismiss``. Errors are shown in the state, never raised.
+        ``dismiss``, ``search`` (``clip``: find more like it) and ``mode``
+        (``value``: ``"active"`` leaves a search). Errors are shown in the
+        state, never raised.
         """
         cmd = command or {}
         kind = cmd.get("kind")
@@ -529,6 +636,16 @@ class LabelingSession:
                     self.stop_auto()
                 elif kind == "dismiss":
                     self.dismiss()
+                elif kind == "search":
+                    clip = cmd.get("clip", cmd.get("value"))
+                    if clip is None:
+                        clip = self._current
+                    if clip is None:
+                        self._set(message="no clip on screen to search by")
+                    else:
+                        self.search(int(clip))
+                elif kind == "mode":
+                    self._set_mode(cmd.get("value"))
                 else:
                     msg = f"unknown command {kind!r} from the front end"
                     raise InvalidInputError(msg)
@@ -543,7 +660,9 @@ class LabelingSession:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._work:
-            while (self._pending or self._busy or self._auto_left or self._rebuild) and not self._closed:
+            while (
+                self._pending or self._busy or self._auto_left or self._rebuild or self._search_request
+            ) and not self._closed:
                 if self._thread is None:
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -620,9 +739,10 @@ class LabelingSession:
         cls = self._resolve_class(name)
         guess = self._model_guess(i)
         n_before = self.learner.n_labeled
-        audit = self._is_audit(i, self._n_done())
+        mode = self._current_mode
+        audit = mode == "active" and self._is_audit(i, self._n_done())
         try:
-            self.learner.teach(i, cls)
+            self.learner.teach(i, cls, **_mode_kw(mode))
         except JournalLockedError as exc:  # another session took the journal over
             self._block(exc)
             return
@@ -648,7 +768,7 @@ class LabelingSession:
         if i is None:
             return
         try:
-            self.learner.skip(i)
+            self.learner.skip(i, **_mode_kw(self._current_mode))
         except JournalLockedError as exc:
             self._block(exc)
             return
@@ -680,9 +800,11 @@ class LabelingSession:
                 self._guess_blocked[i] = self.learner.version
         if back:
             if self._current is not None and self._current not in back:
-                self._queue.appendleft(self._current)
-            self._queue.extendleft(reversed(back[1:]))
-            self._show(back[0], audit=self._is_audit(back[0], self._n_done()))
+                (self._results if self._current_mode == "search" else self._queue).appendleft(self._current)
+            searching = event.mode == "search" and self.mode == "search"
+            (self._results if searching else self._queue).extendleft(reversed(back[1:]))
+            audit = not searching and self._is_audit(back[0], self._n_done())
+            self._show(back[0], audit=audit, mode="search" if searching else "active")
         what = {"teach": "label", "skip": "skip"}.get(event.kind, event.kind)
         self._set(message=f"undid the {what} of clip {back[0]}" if back else f"undid {event.kind}")
         self._publish_progress()
@@ -767,7 +889,18 @@ class LabelingSession:
         return np.concatenate(parts)
 
     def _advance(self) -> None:
-        """Show the next clip: the slot's audit clip, else the next open clip of the queue (or a random one)."""
+        """Show the next clip: the slot's audit clip, else the next open clip of the queue (or a random one).
+
+        In search mode: the next open search result; when none is left, back to active learning.
+        """
+        if self.mode == "search":
+            while self._results:
+                i = self._results.popleft()
+                if i != self._current and self._is_open(i):
+                    self._show(i, mode="search")
+                    return
+            done = self._search_total
+            self._set(mode="active", search={}, message=f"search done ({done} results): back to active learning")
         n_done = self._n_done()
         if self._auditing and audit_slot(self._seed, n_done, self.audit_rate):
             pick = audit_pick(self._seed, n_done, self.learner.unlabeled_idx)
@@ -790,10 +923,12 @@ class LabelingSession:
         if self.learner.n_labeled:
             self._set(message="picked a random clip: the next ones are still being chosen")
 
-    def _show(self, i: int | None, *, audit: bool = False) -> None:
-        """Put clip ``i`` (or nothing) on screen."""
+    def _show(self, i: int | None, *, audit: bool = False, mode: str = "active") -> None:
+        """Put clip ``i`` (or nothing) on screen, found in ``mode``."""
         self._current = i
         self._current_audit = bool(audit and i is not None)
+        self._current_mode = mode
+        self._publish_search()
         if i is None:
             self._set(clip={}, audio=b"", spectrogram=b"", guess=[])
             return
@@ -812,9 +947,21 @@ class LabelingSession:
                 n_mels=media.n_mels,
                 frames=media.frames,
                 freq_ticks=[list(t) for t in media.freq_ticks],
+                window_start=float(media.window_start),
+                window_end=float(media.window_end),
+                recording=str(media.recording),
+                start=float(media.start),
+                end=float(media.end),
             )
             audio, spec = media.wav, media.spectrogram
         self._set(clip=info, audio=audio, spectrogram=spec, guess=self._guess_list(i))
+
+    def _publish_search(self) -> None:
+        if self.mode != "search":
+            return
+        on_screen = self._current is not None and self._current_mode == "search"
+        left = sum(1 for i in self._results if self._is_open(i)) + on_screen
+        self._set(search={"query": self._search_query, "total": int(self._search_total), "left": int(left)})
 
     def _model_guess(self, i: int):
         """The current model's best class for clip ``i``, or None (no model, or not honest)."""
@@ -875,7 +1022,7 @@ class LabelingSession:
     def _run(self) -> None:
         while True:
             with self._work:
-                while not (self._pending or self._auto_left or self._rebuild or self._closed):
+                while not (self._pending or self._auto_left or self._rebuild or self._search_request or self._closed):
                     self._busy = False
                     self._work.notify_all()
                     self._work.wait()
@@ -884,11 +1031,15 @@ class LabelingSession:
                     self._work.notify_all()
                     return
                 self._busy = True
-                auto = self._auto_left > 0
-                rebuild = self._rebuild and not (self._pending or auto)
-                self._pending = False
+                search, self._search_request = self._search_request, None
+                auto = self._auto_left > 0 and search is None
+                rebuild = self._rebuild and not (self._pending or auto or search)
+                if search is None:
+                    self._pending = False
             try:
-                if rebuild:
+                if search is not None:
+                    self._run_search(search)
+                elif rebuild:
                     self._rebuild_curves()
                 elif auto:
                     self._auto_step()
@@ -905,7 +1056,7 @@ class LabelingSession:
                     with self._work:
                         self._rebuild = False
                 with self._work:
-                    idle = not (self._pending or self._auto_left)
+                    idle = not (self._pending or self._auto_left or self._search_request)
                 if idle:
                     with self._batch():
                         self._set(training=False)
@@ -1207,3 +1358,44 @@ def _rate(value) -> float:
         msg = f"audit_rate must be a number in [0, 1] (0 disables audit clips), got {value!r}"
         raise InvalidInputError(msg)
     return float(value)
+
+
+class _AudioBytes:
+    """An encoded audio file received as bytes (a browser upload), decoded in the worker."""
+
+    def __init__(self, data: bytes, name: str):
+        self.data, self.name = data, name
+
+    def decode(self) -> tuple[np.ndarray, int]:
+        import io
+
+        import soundfile as sf
+
+        try:
+            y, sr = sf.read(io.BytesIO(self.data), dtype="float32", always_2d=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            msg = f"cannot decode the file {self.name!r} to search with: {exc}; use a WAV, FLAC or OGG file"
+            raise InvalidInputError(msg) from None
+        if len(y) == 0:
+            msg = f"the file {self.name!r} holds no audio; choose another file to search with"
+            raise InvalidInputError(msg)
+        return np.ascontiguousarray(y.mean(axis=1)), int(sr)
+
+
+def _mode_kw(mode: str) -> dict:
+    """``mode=`` for teach / skip, left out for active labels (learners from before modes keep working)."""
+    return {} if mode == "active" else {"mode": mode}
+
+
+def _describe(query) -> str:
+    """How a search query is shown to the user."""
+    if isinstance(query, (int, np.integer)):
+        return f"clip {int(query)}"
+    if isinstance(query, (str, Path)):
+        return f"file {Path(query).name}"
+    if isinstance(query, tuple) and len(query) == 2:
+        return "the audio given"
+    arr = np.asarray(query)
+    if arr.dtype.kind in "iu":
+        return f"clips {', '.join(str(int(i)) for i in arr.ravel()[:5])}{' ...' if arr.size > 5 else ''}"
+    return "the embedding given"

@@ -5,6 +5,8 @@ notebook that shows a LabelingWidget over generated sounds (demo mode, with a
 journal). In each host the test
 
 - labels with clicks and number keys, skips and undoes;
+- searches by example (key f), labels the results with the same keys and
+  goes back to active learning;
 - presses every notebook command-mode shortcut (m, a, b, d d, y, z, x, c, v,
   Enter, Escape) on its own while the widget has focus and checks after each
   that the notebook's cells (Voila: the page and the labels) are unchanged and
@@ -430,6 +432,7 @@ def test_widget_in_host(browser, host, tmp_path):
         kinds = [e.kind for e in replayed.history]
         assert kinds.count("skip") == 1 and kinds.count("undo") == 1
         assert all(truth[i] == y for i, y in labels.items())  # each label went to the clip it was given for
+        assert list(replayed.label_modes.values()).count("search") == 1  # the search result, with its mode
     finally:
         replayed.close_journal()
 
@@ -518,6 +521,24 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
                    return out; }"""
     )
     assert all(ms >= 480 for ms in shown), shown  # timers may fire a few ms early
+
+    # search mode: "find more like this" (f) on the clip on screen, label with the same keys, then back
+    clip = _clip(page)
+    n = _n_labeled(page)
+    page.keyboard.press("f")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'search'", timeout=60_000)
+    if host != "voila":
+        assert _cells(page) == cells_before, f"'f' changed the notebook in {host}"
+    assert "search: like clip" in page.inner_text(".alw-search") and _clip(page) == clip
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # the clip on screen first
+    clip = _wait_clip_change(page, clip)
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # then a search result
+    clip = _wait_clip_change(page, clip)
+    _wait_n_labeled(page, n + 2)
+    assert page.evaluate(f"{ROOT}.dataset.mode") == "search" and _focus_in_widget(page)
+    page.click(".alw-back")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")
+    page.locator(".alw-root").focus()
 
     # light theme: readable, laid out at three widths, screenshot
     contrast = page.evaluate(CONTRAST_JS)

@@ -286,8 +286,8 @@ def test_export_and_import_labels(tmp_path):
         b.undo()  # the import is one teach call
         assert b.labels == {}
     rows = (tmp_path / "labels.csv").read_text().splitlines()
-    assert rows[0] == "id,index,label" and rows[1] == "c1,1,bird"
-    assert json.loads((tmp_path / "labels.json").read_text())["labels"][0] == {"id": "c1", "index": 1, "label": "bird"}
+    assert rows[0] == "id,index,label,mode" and rows[1] == "c1,1,bird,active"
+    assert json.loads((tmp_path / "labels.json").read_text())["labels"][0] == {"id": "c1", "index": 1, "label": "bird", "mode": "active"}
 
     # warm start into a grown pool with a conflict: reported, nothing overwritten
     c = ActiveLearner(np.zeros((3, 3), dtype=np.float32), CLASSES, ids=["c1", "c2", "other"])
@@ -732,3 +732,38 @@ def test_a_stale_takeover_request_is_ignored(tmp_path):
         learner.teach(len(learner.history), "bird")
     assert learner.journal_error is None
     learner.close_journal()
+
+
+def test_modes_are_journalled_replayed_and_exported(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path, ids=[f"c{i}" for i in range(20)])
+    a.teach(1, "bird")
+    a.teach([2, 3], "bell", mode="search")
+    a.skip(4, mode="search")
+    a.undo()
+    a.teach(5, "bird", mode="review")
+    records = read(path).records
+    assert [r.get("mode") for r in records] == [None, "search", "search", None, "review"]  # absent = active
+    a.close_journal()
+    b = ActiveLearner(X, CLASSES, journal=path, ids=[f"c{i}" for i in range(20)])
+    assert [(e.kind, e.mode) for e in b.history] == [(e.kind, e.mode) for e in a.history]
+    assert b.label_modes == {1: "active", 2: "search", 3: "search", 5: "review"}
+    b.export_labels(tmp_path / "labels.csv")
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert rows == ["id,index,label,mode", "c1,1,bird,active", "c2,2,bell,search", "c3,3,bell,search", "c5,5,bird,review"]
+    c = ActiveLearner(X, CLASSES, ids=[f"c{i}" for i in range(20)])
+    c.import_labels(tmp_path / "labels.csv")
+    assert set(c.label_modes.values()) == {"import"}
+
+
+def test_an_unknown_mode_in_a_journal_is_read_as_active_with_a_warning(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach(1, "bird")
+    a.close_journal()
+    header, *records = read(path).records if read(path).header is None else [read(path).header, *read(path).records]
+    records.append({"kind": "teach", "seq": 1, "t": 1.0, "idx": [2], "ids": [2], "labels": ["bell"], "mode": "dream"})
+    path.write_bytes(b"".join(encode(r) for r in [header, *records]))
+    with pytest.warns(JournalWarning, match="unknown mode 'dream'"):
+        b = ActiveLearner(X, CLASSES, journal=path)
+    assert b.labels == {1: "bird", 2: "bell"} and b.label_modes == {1: "active", 2: "active"}

@@ -622,3 +622,39 @@ def test_score_needs_a_sequence_of_labels(y):
 def test_ids_must_be_a_sequence():
     with pytest.raises(InvalidInputError, match="ids must be a sequence with one id per clip"):
         ActiveLearner(np.zeros((3, 2)), CLASSES, ids=5)
+
+
+# ---------------------------------------------------------------------- modes, dataset, predictions
+def test_teach_and_skip_record_their_mode_and_undo_forgets_it():
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    learner = ActiveLearner(X, ["a", "b"])
+    learner.teach([0, 1], "a")
+    learner.teach(2, "b", mode="search")
+    learner.skip(3, mode="search")
+    assert [e.mode for e in learner.history] == ["active", "search", "search"]
+    assert learner.label_modes == {0: "active", 1: "active", 2: "search"}
+    learner.undo()
+    learner.undo()
+    assert learner.label_modes == {0: "active", 1: "active"}
+    learner.teach(2, "a", mode="review")
+    assert learner.label_modes[2] == "review"
+    with pytest.raises(InvalidInputError, match="mode must be one of"):
+        learner.teach(4, "a", mode="guess")
+    with pytest.raises(InvalidInputError, match="mode must be one of"):
+        learner.skip(4, mode=None)
+    assert learner.n_labeled == 3 and learner.is_unlabeled(4)  # rejected calls change nothing
+
+
+def test_dataset_gives_ids_and_must_match_the_pool():
+    from alwidget.datasets import make_sounds
+
+    ds = make_sounds(n_per_class=2, seed=1)
+    X = np.zeros((len(ds), 3), dtype=np.float32)
+    X[:, 0] = np.arange(len(ds))
+    learner = ActiveLearner(X, ["a"], dataset=ds)
+    assert learner.ids == ds.clip_ids and learner.dataset is ds
+    assert ActiveLearner(X, ["a"], dataset=ds, ids=list(range(len(ds)))).ids == list(range(len(ds)))
+    with pytest.raises(InvalidInputError, match="dataset has"):
+        ActiveLearner(X[:-1], ["a"], dataset=ds)
+    with pytest.raises(InvalidInputError, match="dataset must be"):
+        ActiveLearner(X, ["a"], dataset=3)

@@ -573,7 +573,9 @@ def test_session_module_never_imports_a_front_end():
     [
         ({"audit_rate": 1.5}, "audit_rate must be a number in"),
         ({"audit_rate": -0.1}, "audit_rate must be a number in"),
-        ({"mode": "search"}, "mode must be one of"),
+        ({"mode": "search"}, "starts in mode 'active'.*session.search"),
+        ({"mode": "review"}, "starts in mode 'active'.*modes are"),
+        ({"search_n": 0}, "search_n"),
     ],
 )
 def test_bad_session_arguments(sounds, kwargs, match):
@@ -856,3 +858,112 @@ def test_the_audit_estimate_brackets_the_accuracy_on_the_unlabelled_clips(make_w
     assert lo[-1] <= true_acc <= hi[-1], (lo[-1], ys[-1], hi[-1], true_acc)
     keys = [series["key"] for series in s["plot"]["series"]]
     assert keys == ["active", "random", "audit"]  # demo: the true pool accuracy beside the estimate
+
+
+# ---------------------------------------------------------------------- search mode
+def _cosine_order(X, q, exclude=()):
+    """Pool rows by cosine similarity to row q on standardised embeddings (the reference)."""
+    Z = (X - X.mean(0)) / X.std(0).clip(1e-12)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    sims = Z @ Z[q]
+    order = [int(i) for i in np.argsort(-sims, kind="stable") if i != q and i not in exclude]
+    return order
+
+
+def test_search_by_clip_queues_the_nearest_clips_and_labels_them_in_search_mode(make_widget, sounds, tmp_path):
+    ds, X, classes = sounds
+    w = make_widget(journal=tmp_path / "j.jsonl", search_n=5, audit_rate=0.0)
+    send = Sender(w)
+    first = w.current
+    send("label", classes[0])
+    assert w.wait_idle(IDLE)
+    query = w.current
+    send("search")  # "find more like this" on the clip on screen
+    assert w.wait_idle(IDLE)
+    assert w.mode == "search" and w["mode"] == "search"
+    expected = _cosine_order(X, query, exclude={first})[:5]
+    assert list(w.results) == expected  # the nearest open clips, best first
+    assert w.current == query  # the clip on screen stays until it is labelled
+    assert w["search"] == {"query": f"clip {query}", "total": 5, "left": 5}
+    send("label", classes[1])  # the query itself: found by the learner, so an active label
+    assert w.current == expected[0] and w["search"]["left"] == 5
+    send("label", classes[2])
+    send("skip")
+    assert w["search"]["left"] == 3
+    events = w.learner.history
+    assert [(e.kind, e.mode) for e in events[-3:]] == [("teach", "active"), ("teach", "search"), ("skip", "search")]
+    assert w.learner.label_modes[expected[0]] == "search"
+
+    # undo brings the skipped result back, still in search mode
+    send("undo")
+    assert w.current == expected[1] and w.mode == "search"
+    send("skip")
+
+    # the journal replays every event with its mode
+    w.close()
+    w.learner.close_journal()
+    again = ActiveLearner(X, list(classes), model=SlowCentroid(delay=0.0), journal=tmp_path / "j.jsonl")
+    replayed = [(e.kind, e.indices, e.mode) for e in again.history]
+    assert replayed == [(e.kind, e.indices, e.mode) for e in w.learner.history]
+    assert replayed[-2:] == [("undo", (expected[1],), "active"), ("skip", (expected[1],), "search")]
+    assert again.label_modes == w.learner.label_modes
+
+
+def test_search_results_run_out_and_active_learning_comes_back(make_widget, sounds):
+    ds, X, classes = sounds
+    w = make_widget(search_n=2, audit_rate=0.0)
+    send = Sender(w)
+    w.search([0, 1])  # several indices: their mean direction
+    assert w.wait_idle(IDLE)
+    assert w.mode == "search" and len(w.results) == 2 and not {0, 1} & set(w.results)
+    for _ in range(3):  # the clip on screen, then both results
+        send("label", classes[0])
+    assert w.mode == "active" and w["search"] == {}
+    assert "search done" in w.message
+    assert w.wait_idle(IDLE)
+    assert w.current is not None and w.learner.is_unlabeled(w.current)
+
+
+def test_leaving_search_mode_shows_the_learners_next_query(make_widget, sounds):
+    ds, X, classes = sounds
+    w = make_widget(search_n=4, audit_rate=0.0)
+    send = Sender(w)
+    send("label", classes[0])
+    assert w.wait_idle(IDLE)
+    send("label", classes[1])
+    assert w.wait_idle(IDLE)
+    w.search(w.current)
+    assert w.wait_idle(IDLE)
+    send("label", classes[0])
+    result = w.current
+    assert w.mode == "search" and w._current_mode == "search"
+    send("mode", "active")
+    assert w.mode == "active" and w.results == () and w.current != result
+    assert w.learner.is_unlabeled(result)  # left open, not labelled or skipped
+    send("mode", "search")  # search needs an example: says so, stays active
+    assert w.mode == "active" and "example" in w.message
+
+
+def test_search_by_audio_file_bytes_and_bad_queries_are_shown_not_raised(make_widget, sounds, tmp_path):
+    import io
+
+    import soundfile as sf
+
+    ds, X, classes = sounds
+    w = make_widget(search_n=3, audit_rate=0.0)
+    y, sr = ds[7]
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="FLOAT")
+    w.search_audio(buf.getvalue(), "example.wav")
+    assert w.wait_idle(IDLE)
+    assert w.mode == "search" and w["search"]["query"] == "file example.wav"
+    assert 7 in list(w.results)[:1] or w.current == 7  # the clip itself is its own nearest neighbour
+    w.set_mode("active")
+    w.search_audio(b"not audio at all", "junk.wav")
+    assert w.wait_idle(IDLE)
+    assert w.mode == "active" and "junk.wav" in w.message
+    w.handle({"kind": "search", "clip": 10_000})
+    assert w.wait_idle(IDLE)
+    assert w.mode == "active" and "10000" in w.message
+    with pytest.raises(InvalidInputError, match="bytes"):
+        w.search_audio(b"")

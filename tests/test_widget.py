@@ -143,3 +143,33 @@ def test_bad_arguments_still_raise_before_a_comm_opens(sounds):
     with pytest.raises(InvalidInputError, match="eval_set must be a pair"):
         LabelingWidget(ActiveLearner(X, classes), ds, eval_set="nope")
     assert np.asarray(X).shape[0] == len(ds)
+
+
+def test_search_mode_through_the_widget_commands_and_an_uploaded_file(widget, sounds):
+    import io
+
+    import soundfile as sf
+
+    ds, _, _ = sounds
+    w = widget
+    query = w.current
+    w.command = {"kind": "search", "seq": 1, "view": "t", "clip": query}  # "find more like this" (key f)
+    assert w.wait_idle(IDLE)
+    assert w.mode == "search" and w.search["query"] == f"clip {query}" and w.search["left"] == w.search["total"] > 0
+    assert _traits(w) == w.session.snapshot()
+    w.command = {"kind": "label", "seq": 2, "view": "t", "clip": query, "value": ds.labels[query]}
+    first = w.current
+    w.command = {"kind": "label", "seq": 3, "view": "t", "clip": first, "value": ds.labels[first]}
+    assert w.learner.label_modes == {query: "active", first: "search"}
+    w.command = {"kind": "mode", "seq": 4, "view": "t", "value": "active"}
+    assert w.mode == "active" and w.search == {}
+
+    # a file chosen in the browser arrives as a custom message with its bytes in a buffer
+    y, sr = ds[5]
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="FLOAT")
+    w._handle_custom_msg({"kind": "search_audio", "name": "mine.wav"}, [memoryview(buf.getvalue())])
+    assert w.wait_idle(IDLE)
+    assert w.mode == "search" and w.search["query"] == "file mine.wav"
+    w._handle_custom_msg({"kind": "search_audio", "name": "empty.wav"}, [])
+    assert "empty.wav" in w.error or "empty.wav" in w.message
