@@ -31,6 +31,7 @@ from alwidget.errors import (
 )
 
 _SKIPPED = -2  # the learner's code of a skipped clip (alwidget.learner._SKIPPED)
+_UNSURE = -3  # alwidget.learner._UNSURE
 
 
 class PersistenceMixin:
@@ -235,7 +236,7 @@ class PersistenceMixin:
         """Undo the effect of the event just recorded (``record`` is its journal record)."""
         event = self._history.pop()
         self._next_seq = record["seq"]
-        if event.kind in ("teach", "skip"):
+        if event.kind in ("teach", "skip", "unsure"):
             _, idx, prev, _ = self._undo_stack.pop()
             self._codes[idx] = prev
         elif event.kind == "undo":
@@ -245,7 +246,7 @@ class PersistenceMixin:
             if reverted.kind == "teach":
                 self._codes[idx] = [self._code[c] for c in reverted.labels]
             else:
-                self._codes[idx] = _SKIPPED
+                self._codes[idx] = _SKIPPED if reverted.kind == "skip" else _UNSURE
             self._undo_stack.append((event.target, idx, prev, record["target"]))
         elif event.kind == "add_class":
             del self._code[self._classes.pop()]
@@ -270,7 +271,7 @@ class PersistenceMixin:
 
     def _check_journal_ids(self, records: list[dict], path) -> None:
         """Refuse a journal none of whose clips are in this pool (before changing anything)."""
-        ids = [i for r in records if r.get("kind") in ("teach", "skip") for i in r.get("ids", [])]
+        ids = [i for r in records if r.get("kind") in ("teach", "skip", "unsure") for i in r.get("ids", [])]
         found, missing = self._lookup_ids(ids)
         if ids and not found:
             msg = (
@@ -284,7 +285,7 @@ class PersistenceMixin:
         if self._ids is not None:
             return  # clip ids: a folder may change; _check_journal_ids refuses a journal with none of them
         for r in records:
-            if r.get("kind") not in ("teach", "skip"):
+            if r.get("kind") not in ("teach", "skip", "unsure"):
                 continue
             for i in r.get("ids", []):
                 if type(i) is not int or not 0 <= i < self.n_pool:
@@ -303,7 +304,7 @@ class PersistenceMixin:
         for rec in contents.records:
             kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
             try:
-                if kind in ("teach", "skip"):
+                if kind in ("teach", "skip", "unsure"):
                     found, gone = self._lookup_ids(rec["ids"])
                     missing += gone
                     if not found:
@@ -319,8 +320,10 @@ class PersistenceMixin:
                             if name not in self._code:
                                 self._add_class(name, t=t, seq=seq)
                         self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
-                    else:
+                    elif kind == "skip":
                         self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
+                    else:
+                        self._unsure(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
                     applied.add(seq)
                 elif kind == "undo":
                     target = rec["target"]
@@ -362,14 +365,19 @@ class PersistenceMixin:
         """Write every label to ``path``: CSV (``id,index,label,mode``) or, for ``.json``, JSON.
 
         ``mode`` says how each clip was found (active learning, search,
-        review or import; see :attr:`label_modes`).
+        review or import; see :attr:`label_modes`); clips answered "unsure"
+        are listed with an empty label and mode ``unsure``.
 
         The file is written atomically (a temporary file, then renamed).
         """
         path = Path(path)
-        labels = self.labels
-        modes = self.label_modes
+        with self._lock:
+            labels = self.labels
+            modes = self.label_modes
+            unsure = self.unsure_idx.tolist()
         rows = [{"id": self._id(i), "index": i, "label": c, "mode": modes.get(i, "active")} for i, c in labels.items()]
+        rows += [{"id": self._id(i), "index": i, "label": "", "mode": "unsure"} for i in unsure]
+        rows.sort(key=lambda r: r["index"])
         if not path.parent.is_dir():
             msg = (
                 f"cannot export labels to {path}: the folder {path.parent} does not exist (or is not a folder); "
@@ -406,7 +414,8 @@ class PersistenceMixin:
         Clips are matched by id; ids not in the pool and clips that already
         have a (different) label are listed in a warning and left alone.
         Unknown class names are added. All imported labels form one
-        :meth:`teach` call, so one :meth:`undo` reverts the import.
+        :meth:`teach` call, so one :meth:`undo` reverts the import. Rows
+        answered "unsure" (mode ``unsure``) are not labels and are left out.
         """
         path = Path(path)
         try:
@@ -415,7 +424,7 @@ class PersistenceMixin:
             else:
                 with open(path, newline="", encoding="utf-8") as f:
                     rows = list(csv.DictReader(f))
-            pairs = [(r["id"], r["label"]) for r in rows]
+            pairs = [(r["id"], r["label"]) for r in rows if r.get("mode") != "unsure"]  # answers, not labels
         except (OSError, ValueError, KeyError, TypeError) as exc:
             msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
             raise InvalidInputError(msg) from None

@@ -35,6 +35,7 @@ __all__ = ["ActiveLearner", "Event"]
 
 _UNLABELED = -1
 _SKIPPED = -2
+_UNSURE = -3  # answered "unsure": never trained on, never asked again (until taught)
 _COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
 _CHUNK_ROWS = 65_536
 
@@ -45,7 +46,7 @@ class Event:
 
     Attributes
     ----------
-    kind : ``"teach"``, ``"skip"``, ``"undo"`` or ``"add_class"``
+    kind : ``"teach"``, ``"skip"``, ``"unsure"``, ``"undo"`` or ``"add_class"``
     indices : pool indices the event touched (empty for ``add_class``)
     labels : class names given (``teach``), or the new class (``add_class``)
     target : for ``undo``, the position in ``history`` of the event it reverted
@@ -199,6 +200,11 @@ class ActiveLearner(PersistenceMixin):
         """Indices of skipped clips, ascending, int64."""
         return np.flatnonzero(self._codes == _SKIPPED)
 
+    @property
+    def unsure_idx(self) -> np.ndarray:
+        """Indices of clips answered "unsure" (:meth:`unsure`), ascending, int64."""
+        return np.flatnonzero(self._codes == _UNSURE)
+
     def is_unlabeled(self, i: int) -> bool:
         """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
         return bool(self._codes[check_index(i, self.n_pool)] == _UNLABELED)
@@ -314,8 +320,35 @@ class ActiveLearner(PersistenceMixin):
         event = Event("skip", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
+    def unsure(self, idx, *, mode: str = "active") -> None:
+        """Answer "unsure" for clip(s) ``idx``.
+
+        The answer is journalled and exported (mode ``"unsure"`` in
+        :meth:`export_labels`), never used as a training label, and the clips
+        are never queried again; :meth:`teach` still labels them when you
+        decide later (see :attr:`unsure_idx`), and :meth:`undo` reverts it.
+        ``mode`` says how the clips were found, as for :meth:`teach`.
+        """
+        idx, _ = check_indices(idx, self.n_pool)
+        mode = _check_mode(mode)
+        with self._lock:
+            self._unsure(idx, mode=mode)
+
+    def _unsure(self, idx: np.ndarray, t: float | None = None, seq: int | None = None, mode: str = "active") -> None:
+        prev = self._codes[idx].copy()
+        if (prev >= 0).any():
+            i = int(idx[prev >= 0][0])
+            msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r}; undo() that label first"
+            raise AlreadyLabeledError(msg)
+        if (prev == _UNSURE).any():
+            msg = f"clip {int(idx[prev == _UNSURE][0])} is already answered 'unsure'"
+            raise InvalidInputError(msg)
+        self._codes[idx] = _UNSURE
+        event = Event("unsure", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
+        self._record(event, idx, prev, seq=seq)
+
     def undo(self) -> Event:
-        """Revert the most recent :meth:`teach` or :meth:`skip` call as a whole.
+        """Revert the most recent :meth:`teach`, :meth:`skip` or :meth:`unsure` call as a whole.
 
         Can be repeated back to the start. Returns the reverted event, so a
         caller can bring its clips back.
@@ -358,7 +391,7 @@ class ActiveLearner(PersistenceMixin):
             seq = self._next_seq
         self._next_seq = max(self._next_seq, seq + 1)
         self._history.append(event)
-        if event.kind in ("teach", "skip"):
+        if event.kind in ("teach", "skip", "unsure"):
             self._undo_stack.append((len(self._history) - 1, idx, prev, seq))
         reverted = self._history[event.target] if event.kind == "undo" else None
         if event.kind in ("teach", "add_class") or (reverted is not None and reverted.kind == "teach"):
@@ -369,12 +402,12 @@ class ActiveLearner(PersistenceMixin):
 
     def _event_record(self, event: Event, seq: int, target_seq: int | None = None) -> dict:
         record = {"kind": event.kind, "seq": seq, "t": round(event.time, 3)}
-        if event.kind in ("teach", "skip"):
+        if event.kind in ("teach", "skip", "unsure"):
             record["idx"] = list(event.indices)
             record["ids"] = [self._id(i) for i in event.indices]
         if event.kind in ("teach", "add_class"):
             record["labels"] = list(event.labels)
-        if event.kind in ("teach", "skip") and event.mode != "active":
+        if event.kind in ("teach", "skip", "unsure") and event.mode != "active":
             record["mode"] = event.mode  # absent = "active" (journals written before modes existed)
         if event.kind == "undo":
             record["target"] = target_seq
@@ -544,7 +577,7 @@ class ActiveLearner(PersistenceMixin):
         """One row per clip or window: where it is, the predicted class and the given label.
 
         Columns: ``id, recording, start, end, predicted, probability, label,
-        mode``. ``recording``, ``start`` and ``end`` (seconds) come from
+        mode`` (a clip answered "unsure" has no label and mode ``"unsure"``). ``recording``, ``start`` and ``end`` (seconds) come from
         :attr:`dataset` (a plain clip spans its file); without a dataset the
         recording is the clip id and the times are NaN.
 
@@ -563,6 +596,7 @@ class ActiveLearner(PersistenceMixin):
         with self._lock:
             labels = self.labels
             modes = self.label_modes
+            unsure = dict.fromkeys(self.unsure_idx.tolist(), "unsure")
         n = self.n_pool
         ids = self.ids
         if self.dataset is not None and hasattr(self.dataset, "recording"):
@@ -581,7 +615,7 @@ class ActiveLearner(PersistenceMixin):
             proba=proba,
             classes=self.classes,
             labels=[labels.get(i) for i in range(n)],
-            modes=[modes.get(i) for i in range(n)],
+            modes=[modes.get(i, unsure.get(i)) for i in range(n)],
             threshold=threshold,
             as_frame=as_frame,
         )

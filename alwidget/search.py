@@ -9,13 +9,14 @@ the lower index.
 Exact search (the default up to 1,000,000 clips) scans the pool in chunks of
 ``_CHUNK_ROWS`` rows, standardising and normalising each chunk on the fly in
 float32 and keeping a running top ``n``: memory stays at one chunk, whatever
-the pool size (a memory-mapped pool is read, never copied). About 0.4 s per
-million 192-d rows on one core.
+the pool size (a memory-mapped pool is read, never copied). About 0.4-0.5 s
+per million 192-d rows on one core (``benchmarks/README.md``, "Search by
+example"; approximate queries take a few ms there).
 
 Approximate search uses an HNSW graph from the optional package ``voyager``
 (``pip install alwidget[search]``). Why voyager:
 
-* small and self-contained: one 0.3-0.8 MB wheel with no dependency, for
+* small and self-contained: a 0.3 MB wheel (0.8 MB installed), no dependency, for
   CPython 3.10, 3.11 and 3.12+ (abi3) on Linux, macOS and Windows; Apache-2.0,
   maintained by Spotify (2.2.3, November 2026);
 * deterministic: an explicit ``random_seed``, and single-threaded insertion
@@ -25,11 +26,11 @@ Approximate search uses an HNSW graph from the optional package ``voyager``
 * no OpenMP: faiss-cpu (19 MB wheel) bundles its own OpenMP runtime, and with
   torch's (a dependency of alwidget) that is a known crash on macOS
   (faiss-wheels issue 73, still open);
-* better graphs than usearch at the same build cost on clustered embeddings
-  (usearch left a query at recall 0 with ``expansion_add=64``), and usearch has
-  no seed, a nondeterministic multi-threaded build, a 44 MB dependency
-  (numkong) and needs Python >= 3.11 in its current releases. hnswlib has not
-  been released since 2023 and ships no wheels (it needs a compiler).
+* usearch has no seed, builds nondeterministically on several threads, pulls
+  a 44 MB dependency (numkong) and needs Python >= 3.11 in its current
+  releases; in one 50k-row comparison at the same settings and build speed it
+  left a query at recall 0 where voyager did not. hnswlib has not been
+  released since 2023 and ships no wheels (it needs a compiler).
 
 Neither voyager nor usearch exposes filtered search in Python, so labelled
 and skipped clips are filtered by asking each shard for more neighbours than

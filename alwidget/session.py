@@ -103,19 +103,19 @@ def replay_audits(history, n_pool: int, seed: int, rate: float) -> dict[int, tup
     slot is an audit slot and its clip is that slot's audit pick. Reverted
     teaches are left out.
     """
-    state = np.zeros(n_pool, dtype=np.int8)  # 0 open, 1 labelled, 2 skipped
+    state = np.zeros(n_pool, dtype=np.int8)  # 0 open, 1 labelled, 2 skipped, 3 unsure
     prev: dict[int, np.ndarray] = {}
     out: dict[int, tuple[int, int]] = {}
     n_labeled = 0
     for pos, ev in enumerate(history):
         idx = np.asarray(ev.indices, dtype=np.int64)
-        if ev.kind in ("teach", "skip"):
+        if ev.kind in ("teach", "skip", "unsure"):
             if ev.kind == "teach" and len(idx) == 1 and getattr(ev, "mode", "active") == "active":
                 n = int(np.count_nonzero(state))
                 if audit_slot(seed, n, rate) and audit_pick(seed, n, np.flatnonzero(state == 0)) == int(idx[0]):
                     out[pos] = (int(idx[0]), n_labeled)
             prev[pos] = state[idx].copy()
-            state[idx] = 1 if ev.kind == "teach" else 2
+            state[idx] = {"teach": 1, "skip": 2, "unsure": 3}[ev.kind]
         elif ev.kind == "undo" and ev.target in prev:
             back = prev.pop(ev.target)
             target = history[ev.target]
@@ -487,6 +487,11 @@ class LabelingSession:
         with self._batch():
             self._skip(clip)
 
+    def unsure(self, clip: int | None = None) -> None:
+        """Answer "unsure" for the clip on screen (journalled, never trained on, not asked again); show the next one."""
+        with self._batch():
+            self._skip(clip, unsure=True)
+
     def undo(self) -> None:
         """Revert the learner's last label or skip and bring that clip back on screen."""
         with self._batch():
@@ -613,7 +618,7 @@ class LabelingSession:
     def handle(self, command: dict) -> None:
         """Run a command as a front end sends it: ``{"kind": ..., "value": ..., "clip": ...}``.
 
-        Kinds: ``label``, ``skip``, ``undo``, ``add_class``, ``auto``, ``stop``,
+        Kinds: ``label``, ``skip``, ``unsure``, ``undo``, ``add_class``, ``auto``, ``stop``,
         ``dismiss``, ``search`` (``clip``: find more like it) and ``mode``
         (``value``: ``"active"`` leaves a search). Errors are shown in the
         state, never raised.
@@ -626,6 +631,8 @@ class LabelingSession:
                     self._label(cmd.get("value"), cmd.get("clip"))
                 elif kind == "skip":
                     self._skip(cmd.get("clip"))
+                elif kind == "unsure":
+                    self._skip(cmd.get("clip"), unsure=True)
                 elif kind == "undo":
                     self._undo()
                 elif kind == "add_class":
@@ -722,7 +729,7 @@ class LabelingSession:
 
     def _n_done(self) -> int:
         """Clips labelled or skipped: the audit slot of the clip shown next."""
-        return self.learner.n_labeled + len(self.learner.skipped_idx)
+        return self.learner.n_labeled + len(self.learner.skipped_idx) + _n_unsure(self.learner)
 
     def _is_audit(self, i: int, n_done: int) -> bool:
         """Whether clip ``i`` shown at slot ``n_done`` is that slot's audit clip (same rule as replay_audits)."""
@@ -761,14 +768,17 @@ class LabelingSession:
             self._set(auto={"running": left > 0, "left": left, "done": done})
         self._after_action()
 
-    def _skip(self, clip=None, *, auto: bool = False) -> None:
+    def _skip(self, clip=None, *, auto: bool = False, unsure: bool = False) -> None:
         if not auto and self._busy_with_auto():
             return
         i = self._on_screen(clip)
         if i is None:
             return
         try:
-            self.learner.skip(i, **_mode_kw(self._current_mode))
+            if unsure:
+                self.learner.unsure(i, **_mode_kw(self._current_mode))
+            else:
+                self.learner.skip(i, **_mode_kw(self._current_mode))
         except JournalLockedError as exc:
             self._block(exc)
             return
@@ -805,7 +815,7 @@ class LabelingSession:
             (self._results if searching else self._queue).extendleft(reversed(back[1:]))
             audit = not searching and self._is_audit(back[0], self._n_done())
             self._show(back[0], audit=audit, mode="search" if searching else "active")
-        what = {"teach": "label", "skip": "skip"}.get(event.kind, event.kind)
+        what = {"teach": "label", "skip": "skip", "unsure": '"unsure" answer'}.get(event.kind, event.kind)
         self._set(message=f"undid the {what} of clip {back[0]}" if back else f"undid {event.kind}")
         self._publish_progress()
         self._publish_plot()
@@ -982,6 +992,7 @@ class LabelingSession:
         n_eval = len(self._eval.idx) if self._eval is not None and self._eval.held_out else 0
         n_labeled = learner.n_labeled
         n_skipped = len(learner.skipped_idx)
+        n_unsure = _n_unsure(learner)
         if learner.model_ is None:
             model = "no model yet"
         else:
@@ -990,8 +1001,9 @@ class LabelingSession:
             progress={
                 "n_labeled": n_labeled,
                 "n_skipped": n_skipped,
+                "n_unsure": n_unsure,
                 "n_pool": learner.n_pool,
-                "open": learner.n_pool - n_labeled - n_skipped - n_eval,
+                "open": learner.n_pool - n_labeled - n_skipped - n_unsure - n_eval,
                 "counts": {str(c): int(k) for c, k in counts.items()},
                 "per_minute": _per_minute(self._label_times),
                 "model": model,
@@ -1248,6 +1260,8 @@ class LabelingSession:
                     points[k] = float(np.mean(pred == ev_set.y))
             elif ev.kind == "skip":
                 rb.skip(list(ev.indices))
+            elif ev.kind == "unsure":
+                rb.unsure(list(ev.indices))
             elif ev.kind == "undo":
                 rb.undo()
                 points = {k: v for k, v in points.items() if k <= rb.n_labeled}
@@ -1380,6 +1394,12 @@ class _AudioBytes:
             msg = f"the file {self.name!r} holds no audio; choose another file to search with"
             raise InvalidInputError(msg)
         return np.ascontiguousarray(y.mean(axis=1)), int(sr)
+
+
+def _n_unsure(learner) -> int:
+    """Clips answered "unsure" (0 for learners without that answer)."""
+    idx = getattr(learner, "unsure_idx", None)
+    return 0 if idx is None else len(idx)
 
 
 def _mode_kw(mode: str) -> dict:

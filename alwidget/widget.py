@@ -7,9 +7,9 @@ trait (``{"kind": ..., "value": ..., "clip": ..., "seq": ...}``), which goes
 straight to :meth:`LabelingSession.handle`. An audio file to search with
 comes as a custom message with one binary buffer (``{"kind": "search_audio",
 "name": ...}``), for :meth:`LabelingSession.search_audio`. Keys (while the
-widget has focus): ``1``-``9`` label, ``s`` or right arrow skip, ``u`` or
-Backspace undo, space replay, ``f`` find more like this; no notebook shortcut
-fires meanwhile.
+widget has focus): ``1``-``9`` label, ``s`` or right arrow skip, ``?`` unsure,
+``u`` or Backspace undo, space replay, ``f`` find more like this; no notebook
+shortcut fires meanwhile.
 """
 
 from __future__ import annotations
@@ -175,6 +175,10 @@ class LabelingWidget(anywidget.AnyWidget):
     def skip(self, clip: int | None = None) -> None:
         """Skip the clip on screen."""
         self.session.skip(clip)
+
+    def unsure(self, clip: int | None = None) -> None:
+        """Answer "unsure" for the clip on screen (see :meth:`LabelingSession.unsure`)."""
+        self.session.unsure(clip)
 
     def undo(self) -> None:
         """Revert the last label or skip."""

@@ -4,7 +4,7 @@ One server per host (free port on 127.0.0.1, stopped at the end) runs a
 notebook that shows a LabelingWidget over generated sounds (demo mode, with a
 journal). In each host the test
 
-- labels with clicks and number keys, skips and undoes;
+- labels with clicks and number keys, skips, undoes and answers "unsure" (?);
 - searches by example (key f), labels the results with the same keys and
   goes back to active learning;
 - presses every notebook command-mode shortcut (m, a, b, d d, y, z, x, c, v,
@@ -430,7 +430,7 @@ def test_widget_in_host(browser, host, tmp_path):
         labels = replayed.labels
         assert len(labels) == n
         kinds = [e.kind for e in replayed.history]
-        assert kinds.count("skip") == 1 and kinds.count("undo") == 1
+        assert kinds.count("skip") == 1 and kinds.count("undo") == 1 and kinds.count("unsure") == 1
         assert all(truth[i] == y for i, y in labels.items())  # each label went to the clip it was given for
         assert list(replayed.label_modes.values()).count("search") == 1  # the search result, with its mode
     finally:
@@ -468,6 +468,9 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     clip = _wait_clip_change(page, clip)
     assert clip == skipped
     _wait_n_labeled(page, 4)
+    page.keyboard.press("?")  # "unsure": the next clip comes, the progress line counts it
+    clip = _wait_clip_change(page, clip)
+    page.wait_for_function("() => document.querySelector('.alw-progress').innerText.includes('1 unsure')")
 
     # every notebook shortcut, one at a time, while the widget has focus: nothing changes
     for key in SHORTCUTS:

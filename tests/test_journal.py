@@ -767,3 +767,26 @@ def test_an_unknown_mode_in_a_journal_is_read_as_active_with_a_warning(tmp_path)
     with pytest.warns(JournalWarning, match="unknown mode 'dream'"):
         b = ActiveLearner(X, CLASSES, journal=path)
     assert b.labels == {1: "bird", 2: "bell"} and b.label_modes == {1: "active", 2: "active"}
+
+
+def test_unsure_answers_are_journalled_replayed_and_exported_but_not_imported(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    ids = [f"c{i}" for i in range(20)]
+    a = ActiveLearner(X, CLASSES, journal=path, ids=ids)
+    a.teach(1, "bird")
+    a.unsure([2, 3], mode="search")
+    a.unsure(4)
+    a.undo()
+    assert [r["kind"] for r in read(path).records] == ["teach", "unsure", "unsure", "undo"]
+    a.close_journal()
+    b = ActiveLearner(X, CLASSES, journal=path, ids=ids)
+    assert b.unsure_idx.tolist() == [2, 3] and b.labels == {1: "bird"}
+    assert [(e.kind, e.indices, e.mode) for e in b.history] == [(e.kind, e.indices, e.mode) for e in a.history]
+    b.undo()  # the undo stack came back too
+    assert b.unsure_idx.tolist() == []
+    b.unsure([2, 3], mode="search")
+    b.export_labels(tmp_path / "labels.csv")
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert rows == ["id,index,label,mode", "c1,1,bird,active", "c2,2,,unsure", "c3,3,,unsure"]
+    c = ActiveLearner(X, CLASSES, ids=ids)
+    assert c.import_labels(tmp_path / "labels.csv") == 1 and c.labels == {1: "bird"}

@@ -658,3 +658,27 @@ def test_dataset_gives_ids_and_must_match_the_pool():
         ActiveLearner(X[:-1], ["a"], dataset=ds)
     with pytest.raises(InvalidInputError, match="dataset must be"):
         ActiveLearner(X, ["a"], dataset=3)
+
+
+def test_unsure_is_never_trained_on_never_queried_and_can_be_undone_or_taught_later():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    learner = ActiveLearner(X, ["a", "b"])
+    learner.teach([0, 1], ["a", "b"])
+    learner.unsure([2, 3], mode="search")
+    assert learner.unsure_idx.tolist() == [2, 3] and not learner.is_unlabeled(2)
+    assert learner.n_labeled == 2 and learner.labels == {0: "a", 1: "b"}
+    learner.fit()
+    assert learner.n_labels_fit_ == 2  # never a training label
+    picks = learner.query(36)  # everything that is left: the unsure clips are not among them
+    assert not {2, 3} & set(picks.tolist()) and len(picks) == 36
+    assert learner.history[-1].kind == "unsure" and learner.history[-1].mode == "search"
+    with pytest.raises(InvalidInputError, match="already answered 'unsure'"):
+        learner.unsure(2)
+    with pytest.raises(AlreadyLabeledError):
+        learner.unsure(0)
+    learner.undo()
+    assert learner.unsure_idx.tolist() == [] and learner.is_unlabeled(2)
+    learner.unsure(2)
+    learner.teach(2, "a")  # decided later: a label like any other
+    assert learner.labels[2] == "a" and learner.unsure_idx.tolist() == []

@@ -189,6 +189,21 @@ def test_n_larger_than_the_eligible_clips(learner):
     assert len(search.similar(learner, 0, 500, exclude_labeled=False).indices) == 299
 
 
+def test_read_only_memory_mapped_pool(tmp_path):
+    X = clustered(5_000, d=12, seed=15)
+    np.save(tmp_path / "pool.npy", X)
+    pool = np.load(tmp_path / "pool.npy", mmap_mode="r")
+    learner = ActiveLearner(pool, CLASSES)
+    assert not learner._X.flags.writeable  # a view of the mapped file, not a copy
+    got = search.similar(learner, [10, 11], 7)
+    in_memory = search.similar(ActiveLearner(X, CLASSES), [10, 11], 7)
+    assert got.indices.tolist() == in_memory.indices.tolist()
+    np.testing.assert_array_equal(got.scores, in_memory.scores)
+    if search._load_voyager() is not None:
+        approx = search.similar(learner, [10, 11], 7, approximate=True)
+        assert len(np.intersect1d(approx.indices, got.indices)) >= 6
+
+
 def test_search_while_another_thread_labels():
     learner = ActiveLearner(clustered(2_000, seed=13), CLASSES)
     start = threading.Barrier(2)

@@ -967,3 +967,31 @@ def test_search_by_audio_file_bytes_and_bad_queries_are_shown_not_raised(make_wi
     assert w.mode == "active" and "10000" in w.message
     with pytest.raises(InvalidInputError, match="bytes"):
         w.search_audio(b"")
+
+
+def test_unsure_answer_from_the_front_end_is_kept_out_of_training_and_the_queue(make_widget, sounds, tmp_path):
+    ds, X, classes = sounds
+    w = make_widget(journal=tmp_path / "j.jsonl")
+    send = Sender(w)
+    send("label", classes[0])
+    assert w.wait_idle(IDLE)
+    doubt = w.current
+    send("unsure")
+    assert w.current != doubt and w.learner.unsure_idx.tolist() == [doubt]
+    assert w["progress"]["n_unsure"] == 1 and w["progress"]["open"] == len(ds) - 2
+    for _ in range(5):
+        assert w.wait_idle(IDLE)
+        assert doubt not in w.queue and w.current != doubt  # never asked again
+        send("label", classes[1])
+    assert w.wait_idle(IDLE)
+    assert w.learner.n_labels_fit_ == 6  # the unsure clip is not a training label
+    # undo back to the unsure answer: the clip comes back on screen
+    for _ in range(6):
+        send("undo")
+    assert w.current == doubt and "unsure" in w.message and w.learner.unsure_idx.tolist() == []
+    send("unsure")
+    w.close()
+    w.learner.close_journal()
+    again = ActiveLearner(X, list(classes), model=SlowCentroid(delay=0.0), journal=tmp_path / "j.jsonl")
+    assert again.unsure_idx.tolist() == [doubt]
+    assert [e.kind for e in again.history].count("unsure") == 2

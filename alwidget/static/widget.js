@@ -113,7 +113,7 @@ function render({ model, el }) {
   root.setAttribute("role", "application");
   root.setAttribute(
     "aria-label",
-    "audio labelling widget: keys 1-9 label, s skip, u undo, space replay, f find more like this",
+    "audio labelling widget: keys 1-9 label, s skip, ? unsure, u undo, space replay, f find more like this",
   );
   root.setAttribute("data-lm-suppress-shortcuts", "true");
 
@@ -167,13 +167,15 @@ function render({ model, el }) {
   const classRow = h("div", "alw-classes");
   const actionRow = h("div", "alw-actions");
   const skipBtn = h("button", "alw-btn alw-skip", "skip (s / \u2192)");
+  const unsureBtn = h("button", "alw-btn alw-unsure", "unsure (?)");
+  unsureBtn.title = "not sure: saved as such, never used for training, not asked again";
   const undoBtn = h("button", "alw-btn alw-undo", "undo (u / \u232b)");
   const addInput = h("input", "alw-add-input");
   addInput.type = "text";
   addInput.placeholder = "new class name";
   addInput.setAttribute("aria-label", "new class name");
   const addBtn = h("button", "alw-btn alw-add", "+ class");
-  actionRow.append(skipBtn, undoBtn, addInput, addBtn);
+  actionRow.append(skipBtn, unsureBtn, undoBtn, addInput, addBtn);
 
   const searchRow = h("div", "alw-search");
   const findBtn = h("button", "alw-btn alw-find", "find more like this (f)");
@@ -212,7 +214,7 @@ function render({ model, el }) {
   const help = h(
     "div",
     "alw-help",
-    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 u or \u232b undo \u00b7 space replay" +
+    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay" +
       " \u00b7 f find more like this \u00b7 Esc leaves a text box",
   );
 
@@ -274,6 +276,12 @@ function render({ model, el }) {
     if (!claim()) return;
     flash(skipBtn);
     send("skip");
+  }
+
+  function unsure() {
+    if (!claim()) return;
+    flash(unsureBtn);
+    send("unsure");
   }
 
   function undo() {
@@ -348,6 +356,7 @@ function render({ model, el }) {
 
   replayBtn.addEventListener("click", replay);
   skipBtn.addEventListener("click", skip);
+  unsureBtn.addEventListener("click", unsure);
   undoBtn.addEventListener("click", undo);
   addBtn.addEventListener("click", addClass);
   autoBtn.addEventListener("click", startAuto);
@@ -411,6 +420,8 @@ function render({ model, el }) {
       if (k < names.length) labelWith(names[k], classRow.children[k]);
     } else if (e.key === "s" || e.key === "S" || e.key === "ArrowRight") {
       skip();
+    } else if (e.key === "?") {
+      unsure();
     } else if (e.key === "u" || e.key === "U" || e.key === "Backspace") {
       undo();
     } else if (e.key === " " || e.code === "Space") {
@@ -693,7 +704,8 @@ function render({ model, el }) {
   function renderProgress() {
     const p = model.get("progress") || {};
     const n = p.n_labeled ?? 0;
-    const skipped = p.n_skipped ? ` \u00b7 ${p.n_skipped} skipped` : "";
+    const skipped =
+      (p.n_skipped ? ` \u00b7 ${p.n_skipped} skipped` : "") + (p.n_unsure ? ` \u00b7 ${p.n_unsure} unsure` : "");
     progressText.textContent = `${n} / ${p.n_pool ?? 0} labelled${skipped}`;
     rateText.textContent = p.per_minute ? `${p.per_minute} labels/min` : "";
     modelText.textContent = p.model || "";
@@ -743,7 +755,8 @@ function render({ model, el }) {
     blockedBox.textContent = blocked;
     blockedBox.classList.toggle("alw-on", !!blocked);
     root.classList.toggle("alw-is-blocked", !!blocked);
-    const sel = ".alw-class, .alw-skip, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back";
+    const sel =
+      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back";
     for (const b of root.querySelectorAll(sel)) {
       b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
     }
