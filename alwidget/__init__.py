@@ -37,6 +37,7 @@ _MODULES = (
     "export",
     "features",
     "models",
+    "review",
     "search",
     "session",
     "simulation",
