@@ -236,14 +236,14 @@ class PersistenceMixin:
         """Undo the effect of the event just recorded (``record`` is its journal record)."""
         event = self._history.pop()
         self._next_seq = record["seq"]
-        if event.kind in ("teach", "skip", "unsure"):
+        if event.kind in ("teach", "relabel", "skip", "unsure"):
             _, idx, prev, _ = self._undo_stack.pop()
             self._codes[idx] = prev
         elif event.kind == "undo":
             reverted = self._history[event.target]
             idx = np.asarray(reverted.indices, dtype=np.int64)
             prev = self._codes[idx].copy()
-            if reverted.kind == "teach":
+            if reverted.kind in ("teach", "relabel"):
                 self._codes[idx] = [self._code[c] for c in reverted.labels]
             else:
                 self._codes[idx] = _SKIPPED if reverted.kind == "skip" else _UNSURE
@@ -271,7 +271,8 @@ class PersistenceMixin:
 
     def _check_journal_ids(self, records: list[dict], path) -> None:
         """Refuse a journal none of whose clips are in this pool (before changing anything)."""
-        ids = [i for r in records if r.get("kind") in ("teach", "skip", "unsure") for i in r.get("ids", [])]
+        kinds = ("teach", "relabel", "skip", "unsure")
+        ids = [i for r in records if r.get("kind") in kinds for i in r.get("ids", [])]
         found, missing = self._lookup_ids(ids)
         if ids and not found:
             msg = (
@@ -285,7 +286,7 @@ class PersistenceMixin:
         if self._ids is not None:
             return  # clip ids: a folder may change; _check_journal_ids refuses a journal with none of them
         for r in records:
-            if r.get("kind") not in ("teach", "skip", "unsure"):
+            if r.get("kind") not in ("teach", "relabel", "skip", "unsure"):
                 continue
             for i in r.get("ids", []):
                 if type(i) is not int or not 0 <= i < self.n_pool:
@@ -304,7 +305,7 @@ class PersistenceMixin:
         for rec in contents.records:
             kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
             try:
-                if kind in ("teach", "skip", "unsure"):
+                if kind in ("teach", "relabel", "skip", "unsure"):
                     found, gone = self._lookup_ids(rec["ids"])
                     missing += gone
                     if not found:
@@ -313,13 +314,14 @@ class PersistenceMixin:
                     if mode not in LABEL_MODES:  # a newer alwidget's mode: keep the label, call it active
                         problems.append(f"{path}: event {seq} has an unknown mode {mode!r}; it was read as 'active'")
                         mode = "active"
-                    if kind == "teach":
+                    if kind in ("teach", "relabel"):
                         keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
                         names = [rec["labels"][i] for i in keep]
                         for name in names:
                             if name not in self._code:
                                 self._add_class(name, t=t, seq=seq)
-                        self._teach(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
+                        apply = self._teach if kind == "teach" else self._relabel
+                        apply(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
                     elif kind == "skip":
                         self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
                     else:

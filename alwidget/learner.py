@@ -29,7 +29,8 @@ from alwidget.errors import (
     PoolExhaustedError,
     UnknownClassError,
 )
-from alwidget.models import _TorchClassifier, fit_model, make_model, predict_proba_with
+from alwidget._validation import release_pages
+from alwidget.models import _TorchClassifier, fit_model, gather_rows, make_model, pool_blocks, predict_proba_with, to_float32
 
 __all__ = ["ActiveLearner", "Event"]
 
@@ -38,6 +39,10 @@ _SKIPPED = -2
 _UNSURE = -3  # answered "unsure": never trained on, never asked again (until taught)
 _COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
 _CHUNK_ROWS = 65_536
+# a query scores every candidate up to this many, a seeded random subset of this many above
+# (ActiveLearner(candidates=...)); see benchmarks/README.md, "Ten million windows"
+_MAX_CANDIDATES = 200_000
+_SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Event:
 
     Attributes
     ----------
-    kind : ``"teach"``, ``"skip"``, ``"unsure"``, ``"undo"`` or ``"add_class"``
+    kind : ``"teach"``, ``"relabel"``, ``"skip"``, ``"unsure"``, ``"undo"`` or ``"add_class"``
     indices : pool indices the event touched (empty for ``add_class``)
     labels : class names given (``teach``), or the new class (``add_class``)
     target : for ``undo``, the position in ``history`` of the event it reverted
@@ -70,7 +75,11 @@ class ActiveLearner(PersistenceMixin):
     Parameters
     ----------
     embeddings : array-like ``(n_pool, d)`` of floats
-        One row per clip; stored as float32 (no copy if already float32).
+        One row per clip. A C-contiguous float32 or float16 array is used as
+        it is, with no copy, memory-mapped ones included
+        (``np.load(path, mmap_mode="r")``): a pool of 10M windows x 192
+        float16 stays on disk (3.84 GB) and is read in blocks, never loaded
+        whole. Other arrays are copied to float32.
     classes : list of str or int
         Unique label names; grow later with :meth:`add_class`.
     strategy : str or callable, default ``"margin"``
@@ -89,6 +98,16 @@ class ActiveLearner(PersistenceMixin):
         Torch device for the built-in models.
     n_committee : int, default 5
         Members of the bagged committee used by committee strategies (``"bald"``).
+    candidates : int, optional
+        How many unlabelled clips a query scores at most. Default (None):
+        200,000, so pools up to 200,000 clips are scored exhaustively (every
+        unlabelled clip, as always); above that each query scores a seeded
+        random subset of 200,000 of them, which keeps the wait between a
+        label and the next clip under 300 ms at 10M windows, at no measurable
+        cost in label efficiency (``benchmarks/README.md``, "Ten million
+        windows"). The subset depends on the seed and the number of labels
+        and skips, so the same calls give the same queries. Pass a larger
+        number (e.g. ``n_pool``) for exhaustive scoring of a large pool.
     ids : sequence of str or int, optional
         A stable id per clip (e.g. ``dataset.clip_ids``); journals, exports and
         imports refer to clips by id, so they survive a re-ordered or grown
@@ -120,11 +139,12 @@ class ActiveLearner(PersistenceMixin):
         seed: int = 0,
         device: str = "cpu",
         n_committee: int = 5,
+        candidates: int | None = None,
         ids=None,
         journal=None,
         dataset=None,
     ):
-        self._X = check_embeddings(embeddings)
+        self._X = check_embeddings(embeddings, allow_float16=True)  # float16/float32, memory-mapped: no copy
         self._classes = check_classes(classes)
         self._code = {c: i for i, c in enumerate(self._classes)}
         _strategies.get(strategy)  # fail now, not at the first query
@@ -138,6 +158,7 @@ class ActiveLearner(PersistenceMixin):
         self.seed = int(seed)
         self.device = device
         self.n_committee = check_positive_int(n_committee, "n_committee")
+        self.candidates = None if candidates is None else check_positive_int(candidates, "candidates")
         self.dataset = _check_dataset(dataset, len(self._X))
         if ids is None and dataset is not None:
             ids = dataset.clip_ids
@@ -158,6 +179,7 @@ class ActiveLearner(PersistenceMixin):
         self._fit_label_version = -1
         self._fit_n_classes = 0
         self._proba_cache: tuple[int, np.ndarray] | None = None
+        self._subset_cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (fit version, rows, proba)
         self._committee: tuple[int, list] | None = None
 
         self._journal = None  # a _journal.JournalWriter while journaling
@@ -238,13 +260,23 @@ class ActiveLearner(PersistenceMixin):
         with self._lock:
             history = list(self._history)
         modes: dict[int, str] = {}
-        for event in history:
+        before: dict[int, dict] = {}  # history position of a relabel -> the modes it replaced
+        for pos, event in enumerate(history):
             if event.kind == "teach":
+                modes.update(dict.fromkeys(event.indices, event.mode))
+            elif event.kind == "relabel":
+                before[pos] = {i: modes.get(i) for i in event.indices}
                 modes.update(dict.fromkeys(event.indices, event.mode))
             elif event.kind == "undo" and history[event.target].kind == "teach":
                 for i in event.indices:
                     modes.pop(i, None)
-        return modes
+            elif event.kind == "undo" and history[event.target].kind == "relabel":
+                for i, mode in before.pop(event.target, {}).items():
+                    if mode is not None:
+                        modes[i] = mode
+        with self._lock:
+            labelled = set(self.labeled_idx.tolist())
+        return {i: m for i, m in modes.items() if i in labelled}
 
     @property
     def version(self) -> int:
@@ -320,6 +352,35 @@ class ActiveLearner(PersistenceMixin):
         event = Event("skip", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
+    def relabel(self, idx, labels, *, mode: str = "review") -> None:
+        """Change the label of labelled clip(s) ``idx`` (e.g. after a label review); undoable.
+
+        Parameters
+        ----------
+        idx : int or sequence of int
+            Pool indices, currently labelled.
+        labels : class name, or a sequence with one name per index
+        mode : str, default ``"review"``
+            Recorded with the new labels (see :attr:`label_modes`).
+        """
+        idx, _ = check_indices(idx, self.n_pool)
+        names = self._check_labels(labels, len(idx))
+        mode = _check_mode(mode)
+        with self._lock:
+            self._relabel(idx, names, mode=mode)
+
+    def _relabel(
+        self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None, mode: str = "review"
+    ) -> None:
+        prev = self._codes[idx].copy()
+        if (prev < 0).any():
+            i = int(idx[prev < 0][0])
+            msg = f"clip {i} has no label to change; give it one with teach({i}, ...)"
+            raise InvalidInputError(msg)
+        self._codes[idx] = np.array([self._code[c] for c in names], dtype=np.int32)
+        event = Event("relabel", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
+        self._record(event, idx, prev, seq=seq)
+
     def unsure(self, idx, *, mode: str = "active") -> None:
         """Answer "unsure" for clip(s) ``idx``.
 
@@ -327,7 +388,9 @@ class ActiveLearner(PersistenceMixin):
         :meth:`export_labels`), never used as a training label, and the clips
         are never queried again; :meth:`teach` still labels them when you
         decide later (see :attr:`unsure_idx`), and :meth:`undo` reverts it.
-        ``mode`` says how the clips were found, as for :meth:`teach`.
+        ``mode`` says how the clips were found, as for :meth:`teach`; with
+        ``mode="review"`` (a label review) a labelled clip may be answered
+        "unsure" too, which withdraws its label.
         """
         idx, _ = check_indices(idx, self.n_pool)
         mode = _check_mode(mode)
@@ -336,9 +399,12 @@ class ActiveLearner(PersistenceMixin):
 
     def _unsure(self, idx: np.ndarray, t: float | None = None, seq: int | None = None, mode: str = "active") -> None:
         prev = self._codes[idx].copy()
-        if (prev >= 0).any():
+        if (prev >= 0).any() and mode != "review":
             i = int(idx[prev >= 0][0])
-            msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r}; undo() that label first"
+            msg = (
+                f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r}; undo() that label first, "
+                "or withdraw it in a label review (mode='review')"
+            )
             raise AlreadyLabeledError(msg)
         if (prev == _UNSURE).any():
             msg = f"clip {int(idx[prev == _UNSURE][0])} is already answered 'unsure'"
@@ -391,10 +457,15 @@ class ActiveLearner(PersistenceMixin):
             seq = self._next_seq
         self._next_seq = max(self._next_seq, seq + 1)
         self._history.append(event)
-        if event.kind in ("teach", "skip", "unsure"):
+        if event.kind in ("teach", "relabel", "skip", "unsure"):
             self._undo_stack.append((len(self._history) - 1, idx, prev, seq))
         reverted = self._history[event.target] if event.kind == "undo" else None
-        if event.kind in ("teach", "add_class") or (reverted is not None and reverted.kind == "teach"):
+        withdrawn = event.kind == "unsure" and prev is not None and bool((prev >= 0).any())
+        if (
+            event.kind in ("teach", "relabel", "add_class")
+            or withdrawn
+            or (reverted is not None and reverted.kind in ("teach", "relabel", "unsure"))
+        ):
             self._label_version += 1
         self._version += 1
         if not replaying and self._journal is not None:
@@ -402,12 +473,12 @@ class ActiveLearner(PersistenceMixin):
 
     def _event_record(self, event: Event, seq: int, target_seq: int | None = None) -> dict:
         record = {"kind": event.kind, "seq": seq, "t": round(event.time, 3)}
-        if event.kind in ("teach", "skip", "unsure"):
+        if event.kind in ("teach", "relabel", "skip", "unsure"):
             record["idx"] = list(event.indices)
             record["ids"] = [self._id(i) for i in event.indices]
-        if event.kind in ("teach", "add_class"):
+        if event.kind in ("teach", "relabel", "add_class"):
             record["labels"] = list(event.labels)
-        if event.kind in ("teach", "skip", "unsure") and event.mode != "active":
+        if event.kind in ("teach", "relabel", "skip", "unsure") and event.mode != "active":
             record["mode"] = event.mode  # absent = "active" (journals written before modes existed)
         if event.kind == "undo":
             record["target"] = target_seq
@@ -479,11 +550,15 @@ class ActiveLearner(PersistenceMixin):
         """Class probabilities ``(m, k)`` float32; ``X=None`` means the whole pool.
 
         Fits first if the labels changed since the last fit. The pool table is
-        cached per model and returned read-only.
+        cached per model and returned read-only. The pool is scored in chunks
+        of rows, so a memory-mapped pool is read, never loaded; the table
+        itself takes ``n_pool x k x 4`` bytes (400 MB for 10M windows and 10
+        classes). Queries of a pool larger than ``candidates`` score only
+        their candidates (:meth:`candidate_proba`), not this table.
         """
         model, version, k = self._fitted()
         if X is not None:
-            X = check_embeddings(X, name="X", n_features=self._X.shape[1])
+            X = check_embeddings(X, name="X", n_features=self._X.shape[1], allow_float16=True)
             return _check_finite_proba(model, predict_proba_with(model, X, k, (self._mean, self._scale)))
         cache = self._proba_cache
         if cache is not None and cache[0] == version:
@@ -538,9 +613,42 @@ class ActiveLearner(PersistenceMixin):
                 members.append(fit_model(model, Xl[boot], y[boot], k))
             self._committee = (version, members)
         members = self._committee[1]
-        rows = self._X if rows is None else self._X[rows]
         stats = (self._mean, self._scale)
-        return np.stack([_check_finite_proba(m, predict_proba_with(m, rows, k, stats)) for m in members])
+        return np.stack([_check_finite_proba(m, predict_proba_with(m, self._X, k, stats, rows=rows)) for m in members])
+
+    def candidate_proba(self, candidates) -> np.ndarray:
+        """Class probabilities ``(m, k)`` float32 of the pool rows ``candidates``.
+
+        Fits first if the labels changed. The rows of the cached pool table
+        (:meth:`predict_proba`) when there is one, and for a pool of at most
+        ``candidates`` clips, which a query scores whole anyway; otherwise
+        only these rows are read and scored, so a query on a pool of millions
+        of windows never scores (or reads) the whole pool. Indices must lie in
+        ``0 .. n_pool - 1``. The result is read-only.
+        """
+        rows = check_indices(candidates, self.n_pool, unique=False, allow_empty=True)[0]
+        model, version, k = self._fitted()
+        cache = self._proba_cache
+        if (cache is not None and cache[0] == version) or self._scores_whole_pool():
+            out = self.predict_proba()[rows]
+            out.flags.writeable = False
+            return out
+        sub = self._subset_cache
+        if sub is not None and sub[0] == version and np.array_equal(sub[1], rows):
+            return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
+        stats = (self._mean, self._scale)
+        proba = _check_finite_proba(model, predict_proba_with(model, self._X, k, stats, rows=rows))
+        proba.flags.writeable = False
+        self._subset_cache = (version, rows, proba)
+        return proba
+
+    def _candidate_limit(self) -> int:
+        limit = _MAX_CANDIDATES if self.candidates is None else self.candidates
+        return check_positive_int(limit, "candidates")
+
+    def _scores_whole_pool(self) -> bool:
+        """Whether queries score the whole pool's table (pools up to ``candidates`` clips)."""
+        return self.n_pool <= self._candidate_limit()
 
     # ---------------------------------------------------------------- search and export
     def similar(self, query, n: int = 10, *, exclude_labeled: bool = True, embed=None, approximate=None):
@@ -628,7 +736,9 @@ class ActiveLearner(PersistenceMixin):
         classes have labels (the cold start), model-based strategies are
         replaced by a diverse pick (k-means++ seeding on the embeddings, away
         from clips already labelled). Calling ``query`` again without changing
-        the labels returns the same clips.
+        the labels returns the same clips. When more than ``candidates``
+        clips (default 200,000) are unlabelled, the strategy sees a seeded
+        random subset of that many of them (see :class:`ActiveLearner`).
 
         Parameters
         ----------
@@ -640,15 +750,22 @@ class ActiveLearner(PersistenceMixin):
         numpy int64 array of pool indices, most informative first.
         """
         n = check_positive_int(n, "n")
+        limit = self._candidate_limit()
         ex = check_indices(exclude, self.n_pool)[0] if exclude is not None and np.size(exclude) else None
         with self._lock:
             allowed = self._codes == _UNLABELED
             labelled = self._codes[self._codes >= 0]
-            rng = np.random.default_rng([self.seed, len(labelled), int(np.count_nonzero(self._codes == _SKIPPED))])
+            n_skipped = int(np.count_nonzero(self._codes == _SKIPPED))
+            rng = np.random.default_rng([self.seed, len(labelled), n_skipped])
         n_seen = len(np.unique(labelled))
         if ex is not None:
             allowed[ex] = False
-        cand = np.flatnonzero(allowed)
+        n_allowed = int(np.count_nonzero(allowed))
+        if n_allowed <= limit:
+            cand = np.flatnonzero(allowed)
+        else:  # a large pool: a random subset, drawn from its own stream (the strategy's rng is unchanged)
+            subset_rng = np.random.default_rng([self.seed, len(labelled), n_skipped, _SUBSET_STREAM])
+            cand = _sample_candidates(allowed, n_allowed, limit, subset_rng)
         if len(cand) == 0:
             msg = f"the pool is exhausted: all {self.n_pool} clips are labelled, skipped or excluded"
             raise PoolExhaustedError(msg)
@@ -663,13 +780,23 @@ class ActiveLearner(PersistenceMixin):
             return picks[self._codes[picks] == _UNLABELED]
 
     def _cold_start(self, cand: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """k-means++ picks among at most 20,000 candidates, away from at most 20,000 labelled clips.
+
+        Memory is bounded whatever the pool: two samples of ``_COLD_START_SAMPLE``
+        rows (about 30 MB each in float64) and distances taken in blocks
+        (:func:`alwidget.strategies.kmeans_pp`), never an ``n x n`` matrix.
+        """
         if len(cand) > _COLD_START_SAMPLE:
             cand = np.sort(rng.choice(cand, _COLD_START_SAMPLE, replace=False))
         lab = self.labeled_idx
         if len(lab) > _COLD_START_SAMPLE:
             lab = rng.choice(lab, _COLD_START_SAMPLE, replace=False)
-        centers = self._features(lab) if len(lab) else None
-        return cand[_strategies.kmeans_pp(self._features(cand), n, rng, centers=centers)]
+        centers = self._rows_features(lab) if len(lab) else None
+        return cand[_strategies.kmeans_pp(self._rows_features(cand), n, rng, centers=centers)]
+
+    def _rows_features(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`_features` of many scattered rows, read from a memory-mapped pool in runs (pages released)."""
+        return (gather_rows(self._X, idx) - self._mean) / self._scale
 
 
 def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
@@ -712,14 +839,52 @@ def _check_finite_proba(model, proba: np.ndarray) -> np.ndarray:
     return proba
 
 
+def _sample_candidates(allowed: np.ndarray, n_allowed: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` of the ``n_allowed`` rows where ``allowed`` is True, uniformly at random, ascending.
+
+    With mostly unlabelled rows (the usual case, ``m`` a small part of the
+    pool) it draws row numbers with replacement, a few more than needed,
+    keeps the distinct allowed ones and drops a random surplus: by symmetry
+    every ``m``-subset is equally likely, and there is no pass over the pool
+    (``rng.choice(..., replace=False)`` took 40 ms at 10M rows, this 10 ms).
+    """
+    n_pool = len(allowed)
+    if n_allowed * 4 >= n_pool and m * 8 <= n_allowed:
+        draw = int(m * n_pool / n_allowed * 1.05) + 64
+        rows = np.empty(0, dtype=np.int64)
+        for _ in range(8):  # one round almost always; each one adds more rows
+            rows = np.concatenate([rows, rng.integers(0, n_pool, size=draw)])
+            rows.sort()
+            rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]  # distinct
+            rows = rows[allowed[rows]]
+            if len(rows) >= m:
+                drop = rng.choice(len(rows), size=len(rows) - m, replace=False)
+                return np.delete(rows, drop)
+    return np.sort(rng.choice(np.flatnonzero(allowed), size=m, replace=False))
+
+
 def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation (float32), computed in chunks."""
+    """Per-feature mean and standard deviation (float32), in one streaming pass.
+
+    Blocks of ``_CHUNK_ROWS`` rows (float16 widened to float32 first, the same
+    numbers) are summed in float64; the pages of a memory-mapped pool are
+    released after each block. A pool of one block keeps the arithmetic it
+    always had (so small pools give bit-identical statistics); larger pools
+    sum without float64 copies of the block, 3x faster.
+    """
     total = np.zeros(X.shape[1])
     total_sq = np.zeros(X.shape[1])
-    for start in range(0, len(X), _CHUNK_ROWS):
-        block = X[start : start + _CHUNK_ROWS].astype(np.float64)
-        total += block.sum(axis=0)
-        total_sq += (block * block).sum(axis=0)
+    one_block = len(X) <= _CHUNK_ROWS
+    wide = np.empty((min(len(X), _CHUNK_ROWS), X.shape[1]), dtype=np.float32) if X.dtype == np.float16 else None
+    for _, block in pool_blocks(X, chunk=_CHUNK_ROWS):
+        block = to_float32(block, wide)
+        if one_block:
+            block = block.astype(np.float64)
+            total += block.sum(axis=0)
+            total_sq += (block * block).sum(axis=0)
+        else:
+            total += block.sum(axis=0, dtype=np.float64)
+            total_sq += np.einsum("ij,ij->j", block, block, dtype=np.float64)
     mean = total / len(X)
     var = np.maximum(total_sq / len(X) - mean * mean, 0.0)
     scale = np.sqrt(var)
@@ -753,13 +918,26 @@ def _check_dataset(dataset, n_pool: int):
 
 
 def _check_ids(ids, n_pool: int) -> list | None:
-    """Validate clip ids: one per row, unique, str or int."""
+    """Validate clip ids: one per row, unique, str or int.
+
+    Ids that are all ``str`` (none blank) or all ``int``, or an integer
+    array, are checked with C-level loops (about 1 s for 10M ids); anything
+    else id by id.
+    """
     if ids is None:
         return None
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
         msg = f"ids must be a sequence with one id per clip (e.g. dataset.clip_ids), got {ids!r}"
         raise InvalidInputError(msg)
-    ids = [check_class_name(i, what="clip id") for i in ids]
+    if isinstance(ids, np.ndarray) and ids.ndim == 1 and ids.dtype.kind in "iuU":
+        ids = ids.tolist()  # Python ints or strs
+    else:
+        ids = list(ids)
+    kinds = set(map(type, ids))
+    if kinds == {int} or (kinds == {str} and all(map(str.strip, ids))):
+        pass  # fast path: nothing to convert, no blank id
+    else:
+        ids = [check_class_name(i, what="clip id") for i in ids]
     if len(ids) != n_pool:
         msg = f"got {len(ids)} ids for {n_pool} clips; pass exactly one id per embedding row"
         raise InvalidInputError(msg)

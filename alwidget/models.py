@@ -33,11 +33,21 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.nn import functional as F
 
+from alwidget._validation import release_pages
 from alwidget.errors import InvalidInputError
 
 __all__ = ["SoftmaxRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
 _SCORE_CHUNK = 131_072
+# rows per chunk on the float32 path: 16,384 x 192 x 4 bytes = 12.6 MB stays
+# below glibc's mmap threshold (32 MB), so chunk buffers are reused instead of
+# freshly mapped and page-faulted each time (that cost more than the product)
+_FAST_CHUNK = 16_384
+# a gather from a memory-mapped pool runs over at most this many bytes of the
+# file (or _GATHER_ROWS rows) between two page releases: scattered rows map
+# whole 64 KB windows of the file (the kernel's fault-around)
+_GATHER_BYTES = 64 << 20
+_GATHER_ROWS = 16_384
 # pools with at most this many embedding values (n_rows * dim) are scored in
 # float64, so near-ties between clips break the same way on every CPU
 _EXACT_SCORE_VALUES = 1 << 22
@@ -83,6 +93,70 @@ def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(a).to(device)
+
+
+def pool_blocks(X: np.ndarray, rows: np.ndarray | None = None, chunk: int = _SCORE_CHUNK):
+    """Yield ``(start, block)``: ``X`` (or ``X[rows]``) ``chunk`` rows at a time, in ``X``'s dtype.
+
+    For a memory-mapped ``X`` the pages read are released as it goes
+    (:func:`~alwidget._validation.release_pages`), so a pass over a pool on
+    disk keeps about one block in memory, not the pool.
+    """
+    if rows is None:
+        for start in range(0, len(X), chunk):
+            stop = min(len(X), start + chunk)
+            yield start, X[start:stop]
+            release_pages(X, start, stop)
+        return
+    for start in range(0, len(rows), chunk):
+        yield start, gather_rows(X, rows[start : start + chunk])
+
+
+def gather_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` (a copy, same values and order).
+
+    From a memory-mapped ``X`` the rows are read in ascending order, in runs
+    that span at most ``_GATHER_BYTES`` of the file, and each run's pages are
+    released after it: reading 200,000 scattered rows of a 3.84 GB file maps
+    about 64 MB at a time, not the file.
+    """
+    rows = np.asarray(rows)
+    if getattr(X, "_mmap", None) is None or len(rows) == 0:
+        return np.asarray(X[rows])
+    order = None
+    if len(rows) > 1 and (np.diff(rows) < 0).any():
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+    row_bytes = max(1, X.strides[0])
+    span = max(1, _GATHER_BYTES // row_bytes)
+    # a new run where the rows cross a multiple of `span` rows, and every _GATHER_ROWS rows
+    cuts = np.flatnonzero(np.diff(rows // span)) + 1
+    cuts = np.union1d(cuts, np.arange(_GATHER_ROWS, len(rows), _GATHER_ROWS))
+    bounds = np.concatenate([[0], cuts, [len(rows)]]).astype(np.int64)
+    out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out[a:b] = X[rows[a:b]]
+        release_pages(X, int(rows[a]), int(rows[b - 1]) + 1)
+    if order is None:
+        return out
+    back = np.empty_like(out)
+    back[order] = out
+    return back
+
+
+def to_float32(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``block`` as float32 (the same values); float16 is widened by torch, 5x faster than numpy here.
+
+    ``out`` (float32, at least ``len(block)`` rows) is filled and returned
+    instead of a fresh array: a reused buffer is not page-faulted again.
+    """
+    if block.dtype == np.float32:
+        return block
+    if block.dtype != np.float16:
+        return np.asarray(block, dtype=np.float32)
+    dst = np.empty(block.shape, dtype=np.float32) if out is None else out[: len(block)]
+    torch.from_numpy(dst).copy_(_tensor(np.ascontiguousarray(block), "cpu"))
+    return dst
 
 
 class _TorchClassifier:
@@ -208,16 +282,40 @@ class _TorchClassifier:
         if not hasattr(self, "params_"):
             msg = f"this {type(self).__name__} is not fitted yet; call fit(X, y) first"
             raise InvalidInputError(msg)
-        X = np.asarray(X)
-        exact = X.size <= _EXACT_SCORE_VALUES
+        X = X if isinstance(X, np.memmap) else np.asarray(X)
+        return self._predict_rows(X, None, standardize, exact=X.size <= _EXACT_SCORE_VALUES)
+
+    def _predict_rows(self, X, rows, standardize, *, exact: bool) -> np.ndarray:
+        """:meth:`predict_proba` of ``X[rows]`` (all of ``X`` for None), gathered and scored in chunks.
+
+        The float64 (exact) path is the one small pools always had. The
+        float32 path works in chunks of ``_FAST_CHUNK`` rows (reused
+        buffers; float16 rows widened by torch into one buffer) and takes the
+        softmax over the class axis of the transposed logits, 4x faster than
+        along rows of 10 (equal to about 3e-8).
+        """
         dtype = np.float64 if exact else np.float32
-        params = [p.to(torch.float64 if exact else torch.float32) for p in self._folded_params(standardize)]
-        out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
+        torch_dtype = torch.float64 if exact else torch.float32
+        params = [p.to(torch_dtype) for p in self._folded_params(standardize)]
+        n = len(X) if rows is None else len(rows)
+        out = np.empty((n, len(self.classes_)), dtype=np.float32)
+        wide = None  # float16 rows are widened into this buffer
         with torch.no_grad():
-            for start in range(0, len(X), _SCORE_CHUNK):
-                rows = np.ascontiguousarray(X[start : start + _SCORE_CHUNK], dtype=dtype)
-                chunk = _tensor(rows, self.device)
-                out[start : start + len(chunk)] = torch.softmax(self._logits(chunk, params), dim=1).cpu().numpy()
+            for start, block in pool_blocks(X, rows, _SCORE_CHUNK if exact else _FAST_CHUNK):
+                if block.dtype == np.float16:
+                    if wide is None:
+                        wide = torch.empty((min(n, len(block)), *block.shape[1:]), dtype=torch_dtype)
+                    chunk = wide[: len(block)]
+                    chunk.copy_(_tensor(np.ascontiguousarray(block), "cpu"))
+                    chunk = chunk.to(self.device)
+                else:
+                    chunk = _tensor(np.ascontiguousarray(block, dtype=dtype), self.device)
+                logits = self._logits(chunk, params)
+                if exact:
+                    proba = torch.softmax(logits, dim=1)
+                else:
+                    proba = torch.softmax(logits.T.contiguous(), dim=0).T
+                out[start : start + len(chunk)] = proba.cpu().numpy()
         return out
 
     def _folded_params(self, standardize) -> list[torch.Tensor]:
@@ -431,19 +529,29 @@ def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=N
     return model
 
 
-def predict_proba_with(model, X: np.ndarray, n_classes: int, standardize: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Probabilities ``(m, n_classes)`` of a fitted model for raw rows ``X``.
+def predict_proba_with(
+    model, X: np.ndarray, n_classes: int, standardize: tuple[np.ndarray, np.ndarray], *, rows=None
+) -> np.ndarray:
+    """Probabilities ``(m, n_classes)`` of a fitted model for raw rows ``X`` (or ``X[rows]``).
 
     Built-in models fold the standardisation into their first layer; other
     models get standardised chunks, and their ``predict_proba`` columns are
     mapped to class codes through ``classes_`` (classes they never saw get 0).
+    ``X`` may be float16 or float32, memory-mapped or not: it is read
+    ``_SCORE_CHUNK`` rows at a time (with ``rows``, only those rows), so
+    scoring never holds more than one chunk of it in memory. ``rows`` are
+    scored as ``X[rows]`` would be (float64 up to ``_EXACT_SCORE_VALUES``
+    values, float32 above).
     """
     if isinstance(model, _TorchClassifier):
-        return model.predict_proba(X, standardize=standardize)
+        if rows is None:
+            return model.predict_proba(X, standardize=standardize)
+        exact = len(rows) * int(np.prod(X.shape[1:])) <= _EXACT_SCORE_VALUES
+        return model._predict_rows(X, np.asarray(rows), standardize, exact=exact)
     mean, scale = standardize
-    out = np.zeros((len(X), n_classes), dtype=np.float32)
-    for start in range(0, len(X), _SCORE_CHUNK):
-        chunk = (X[start : start + _SCORE_CHUNK] - mean) / scale
+    out = np.zeros((len(X) if rows is None else len(rows), n_classes), dtype=np.float32)
+    for start, block in pool_blocks(X, rows):
+        chunk = (block - mean) / scale
         p = np.asarray(model.predict_proba(chunk), dtype=np.float64)
         cols = np.asarray(getattr(model, "classes_", np.arange(p.shape[1])))
         if p.ndim != 2 or p.shape != (len(chunk), len(cols)) or not np.issubdtype(cols.dtype, np.integer):

@@ -45,7 +45,7 @@ from alwidget.errors import (
 
 __all__ = ["LabelingSession", "MODES", "audit_slot", "audit_pick"]
 
-MODES = ("active", "search")  # later: "review"
+MODES = ("active", "search", "review")
 FIELDS = (
     "mode", "clip", "audio", "spectrogram", "guess", "classes", "progress", "training",
     "plot", "message", "error", "blocked", "demo", "auto", "search",
@@ -261,6 +261,8 @@ class LabelingSession:
         self._results: deque[int] = deque()  # search results still to show
         self._search_total = 0
         self._search_query = ""
+        self._review_kind = "labels"  # review mode: "labels" (label review) or "detections"
+        self._detect: dict | None = None  # detection review: class, bins, the bin of each sampled clip
         self._search_request: tuple | None = None  # (query, n, description) for the worker
         self._current_mode = "active"  # the mode the clip on screen was shown in
         self._plot_key: tuple | None = None
@@ -551,14 +553,60 @@ class LabelingSession:
                 return
             self._queue_search(_AudioBytes(bytes(data), str(name)), self.search_n, f"file {name}")
 
+    def review_labels(self, n: int | None = None) -> None:
+        """Review the labels given so far, most doubtful first (review mode), in the background.
+
+        The order comes from :func:`alwidget.review.label_review_order`: a
+        model trained without each clip (k-fold) disagrees most with its
+        label. Press the class the clip really is: the same class confirms
+        it, another one relabels it (``learner.relabel``: journalled with mode
+        ``"review"``, undoable); skip leaves it; "unsure" withdraws the label
+        and records the doubt. ``n`` limits the queue (default: every label).
+        """
+        n = None if n is None else _positive_int(n, "n")
+        with self._batch():
+            if self._refuse():
+                return
+            with self._work:
+                self._search_request = ("review", n)
+                self._work.notify_all()
+            self._set(message="ordering the labels by how doubtful they are...")
+
+    def review_detections(self, name, *, per_bin: int = 10, n_bins: int = 4, top: int = 10) -> None:
+        """Check the model's detections of class ``name`` by score bin (review mode), in the background.
+
+        The unlabelled clips are split by their probability of ``name``: the
+        ``top`` highest, then ``n_bins`` quantile bins
+        (:func:`alwidget.review.detection_bins`, as in perch-hoplite's
+        validation); ``per_bin`` clips drawn at random from each bin (seeded)
+        are shown, bins interleaved. Answer with the class keys as usual: the
+        clip's class is a label (mode ``"review"``); it counts as *yes* when it
+        is ``name``, *no* otherwise, and "unsure" is left out. The ``search``
+        field then holds each bin's estimated precision with its 95% Wilson
+        interval, and the weighted estimate over all bins.
+        """
+        cls = self._resolve_class(name)
+        per_bin = _positive_int(per_bin, "per_bin")
+        n_bins = _positive_int(n_bins, "n_bins")
+        if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+            msg = f"top must be a non-negative integer, got {top!r}"
+            raise InvalidInputError(msg)
+        with self._batch():
+            if self._refuse():
+                return
+            with self._work:
+                self._search_request = ("detections", cls, per_bin, n_bins, top)
+                self._work.notify_all()
+            self._set(message=f"binning the clips by their score for {cls!r}...")
+
     def set_mode(self, mode: str) -> None:
-        """Switch to ``"active"`` (leave a search) or ``"search"`` (needs a query: use :meth:`search`)."""
+        """Switch to ``"active"`` (leave a search or a review); use :meth:`search` or :meth:`review_labels` to start those."""
         with self._batch():
             self._set_mode(mode)
 
     def _queue_search(self, query, n: int, description: str) -> None:
         with self._work:
-            self._search_request = (query, n, description)
+            self._search_request = ("search", query, n, description)
             self._work.notify_all()
         self._set(message=f"searching for clips like {description}...")
 
@@ -570,18 +618,80 @@ class LabelingSession:
             if self.mode != "search":
                 self._set(message="search needs an example: 'find more like this' (f) or a file")
             return
+        if mode == "review":
+            if self.mode != "review":
+                self.review_labels()
+            return
         if self.mode == "active":
             return
         self._results.clear()
         self._set(mode="active", search={}, message="back to active learning")
-        if self._current_mode == "search":  # the result on screen gives way to the learner's next query
+        if self._current_mode != "active":  # the result on screen gives way to the learner's next query
             self._advance()
         self._publish_progress()
         self._request()
 
+    def _run_review(self, n: int | None) -> None:
+        """The worker's part of :meth:`review_labels`: order the labels, then show them."""
+        from alwidget.review import label_review_order
+
+        order = label_review_order(self.learner, max_items=n)
+        self._start_review([int(i) for i in order.indices], "labels", "most doubtful labels first", None)
+
+    def _run_detections(self, cls, per_bin: int, n_bins: int, top: int) -> None:
+        """The worker's part of :meth:`review_detections`: bin, sample, then show the sample."""
+        from alwidget.review import detection_bins, review_sample
+
+        learner = self.learner
+        proba = learner.predict_proba()
+        k = learner.classes.index(cls)
+        cand = np.setdiff1d(learner.unlabeled_idx, self._exclude(), assume_unique=True)
+        if len(cand) == 0:
+            self._set(message="no unlabelled clip is left to review")
+            return
+        bins = detection_bins(np.asarray(proba[cand, k], dtype=np.float64), n_bins=n_bins, top=min(top, len(cand)))
+        rng = np.random.default_rng([self._seed, _AUDIT_KEY, 0xDE7, learner.n_labeled])
+        sample = review_sample(bins, per_bin, rng)
+        found = [int(cand[j]) for j in sample.indices]
+        detect = {
+            "class": cls,
+            "bins": [(b.name, float(b.lo), float(b.hi), float(b.weight)) for b in bins],
+            "bin_of": {int(cand[j]): int(b) for j, b in zip(sample.indices, sample.bin_ids)},
+        }
+        self._start_review(found, "detections", f"detections of {cls}", detect)
+
+    def _start_review(self, found: list[int], kind: str, description: str, detect: dict | None) -> None:
+        """Show ``found`` next in review mode."""
+        for i in found[: self.prefetch]:
+            try:
+                self._media.prefetch([i])
+            except Exception:  # reported when the clip is shown
+                continue
+        with self._batch():
+            if self._current is not None and self._current_mode == "active" and self._is_open(self._current):
+                self._queue.appendleft(self._current)  # shown again after the review
+            self._review_kind, self._detect = kind, detect
+            self._results = deque(found)
+            self._search_total = len(found)
+            self._search_query = description
+            if kind == "labels":
+                what = f"{len(found)} labels to review: press the right class (the same one keeps it)"
+            else:
+                what = f"{len(found)} clips to check, by score bin: press their class (? if unsure)"
+            self._set(mode="review", message=what)
+            self._current = None
+            self._advance()
+            self._publish_progress()
+
     def _run_search(self, request: tuple) -> None:
-        """The worker's part of :meth:`search`: find, prefetch, then show the results."""
-        query, n, description = request
+        """The worker's part of :meth:`search` and :meth:`review_labels`: find, prefetch, then show the results."""
+        if request[0] == "review":
+            self._run_review(request[1])
+            return
+        if request[0] == "detections":
+            self._run_detections(*request[1:])
+            return
+        _, query, n, description = request
         if isinstance(query, _AudioBytes):
             query = query.decode()
         embed = getattr(self.dataset, "embed_query", None)
@@ -653,6 +763,9 @@ class LabelingSession:
                         self.search(int(clip))
                 elif kind == "mode":
                     self._set_mode(cmd.get("value"))
+                elif kind == "review":
+                    value = cmd.get("value")
+                    self.review_labels() if value in (None, "labels") else self.review_detections(value)
                 else:
                     msg = f"unknown command {kind!r} from the front end"
                     raise InvalidInputError(msg)
@@ -714,7 +827,7 @@ class LabelingSession:
         if clip is not None and int(clip) != self._current:
             self._set(message=f"ignored an action for clip {int(clip)}: it is no longer on screen")
             return None
-        if not self._is_open(self._current):  # labelled or skipped from code meanwhile
+        if not self._valid(self._current, self._current_mode):  # labelled or skipped from code meanwhile
             stale = self._current
             self._advance()
             self._publish_progress()
@@ -722,6 +835,12 @@ class LabelingSession:
             self._set(message=f"clip {stale} was labelled or skipped elsewhere; here is the next one")
             return None
         return self._current
+
+    def _valid(self, i: int, mode: str) -> bool:
+        """Whether clip ``i`` can still be shown in ``mode`` (open; labelled in a label review)."""
+        if mode == "review" and self._review_kind == "labels":
+            return i in self.learner.labels
+        return self._is_open(i)
 
     def _is_open(self, i: int) -> bool:
         """Whether clip ``i`` is neither labelled nor skipped (O(1): no scan of the pool)."""
@@ -744,6 +863,9 @@ class LabelingSession:
         if i is None:
             return
         cls = self._resolve_class(name)
+        if self._current_mode == "review" and self._review_kind == "labels":
+            self._review_answer(i, cls)
+            return
         guess = self._model_guess(i)
         n_before = self.learner.n_labeled
         mode = self._current_mode
@@ -768,11 +890,29 @@ class LabelingSession:
             self._set(auto={"running": left > 0, "left": left, "done": done})
         self._after_action()
 
+    def _review_answer(self, i: int, cls) -> None:
+        """Label review: the same class confirms the label, another one relabels the clip."""
+        given = self.learner.labels.get(i)
+        if cls == given:
+            self._set(message=f"kept the label {given!r} of clip {i}")
+        else:
+            try:
+                self.learner.relabel(i, cls, mode="review")
+            except JournalLockedError as exc:
+                self._block(exc)
+                return
+            self._set(message=f"relabelled clip {i}: {given!r} -> {cls!r}")
+        self._after_action()
+
     def _skip(self, clip=None, *, auto: bool = False, unsure: bool = False) -> None:
         if not auto and self._busy_with_auto():
             return
         i = self._on_screen(clip)
         if i is None:
+            return
+        if self._current_mode == "review" and self._review_kind == "labels" and not unsure:  # leave the label
+            self._set(message=f"left the label of clip {i} as it is")
+            self._after_action()
             return
         try:
             if unsure:
@@ -810,11 +950,11 @@ class LabelingSession:
                 self._guess_blocked[i] = self.learner.version
         if back:
             if self._current is not None and self._current not in back:
-                (self._results if self._current_mode == "search" else self._queue).appendleft(self._current)
-            searching = event.mode == "search" and self.mode == "search"
+                (self._results if self._current_mode != "active" else self._queue).appendleft(self._current)
+            searching = event.mode == self.mode != "active"  # a result of this search or review comes back
             (self._results if searching else self._queue).extendleft(reversed(back[1:]))
             audit = not searching and self._is_audit(back[0], self._n_done())
-            self._show(back[0], audit=audit, mode="search" if searching else "active")
+            self._show(back[0], audit=audit, mode=self.mode if searching else "active")
         what = {"teach": "label", "skip": "skip", "unsure": '"unsure" answer'}.get(event.kind, event.kind)
         self._set(message=f"undid the {what} of clip {back[0]}" if back else f"undid {event.kind}")
         self._publish_progress()
@@ -903,14 +1043,15 @@ class LabelingSession:
 
         In search mode: the next open search result; when none is left, back to active learning.
         """
-        if self.mode == "search":
+        if self.mode in ("search", "review"):
+            mode = self.mode
             while self._results:
                 i = self._results.popleft()
-                if i != self._current and self._is_open(i):
-                    self._show(i, mode="search")
+                if i != self._current and self._valid(i, mode):
+                    self._show(i, mode=mode)
                     return
-            done = self._search_total
-            self._set(mode="active", search={}, message=f"search done ({done} results): back to active learning")
+            what = f"search done ({self._search_total} results)" if mode == "search" else "review done"
+            self._set(mode="active", search={}, message=f"{what}: back to active learning")
         n_done = self._n_done()
         if self._auditing and audit_slot(self._seed, n_done, self.audit_rate):
             pick = audit_pick(self._seed, n_done, self.learner.unlabeled_idx)
@@ -964,14 +1105,48 @@ class LabelingSession:
                 end=float(media.end),
             )
             audio, spec = media.wav, media.spectrogram
+        if mode == "review" and self._review_kind == "labels":
+            info["given"] = str(self.learner.labels.get(i, ""))
         self._set(clip=info, audio=audio, spectrogram=spec, guess=self._guess_list(i))
 
     def _publish_search(self) -> None:
-        if self.mode != "search":
+        if self.mode == "active":
             return
-        on_screen = self._current is not None and self._current_mode == "search"
-        left = sum(1 for i in self._results if self._is_open(i)) + on_screen
+        on_screen = self._current is not None and self._current_mode == self.mode
+        left = sum(1 for i in self._results if self._valid(i, self.mode)) + on_screen
+        if self.mode == "review" and self._review_kind == "detections" and self._detect is not None:
+            self._set(search=self._detection_state(left))
+            return
         self._set(search={"query": self._search_query, "total": int(self._search_total), "left": int(left)})
+
+    def _detection_state(self, left: int) -> dict:
+        """The ``search`` field in a detection review: answers and estimated precision per bin."""
+        from alwidget.review import bin_precision, overall_precision
+
+        detect = self._detect
+        cls = detect["class"]
+        labels = self.learner.labels
+        unsure = set(getattr(self.learner, "unsure_idx", np.array([], dtype=np.int64)).tolist())
+        counts = [{"yes": 0, "no": 0, "unsure": 0} for _ in detect["bins"]]
+        for i, b in detect["bin_of"].items():
+            if i in labels:
+                counts[b]["yes" if labels[i] == cls else "no"] += 1
+            elif i in unsure:
+                counts[b]["unsure"] += 1
+        estimates = bin_precision(counts)
+        overall = overall_precision([w for *_, w in detect["bins"]], estimates)
+        rows = [
+            {
+                "name": name, "lo": round(lo, 4), "hi": round(hi, 4), "weight": round(w, 4),
+                **c, "precision": _num(e.precision), "low": _num(e.lo), "high": _num(e.hi),
+            }
+            for (name, lo, hi, w), c, e in zip(detect["bins"], counts, estimates)
+        ]  # fmt: skip
+        return {
+            "query": self._search_query, "total": int(self._search_total), "left": int(left),
+            "class": str(cls), "bins": rows,
+            "overall": {"precision": _num(overall.precision), "low": _num(overall.lo), "high": _num(overall.hi)},
+        }  # fmt: skip
 
     def _model_guess(self, i: int):
         """The current model's best class for clip ``i``, or None (no model, or not honest)."""
@@ -1103,7 +1278,7 @@ class LabelingSession:
             self._proba, self._proba_classes = proba, proba_classes
             self._guess_blocked = {i: v for i, v in self._guess_blocked.items() if v > start_version}
             self._queue = deque(i for i in queue if i != self._current)
-            if self._current is None or not self._is_open(self._current):
+            if self._current is None or not self._valid(self._current, self._current_mode):
                 self._advance()
                 if self.message == _LOADING:
                     self._set(message="")
@@ -1261,7 +1436,9 @@ class LabelingSession:
             elif ev.kind == "skip":
                 rb.skip(list(ev.indices))
             elif ev.kind == "unsure":
-                rb.unsure(list(ev.indices))
+                rb.unsure(list(ev.indices), mode=ev.mode)
+            elif ev.kind == "relabel":
+                rb.relabel(list(ev.indices), list(ev.labels))
             elif ev.kind == "undo":
                 rb.undo()
                 points = {k: v for k, v in points.items() if k <= rb.n_labeled}
@@ -1394,6 +1571,12 @@ class _AudioBytes:
             msg = f"the file {self.name!r} holds no audio; choose another file to search with"
             raise InvalidInputError(msg)
         return np.ascontiguousarray(y.mean(axis=1)), int(sr)
+
+
+def _num(x) -> float | None:
+    """A float for the front end, None for NaN (JSON has no NaN)."""
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 4)
 
 
 def _n_unsure(learner) -> int:

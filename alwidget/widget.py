@@ -176,6 +176,14 @@ class LabelingWidget(anywidget.AnyWidget):
         """Skip the clip on screen."""
         self.session.skip(clip)
 
+    def review_labels(self, n: int | None = None) -> None:
+        """Review the labels, most doubtful first (see :meth:`LabelingSession.review_labels`)."""
+        self.session.review_labels(n)
+
+    def review_detections(self, name, **kwargs) -> None:
+        """Check the detections of class ``name`` by score bin (see :meth:`LabelingSession.review_detections`)."""
+        self.session.review_detections(name, **kwargs)
+
     def unsure(self, clip: int | None = None) -> None:
         """Answer "unsure" for the clip on screen (see :meth:`LabelingSession.unsure`)."""
         self.session.unsure(clip)

@@ -26,6 +26,8 @@ Run (prints markdown tables, writes the plot)::
 
     python benchmarks/compare_peers.py                 # full run, about 4 min on 2 cores
     python benchmarks/compare_peers.py --quick         # small pools, 2 seeds, ~1 min
+    python benchmarks/compare_peers.py --skip-accuracy --sizes 100000 \
+        --methods "alwidget margin" "modAL margin"     # one timing pair (benchmarks/bench_scale.py)
 
 Pools
 -----
@@ -158,8 +160,11 @@ def _unlabelled(n_pool: int, lab: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+ALWIDGET_KWARGS: dict = {}  # extra ActiveLearner arguments (--candidates)
+
+
 def alwidget_selector(pool: Pool, strategy: str, seed: int) -> Selector:
-    learner = ActiveLearner(pool.X, list(range(pool.n_classes)), strategy=strategy, seed=seed)
+    learner = ActiveLearner(pool.X, list(range(pool.n_classes)), strategy=strategy, seed=seed, **ALWIDGET_KWARGS)
     taught = 0
 
     def select(lab, n):
@@ -297,13 +302,15 @@ FAMILIES = (alwidget_curves, modal_curves, skactiveml_curves, superintendent_cur
 
 
 # ----------------------------------------------------------------------------- timing
-def time_queries(n: int, repeats: int, batch: int, n_start: int = 100) -> dict[str, float]:
-    """Median seconds per query cycle for every method on a ``subclusters`` pool of ``n`` points."""
+def time_queries(n: int, repeats: int, batch: int, n_start: int = 100, methods=None) -> dict[str, float]:
+    """Median seconds per query cycle for every method (or those named) on a ``subclusters`` pool of ``n`` points."""
     X, y = subclusters(n, seed=1)
     (X,) = standardise(X)
     pool = Pool(f"subclusters-{n}", X, y, X[:0], y[:0], int(y.max()) + 1)
     out = {}
     for name, (factory, strategy) in METHODS.items():
+        if methods and name not in methods:
+            continue
         select = factory(pool, strategy, 0)
         lab = list(initial_set(pool, 0, n_start))
         times = []
@@ -380,10 +387,14 @@ def goal_check(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
 def timing_table(timings: dict[int, dict[str, float]]) -> str:
     sizes = sorted(timings)
     lines = ["| method | " + " | ".join(f"{n:,} clips (ms)" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
-    for name in METHODS:
+    timed = [k for k in METHODS if k in timings[sizes[0]]]
+    for name in timed:
         lines.append(f"| {name} | " + " | ".join(f"{timings[n][name] * 1000:.1f}" for n in sizes) + " |")
     big = sizes[-1]
-    fastest_peer = min((k for k in METHODS if not k.startswith("alwidget")), key=lambda k: timings[big][k])
+    peers = [k for k in timed if not k.startswith("alwidget")]
+    if not peers:
+        return "\n".join(lines)
+    fastest_peer = min(peers, key=lambda k: timings[big][k])
     lines.append("")
     lines.append(
         f"Fastest peer at {big:,} clips: {fastest_peer}, {timings[big][fastest_peer] * 1000:.1f} ms. "
@@ -393,7 +404,7 @@ def timing_table(timings: dict[int, dict[str, float]]) -> str:
     lines.append(
         ", ".join(
             f"{k.split()[1]} {timings[big][k] / timings[big][fastest_peer]:.2f}"
-            for k in METHODS
+            for k in timed
             if k.startswith("alwidget")
         )
     )
@@ -472,7 +483,18 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--threads", type=int, default=1, help="BLAS / OpenMP / torch threads for everyone (default 1)")
+    ap.add_argument(
+        "--methods", nargs="+", default=None, metavar="METHOD", help='time only these methods, e.g. "modAL margin"'
+    )
+    ap.add_argument(
+        "--candidates", type=int, default=None, help="ActiveLearner(candidates=...) for alwidget (default: its own)"
+    )
     args = ap.parse_args(argv)
+    unknown = [m for m in args.methods or () if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if args.candidates is not None:
+        ALWIDGET_KWARGS["candidates"] = args.candidates
     if args.plot:  # a missing folder must fail now, not after minutes of computing
         plot_dir = Path(args.plot).expanduser().resolve().parent
         if not plot_dir.is_dir():
@@ -520,7 +542,7 @@ def run(args) -> None:
             plot(results, steps, args.plot)
             print(f"Plot: {args.plot}\n")
     if not args.skip_timing:
-        timings = {n: time_queries(n, args.repeats, args.batch) for n in sizes}
+        timings = {n: time_queries(n, args.repeats, args.batch, methods=args.methods) for n in sizes}
         print(f"### Time per query (fit + score + select, batch {args.batch}, 128 dims, median of {args.repeats})\n")
         print(timing_table(timings) + "\n")
     print(f"(total {time.perf_counter() - t_start:.0f} s)", file=sys.stderr)

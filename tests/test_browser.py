@@ -6,7 +6,7 @@ journal). In each host the test
 
 - labels with clicks and number keys, skips, undoes and answers "unsure" (?);
 - searches by example (key f), labels the results with the same keys and
-  goes back to active learning;
+  goes back to active learning; reviews the labels (key r) and keeps one;
 - presses every notebook command-mode shortcut (m, a, b, d d, y, z, x, c, v,
   Enter, Escape) on its own while the widget has focus and checks after each
   that the notebook's cells (Voila: the page and the labels) are unchanged and
@@ -539,6 +539,19 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     clip = _wait_clip_change(page, clip)
     _wait_n_labeled(page, n + 2)
     assert page.evaluate(f"{ROOT}.dataset.mode") == "search" and _focus_in_widget(page)
+    page.click(".alw-back")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")
+    page.locator(".alw-root").focus()
+
+    # label review (r): the labels given so far, most doubtful first; the right class keeps or fixes each
+    n = _n_labeled(page)
+    page.keyboard.press("r")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'review'", timeout=60_000)
+    assert "label review:" in page.inner_text(".alw-search") and "labelled" in page.inner_text(".alw-given")
+    clip = _clip(page)
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # the true class: kept (or fixed)
+    _wait_clip_change(page, clip)
+    assert _n_labeled(page) == n
     page.click(".alw-back")
     page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")
     page.locator(".alw-root").focus()

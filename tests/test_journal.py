@@ -790,3 +790,26 @@ def test_unsure_answers_are_journalled_replayed_and_exported_but_not_imported(tm
     assert rows == ["id,index,label,mode", "c1,1,bird,active", "c2,2,,unsure", "c3,3,,unsure"]
     c = ActiveLearner(X, CLASSES, ids=ids)
     assert c.import_labels(tmp_path / "labels.csv") == 1 and c.labels == {1: "bird"}
+
+
+def test_relabel_is_undoable_journalled_and_replayed_with_its_mode(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    a = ActiveLearner(X, CLASSES, journal=path)
+    a.teach([1, 2], "bird", mode="search")
+    a.relabel(2, "bell")
+    assert a.labels == {1: "bird", 2: "bell"} and a.label_modes == {1: "search", 2: "review"}
+    version = a._label_version
+    a.undo()
+    assert a.labels == {1: "bird", 2: "bird"} and a.label_modes == {1: "search", 2: "search"}
+    assert a._label_version > version  # the training set changed back: the model refits
+    a.relabel([1, 2], ["bell", "bell"])
+    with pytest.raises(AlwidgetError, match="no label to change"):
+        a.relabel(5, "bird")
+    a.close_journal()
+    b = ActiveLearner(X, CLASSES, journal=path)
+    assert b.labels == a.labels and b.label_modes == a.label_modes
+    assert [(e.kind, e.indices, e.labels, e.mode) for e in b.history] == [
+        (e.kind, e.indices, e.labels, e.mode) for e in a.history
+    ]
+    b.undo()
+    assert b.labels == {1: "bird", 2: "bird"}

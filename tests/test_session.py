@@ -995,3 +995,130 @@ def test_unsure_answer_from_the_front_end_is_kept_out_of_training_and_the_queue(
     again = ActiveLearner(X, list(classes), model=SlowCentroid(delay=0.0), journal=tmp_path / "j.jsonl")
     assert again.unsure_idx.tolist() == [doubt]
     assert [e.kind for e in again.history].count("unsure") == 2
+
+
+# ---------------------------------------------------------------------- label review
+def test_label_review_shows_doubtful_labels_first_and_relabels_confirms_withdraws(sounds, tmp_path):
+    ds, X, classes = sounds
+    truth = list(ds.labels)
+    learner = ActiveLearner(X, list(classes), journal=tmp_path / "j.jsonl")
+    rng = np.random.default_rng(0)
+    picked = [int(i) for i in rng.choice(len(ds), size=36, replace=False)]
+    wrong = picked[:3]
+    given = {i: (classes[(classes.index(truth[i]) + 1) % len(classes)] if i in wrong else truth[i]) for i in picked}
+    learner.teach(picked, [given[i] for i in picked])
+    w = LabelingSession(learner, ds, audit_rate=0.0)
+    try:
+        assert w.wait_idle(IDLE)
+        send = Sender(w)
+        send("review")  # the widget's "review labels" button (key r)
+        assert w.wait_idle(IDLE)
+        assert w.mode == "review" and w["search"]["total"] == 36
+        from alwidget.review import label_review_order
+
+        order = [int(i) for i in label_review_order(learner).indices]
+        assert [w.current, *w.results] == order  # most doubtful first
+        assert max(order.index(i) for i in wrong) < 12  # the planted mistakes come early
+        assert w["clip"]["given"] == given[w.current]
+        answers = {}
+        while not all(learner.labels.get(i) == truth[i] for i in wrong):
+            i = w.current
+            if i in wrong:
+                send("label", truth[i])  # relabel
+            elif not any(v is None for v in answers.values()):
+                send("unsure")  # withdraw a label: recorded as unsure
+            else:
+                send("label", given[i])  # confirm: nothing changes
+            answers[i] = learner.labels.get(i)
+        assert all(learner.labels[i] == truth[i] for i in wrong)
+        withdrawn = next(i for i, v in answers.items() if v is None)
+        assert learner.unsure_idx.tolist() == [withdrawn]
+        assert [e.kind for e in learner.history[1:]].count("relabel") == 3
+        assert all(learner.label_modes[i] == "review" for i in wrong)
+        assert learner.n_labeled == 35 and w.mode == "review"
+        last = next(e for e in reversed(learner.history) if e.kind in ("relabel", "unsure"))
+        send("undo")  # reverts the last relabel (or the withdrawal) and shows that clip again, still in review
+        assert w.current == last.indices[0] and w.mode == "review"
+        send("mode", "active")
+        assert w.mode == "active" and "clip" in w["clip"].get("name", "clip") and "given" not in w["clip"]
+        w.close()
+        learner.close_journal()
+        again = ActiveLearner(X, list(classes), journal=tmp_path / "j.jsonl")
+        assert again.labels == learner.labels and again.unsure_idx.tolist() == learner.unsure_idx.tolist()
+        assert again.label_modes == learner.label_modes
+    finally:
+        w.close()
+
+
+def test_detection_review_samples_score_bins_and_estimates_precision_per_bin(sounds, tmp_path):
+    ds, X, classes = sounds
+    truth = list(ds.labels)
+    learner = ActiveLearner(X, list(classes), journal=tmp_path / "j.jsonl")
+    picked = [int(i) for i in np.random.default_rng(1).choice(len(ds), size=24, replace=False)]
+    learner.teach(picked, [truth[i] for i in picked])
+    w = LabelingSession(learner, ds, audit_rate=0.0)
+    try:
+        assert w.wait_idle(IDLE)
+        target = classes[1]
+        w.review_detections(target, per_bin=3, n_bins=2, top=4)
+        assert w.wait_idle(IDLE)
+        state = w["search"]
+        assert w.mode == "review" and state["class"] == target
+        assert [b["name"] for b in state["bins"]] == ["top", "bin 1", "bin 2"]
+        assert state["total"] == 9 and all(b["yes"] == b["no"] == 0 for b in state["bins"])
+        proba = learner.predict_proba()[:, classes.index(target)]
+        top4 = set(np.argsort(-proba[learner.unlabeled_idx], kind="stable")[:4].tolist())
+        bin_of = w._detect["bin_of"]
+        assert {learner.unlabeled_idx[j] for j in top4} >= {i for i, b in bin_of.items() if b == 0}
+        send = Sender(w)
+        answers = []
+        for k in range(9):
+            i = w.current
+            if k == 4:
+                send("unsure")
+                answers.append((i, None))
+            else:
+                send("label", truth[i])  # the reviewer says what it is: yes when it is the target
+                answers.append((i, truth[i]))
+        assert sorted(bin_of.values()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # per_bin from every bin
+        assert sorted(i for i, _ in answers) == sorted(bin_of)  # every sampled clip was shown once
+        # after the last answer the review ends and active learning comes back
+        assert w.mode == "active" and w["search"] == {}
+        modes = learner.label_modes
+        assert all(modes[i] == "review" for i, t in answers if t is not None)
+        assert learner.unsure_idx.tolist() == [answers[4][0]]
+    finally:
+        w.close()
+
+
+def test_detection_review_state_shows_answers_and_wilson_intervals_as_they_come(sounds):
+    from alwidget.review import bin_precision
+
+    ds, X, classes = sounds
+    truth = list(ds.labels)
+    learner = ActiveLearner(X, list(classes))
+    picked = [int(i) for i in np.random.default_rng(2).choice(len(ds), size=24, replace=False)]
+    learner.teach(picked, [truth[i] for i in picked])
+    w = LabelingSession(learner, ds, audit_rate=0.0)
+    try:
+        assert w.wait_idle(IDLE)
+        target = classes[0]
+        w.review_detections(target, per_bin=4, n_bins=1, top=4)
+        assert w.wait_idle(IDLE)
+        bin_of = w._detect["bin_of"]
+        counts = {0: [0, 0, 0], 1: [0, 0, 0]}
+        for _ in range(5):
+            i = w.current
+            Sender(w)("label", truth[i])
+            counts[bin_of[i]][0 if truth[i] == target else 1] += 1
+        rows = w["search"]["bins"]
+        assert [(r["yes"], r["no"], r["unsure"]) for r in rows] == [tuple(counts[0]), tuple(counts[1])]
+        for r, e in zip(rows, bin_precision([tuple(counts[0]), tuple(counts[1])])):
+            if r["yes"] + r["no"]:
+                assert (r["precision"], r["low"], r["high"]) == (round(e.precision, 4), round(e.lo, 4), round(e.hi, 4))
+            else:
+                assert r["precision"] is None
+        with pytest.raises(InvalidInputError, match="not a class"):
+            w.review_detections("owl")
+    finally:
+        w.close()

@@ -113,7 +113,7 @@ function render({ model, el }) {
   root.setAttribute("role", "application");
   root.setAttribute(
     "aria-label",
-    "audio labelling widget: keys 1-9 label, s skip, ? unsure, u undo, space replay, f find more like this",
+    "audio labelling widget: keys 1-9 label, s skip, ? unsure, u undo, space replay, f find more like this, r review labels",
   );
   root.setAttribute("data-lm-suppress-shortcuts", "true");
 
@@ -189,8 +189,11 @@ function render({ model, el }) {
   fileInput.setAttribute("aria-label", "audio file to search with");
   const fileText = h("span", "alw-file-text");
   const modeText = h("span", "alw-mode-text");
+  const reviewBtn = h("button", "alw-btn alw-review", "review labels (r)");
+  reviewBtn.title = "check your labels, most doubtful first: the same class keeps a label, another changes it";
   const backBtn = h("button", "alw-btn alw-back", "back to active learning");
-  searchRow.append(findBtn, fileBtn, fileInput, fileText, modeText, backBtn);
+  const binsBox = h("div", "alw-bins"); // detection review: precision per score bin
+  searchRow.append(findBtn, fileBtn, fileInput, reviewBtn, fileText, modeText, backBtn, binsBox);
 
   const demoRow = h("div", "alw-demo");
   const autoN = h("input", "alw-auto-n");
@@ -215,7 +218,7 @@ function render({ model, el }) {
     "div",
     "alw-help",
     "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay" +
-      " \u00b7 f find more like this \u00b7 Esc leaves a text box",
+      " \u00b7 f find more like this \u00b7 r review labels \u00b7 Esc leaves a text box",
   );
 
   root.append(head, blockedBox, body, classRow, actionRow, searchRow, demoRow, statusLine, errorBox, help);
@@ -303,6 +306,12 @@ function render({ model, el }) {
     send("search"); // {kind: "search", clip: <the clip on screen>, seq, view}
   }
 
+  function reviewLabels() {
+    if (model.get("blocked")) return;
+    flash(reviewBtn);
+    send("review");
+  }
+
   function backToActive() {
     flash(backBtn);
     send("mode", "active");
@@ -364,6 +373,7 @@ function render({ model, el }) {
   errorClose.addEventListener("click", () => send("dismiss"));
   findBtn.addEventListener("click", findSimilar);
   backBtn.addEventListener("click", backToActive);
+  reviewBtn.addEventListener("click", reviewLabels);
   fileBtn.addEventListener("click", () => {
     if (!model.get("blocked")) fileInput.click();
   });
@@ -429,6 +439,8 @@ function render({ model, el }) {
       replay();
     } else if (e.key === "f" || e.key === "F") {
       findSimilar();
+    } else if (e.key === "r" || e.key === "R") {
+      reviewLabels();
     } else {
       handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
     }
@@ -647,6 +659,7 @@ function render({ model, el }) {
     }
     clipTitle.textContent = "";
     clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${where}`));
+    if (clip.given) clipTitle.append(h("span", "alw-given", ` \u00b7 labelled ${clip.given}`)); // label review
     clipTitle.title = clipTitle.textContent;
     const bytes = toBytes(model.get("audio"));
     if (audioUrl) URL.revokeObjectURL(audioUrl);
@@ -756,7 +769,7 @@ function render({ model, el }) {
     blockedBox.classList.toggle("alw-on", !!blocked);
     root.classList.toggle("alw-is-blocked", !!blocked);
     const sel =
-      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back";
+      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back, .alw-review";
     for (const b of root.querySelectorAll(sel)) {
       b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
     }
@@ -774,7 +787,7 @@ function render({ model, el }) {
   function renderSearch() {
     const mode = model.get("mode") || "active";
     const q = model.get("search") || {};
-    const searching = mode === "search";
+    const searching = mode !== "active"; // a search or a label review: its own queue, and the way back
     root.dataset.mode = mode;
     root.classList.toggle("alw-mode-search", searching);
     searchRow.classList.toggle("alw-searching", searching);
@@ -787,9 +800,33 @@ function render({ model, el }) {
     } else {
       const left = q.left ?? 0;
       const total = q.total ?? 0;
-      modeText.textContent = `search: like ${q.query} \u2014 ${left} of ${total} result${total === 1 ? "" : "s"} left`;
+      modeText.textContent =
+        mode === "review"
+          ? `label review: ${q.query} \u2014 ${left} of ${total} left`
+          : `search: like ${q.query} \u2014 ${left} of ${total} result${total === 1 ? "" : "s"} left`;
     }
     modeText.title = modeText.textContent;
+    renderBins(q);
+  }
+
+  // "top 0.91–1.00: 4 yes · 1 no → precision 0.80 (0.38–0.96)", one line per bin, then the weighted estimate
+  function renderBins(q) {
+    binsBox.textContent = "";
+    const rows = (model.get("mode") === "review" && q.bins) || [];
+    binsBox.style.display = rows.length ? "" : "none";
+    const pct = (x) => (x === null || x === undefined ? "?" : x.toFixed(2));
+    for (const b of rows) {
+      const est = b.yes + b.no ? `precision ${pct(b.precision)} (${pct(b.low)}\u2013${pct(b.high)})` : "not checked yet";
+      const unsure = b.unsure ? ` \u00b7 ${b.unsure} unsure` : "";
+      const line = `${b.name} ${b.lo.toFixed(2)}\u2013${b.hi.toFixed(2)}: ${b.yes} yes \u00b7 ${b.no} no${unsure} \u2192 ${est}`;
+      binsBox.append(h("div", "alw-bin", line));
+    }
+    if (rows.length && q.overall) {
+      const o = q.overall;
+      binsBox.append(
+        h("div", "alw-bin alw-bin-all", `all ${q.class}: precision ${pct(o.precision)} (${pct(o.low)}\u2013${pct(o.high)})`),
+      );
+    }
   }
 
   function onSearchChange() {

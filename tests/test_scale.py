@@ -1,0 +1,391 @@
+"""Large pools: memory-mapped float16/float32 embeddings and candidate subsets (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from alwidget import ActiveLearner
+from alwidget import learner as learner_module
+from alwidget import models, strategies
+from alwidget._validation import check_embeddings, release_pages
+from alwidget.errors import InvalidInputError
+
+
+def _pool(n=1500, d=12, k=4, seed=7):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 1.5
+    y = rng.integers(0, k, n)
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+def _run(learner, y, rounds=4, n=4):
+    picks = []
+    for _ in range(rounds):
+        q = learner.query(n)
+        picks.append(q.tolist())
+        learner.teach(q, y[q])
+    return picks
+
+
+# ---------------------------------------------------------------- a pool on disk, never loaded
+_HWM = """
+def hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads VmHWM from /proc (Linux)")
+def test_memory_mapped_pool_is_never_loaded_whole(tmp_path):
+    # 2M windows x 192 float16 = 768 MB on disk. Measured peak RSS growth (VmHWM after
+    # the work minus after the imports) on the 2-core VM: about 90 MB with this code.
+    # Loading the pool instead (np.load without mmap_mode) adds 768 MB, and the
+    # previous check_embeddings (a float32 copy of a float16 pool) added 1,536 MB;
+    # a query that read its 200,000 scattered candidates without releasing pages
+    # mapped the whole file (+768 MB). The bound below is a third of the file.
+    n, d, k = 2_000_000, 192, 4
+    path, labels = tmp_path / "pool.npy", tmp_path / "labels.npy"
+    rng = np.random.default_rng(0)
+    block = 65_536
+    centres = rng.normal(size=(k, d)).astype(np.float32) * 0.5 + 3.0
+    y_block = rng.integers(0, k, block)
+    rows = (centres[y_block] + rng.standard_normal((block, d), dtype=np.float32)).astype(np.float16)
+    with open(path, "wb") as f:  # through the file API: this process never maps it
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f2", "fortran_order": False, "shape": (n, d)})
+        for start in range(0, n, block):
+            f.write(rows[: min(block, n - start)].tobytes())
+    np.save(labels, np.resize(y_block, n))
+    code = (
+        _HWM
+        + f"""
+import json
+import numpy as np
+import torch
+from alwidget import ActiveLearner
+torch.set_num_threads(1)
+base = hwm()
+X = np.load({str(path)!r}, mmap_mode="r")
+y = np.load({str(labels)!r})
+learner = ActiveLearner(X, list(range({k})))
+assert learner.embeddings.dtype == np.float16 and np.shares_memory(learner.embeddings, X)
+for _ in range(3):
+    q = learner.query(5)
+    learner.teach(q, y[q])
+picks = learner.query(3)
+few = learner.predict_proba(X[:10])
+table = learner.predict_proba()  # the whole pool, streamed in chunks: 2M x 4 float32 = 32 MB
+print(json.dumps({{"base": base, "peak": hwm(), "labels": learner.n_labeled, "picks": picks.tolist(),
+                   "subset": not learner._scores_whole_pool(), "rows": len(table), "few": few.shape[0]}}))
+"""
+    )
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        path.unlink(missing_ok=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["labels"] == 15 and len(out["picks"]) == 3 and out["subset"]
+    assert out["rows"] == n and out["few"] == 10
+    file_mb = n * d * 2 / 2**20
+    grown = out["peak"] - out["base"]
+    assert grown < file_mb / 3, f"peak RSS grew by {grown:.0f} MB for a {file_mb:.0f} MB memory-mapped pool"
+
+
+# ---------------------------------------------------------------- float16 / float32, mapped or not
+@pytest.mark.parametrize("candidates", [None, 500])
+def test_memmaps_give_the_queries_of_an_in_memory_float32_copy(tmp_path, candidates):
+    X, y = _pool(3000, 16)
+    X16 = X.astype(np.float16)
+    X32 = X16.astype(np.float32)  # the same numbers, in memory
+    np.save(tmp_path / "x16.npy", X16)
+    np.save(tmp_path / "x32.npy", X32)
+    pools = {
+        "float32 in memory": X32,
+        "float16 in memory": X16,
+        "float16 memmap": np.load(tmp_path / "x16.npy", mmap_mode="r"),
+        "float32 memmap": np.load(tmp_path / "x32.npy", mmap_mode="r"),
+    }
+    results = {}
+    for name, pool in pools.items():
+        learner = ActiveLearner(pool, list(range(4)), candidates=candidates, seed=2)
+        picks = _run(learner, y, rounds=5, n=3)
+        results[name] = (picks, learner.predict_proba(), learner._mean, learner._scale, learner.embeddings.dtype)
+    ref = results["float32 in memory"]
+    for name, (picks, proba, mean, scale, dtype) in results.items():
+        assert picks == ref[0], name
+        assert np.array_equal(proba, ref[1]), name
+        assert np.array_equal(mean, ref[2]) and np.array_equal(scale, ref[3]), name
+        assert dtype == (np.float16 if "float16" in name else np.float32), name
+
+
+def test_float16_pool_on_the_float32_scoring_path_matches_its_float32_copy():
+    # 30,000 x 160 = 4.8M values: above _EXACT_SCORE_VALUES, so scored in float32 chunks
+    X, y = _pool(30_000, 160, k=5, seed=3)
+    X16 = X.astype(np.float16)
+    a = ActiveLearner(X16, list(range(5)), candidates=20_000)
+    b = ActiveLearner(X16.astype(np.float32), list(range(5)), candidates=20_000)
+    assert _run(a, y, rounds=3) == _run(b, y, rounds=3)
+    assert np.array_equal(a.predict_proba(), b.predict_proba())
+
+
+def test_check_embeddings_keeps_float16_and_memmaps_without_copy(tmp_path):
+    X16 = np.ones((10, 3), dtype=np.float16)
+    assert check_embeddings(X16, allow_float16=True) is X16
+    widened = check_embeddings(X16)  # other callers still get float32
+    assert widened.dtype == np.float32 and not np.shares_memory(widened, X16)
+    np.save(tmp_path / "a.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    M = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert check_embeddings(M) is M
+    np.save(tmp_path / "b.npy", np.arange(12, dtype=np.float64).reshape(4, 3))
+    B = check_embeddings(np.load(tmp_path / "b.npy", mmap_mode="r"))
+    assert B.dtype == np.float32 and B[3, 2] == 11
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_float16_is_found_with_its_row_and_column(tmp_path, bad):
+    X = np.zeros((70_000, 4), dtype=np.float16)  # more than one block
+    X[66_000, 2] = bad
+    np.save(tmp_path / "x.npy", X)
+    for pool in (X, np.load(tmp_path / "x.npy", mmap_mode="r")):
+        with pytest.raises(InvalidInputError, match="at row 66000, column 2"):
+            ActiveLearner(pool, ["a", "b"])
+    X[66_000, 2] = 65504  # the largest float16 is finite
+    ActiveLearner(X, ["a", "b"])
+
+
+def test_release_pages_leaves_the_data_and_other_arrays_alone(tmp_path):
+    X = np.arange(40_000, dtype=np.float32).reshape(10_000, 4)
+    np.save(tmp_path / "x.npy", X)
+    for mode in ("r", "r+", "c"):
+        M = np.load(tmp_path / "x.npy", mmap_mode=mode)
+        total = float(M.sum())
+        release_pages(M)
+        release_pages(M[100:200], 10, 50)
+        release_pages(M[::3])
+        assert float(M.sum()) == total
+    C = np.load(tmp_path / "x.npy", mmap_mode="c")  # copy-on-write: a private change must survive
+    C[5, 1] = -1.0
+    release_pages(C)
+    assert C[5, 1] == -1.0
+    A = X.copy()
+    release_pages(A)  # an in-memory array: nothing happens
+    assert np.array_equal(A, X)
+
+
+# ---------------------------------------------------------------- exhaustive below the limit, subsets above
+# Picks of the code before candidate subsets (commit dc81868), same pool and calls:
+# exhaustive scoring of pools up to `candidates` rows must keep giving them.
+_BEFORE = {
+    "margin": [[128, 339, 1188, 853], [188, 471, 717, 1281], [1225, 1057, 620, 274], [1141, 1400, 527, 621]],
+    "entropy": [[128, 339, 1188, 853], [979, 144, 682, 535], [360, 398, 590, 1057], [765, 274, 356, 999]],
+    "least_confidence": [[128, 339, 1188, 853], [979, 144, 430, 621], [524, 186, 765, 1245], [811, 1404, 924, 1156]],
+    "diverse": [[128, 339, 1188, 853], [1310, 471, 404, 592], [1278, 524, 723, 662], [502, 443, 974, 1073]],
+    "random": [[355, 128, 268, 1214], [876, 1346, 684, 13], [1410, 187, 526, 630], [973, 312, 512, 582]],
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(_BEFORE))
+@pytest.mark.parametrize("candidates", [None, 1500, 10**9])
+def test_exhaustive_below_the_limit_picks_as_before(strategy, candidates):
+    X, y = _pool()
+    learner = ActiveLearner(X, list(range(4)), strategy=strategy, seed=3, candidates=candidates)
+    assert learner._scores_whole_pool()
+    assert _run(learner, y) == _BEFORE[strategy]
+
+
+def _recording_strategy(seen):
+    def strategy(learner, candidates, n, rng):
+        seen.append(np.array(candidates))
+        return candidates[:n]
+
+    return strategy
+
+
+def test_subset_is_seeded_sized_and_only_unlabelled():
+    X, y = _pool(5000, 8)
+    seen: list = []
+    learner = ActiveLearner(X, list(range(4)), strategy=_recording_strategy(seen), seed=1, candidates=700)
+    learner.teach([0, 1, 2, 3, 4, 5], y[:6])
+    learner.skip([6, 7])
+    learner.query(3, exclude=[8, 9])
+    learner.query(3, exclude=[8, 9])
+    first, again = seen
+    assert np.array_equal(first, again)  # same calls, same subset
+    assert len(first) == 700 and np.all(np.diff(first) > 0)
+    assert not np.isin(first, np.arange(10)).any()  # labelled, skipped and excluded rows are never candidates
+    learner.teach(int(first[0]), y[first[0]])
+    learner.query(3)
+    assert not np.array_equal(seen[-1], first)  # a new label, a new subset
+    seen.clear()
+    other = ActiveLearner(X, list(range(4)), strategy=_recording_strategy(seen), seed=2, candidates=700)
+    other.teach([0, 1, 2, 3, 4, 5], y[:6])
+    other.skip([6, 7])
+    other.query(3, exclude=[8, 9])
+    assert not np.array_equal(seen[0], first)  # another seed, another subset
+    twin: list = []
+    same = ActiveLearner(X, list(range(4)), strategy=_recording_strategy(twin), seed=1, candidates=700)
+    same.teach([0, 1, 2, 3, 4, 5], y[:6])
+    same.skip([6, 7])
+    same.query(3, exclude=[8, 9])
+    assert np.array_equal(twin[0], first)  # the same seed in another learner
+
+
+def test_subset_queries_are_reproducible_and_use_the_subset():
+    X, y = _pool(4000, 10)
+    a = _run(ActiveLearner(X, list(range(4)), candidates=300, seed=5), y, rounds=6)
+    b = _run(ActiveLearner(X, list(range(4)), candidates=300, seed=5), y, rounds=6)
+    assert a == b
+    full = _run(ActiveLearner(X, list(range(4)), seed=5), y, rounds=6)
+    assert a != full  # 300 of 4000 rows: other picks than exhaustive scoring
+
+
+def test_sample_candidates_is_uniform_and_exact():
+    rng = np.random.default_rng(0)
+    allowed = np.ones(100_000, dtype=bool)
+    allowed[rng.choice(100_000, 5_000, replace=False)] = False
+    counts = np.zeros(100_000)
+    for s in range(40):
+        rows = learner_module._sample_candidates(allowed, int(allowed.sum()), 2_000, np.random.default_rng(s))
+        assert len(rows) == 2_000 and np.all(np.diff(rows) > 0) and allowed[rows].all()
+        counts[rows] += 1
+    # each allowed row is drawn with probability 2000 / 95000 per draw: no region is favoured
+    assert abs(counts[:50_000].sum() - counts[50_000:].sum()) < 0.05 * counts.sum()
+    few = np.zeros(100_000, dtype=bool)
+    few[::50] = True  # mostly disallowed: the flatnonzero path
+    rows = learner_module._sample_candidates(few, 2_000, 1_500, np.random.default_rng(1))
+    assert len(rows) == 1_500 and few[rows].all() and len(np.unique(rows)) == 1_500
+
+
+def test_candidate_proba_scores_only_the_rows_asked_for():
+    X, y = _pool(3000, 10)
+    learner = ActiveLearner(X, list(range(4)), candidates=400)
+    learner.teach(np.arange(40), y[:40])
+    rows = np.array([5, 2999, 17, 17, 1000])
+    p = learner.candidate_proba(rows)
+    assert learner._proba_cache is None  # the pool table was never computed
+    assert p.shape == (5, 4) and not p.flags.writeable
+    assert learner.candidate_proba(rows) is p  # cached for the same rows and model
+    np.testing.assert_allclose(p, learner.predict_proba()[rows], atol=1e-6)
+    np.testing.assert_allclose(learner.candidate_proba(rows), learner.predict_proba()[rows], atol=0)
+
+
+def test_committee_on_a_subset_matches_the_whole_pool_rows(tmp_path):
+    X, y = _pool(2000, 10)
+    np.save(tmp_path / "x.npy", X.astype(np.float16))
+    M = np.load(tmp_path / "x.npy", mmap_mode="r")
+    learner = ActiveLearner(M, list(range(4)), strategy="vote_entropy", candidates=300)
+    learner.teach(np.arange(30), y[:30])
+    rows = np.array([7, 3, 1999, 3])
+    whole = learner.committee_proba()
+    np.testing.assert_array_equal(learner.committee_proba(rows), whole[:, rows])
+    assert len(learner.query(4)) == 4
+
+
+def test_invalid_candidates_are_refused():
+    X, _ = _pool(100, 4)
+    for bad in (0, -5, 2.5, True, "all"):
+        with pytest.raises(InvalidInputError, match="candidates"):
+            ActiveLearner(X, [0, 1], candidates=bad)
+
+
+# ---------------------------------------------------------------- the streaming pieces
+def _stats_reference(X):
+    block = X.astype(np.float64)
+    mean = block.sum(axis=0) / len(X)
+    var = np.maximum((block * block).sum(axis=0) / len(X) - mean * mean, 0.0)
+    scale = np.sqrt(var)
+    scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (7, 1), (500, 2), (1600, 192), (4096, 13)])
+def test_pool_stats_of_one_block_are_bit_identical_to_before(shape):
+    rng = np.random.default_rng(sum(shape))
+    X = (rng.normal(size=shape) * 3 + 5).astype(np.float32)
+    mean, scale = learner_module._pool_stats(X)
+    ref_mean, ref_scale = _stats_reference(X)
+    assert np.array_equal(mean, ref_mean) and np.array_equal(scale, ref_scale)
+
+
+def test_pool_stats_in_many_blocks(monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(5000, 6)) * 2 + 100).astype(np.float16)
+    np.save(tmp_path / "x.npy", X)
+    monkeypatch.setattr(learner_module, "_CHUNK_ROWS", 512)
+    ref_mean, ref_scale = _stats_reference(X.astype(np.float32))
+    for pool in (X, X.astype(np.float32), np.load(tmp_path / "x.npy", mmap_mode="r")):
+        mean, scale = learner_module._pool_stats(pool)
+        np.testing.assert_allclose(mean, ref_mean, rtol=1e-6)
+        np.testing.assert_allclose(scale, ref_scale, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_gather_rows_in_runs(monkeypatch, tmp_path, mapped):
+    X = np.arange(60_000, dtype=np.float32).reshape(20_000, 3)
+    np.save(tmp_path / "x.npy", X)
+    pool = np.load(tmp_path / "x.npy", mmap_mode="r") if mapped else X
+    monkeypatch.setattr(models, "_GATHER_BYTES", 4096)  # many runs
+    monkeypatch.setattr(models, "_GATHER_ROWS", 100)
+    rows = np.random.default_rng(0).integers(0, 20_000, 5_000)  # unsorted, with repeats
+    assert np.array_equal(models.gather_rows(pool, rows), X[rows])
+    assert np.array_equal(models.gather_rows(pool, np.sort(rows)), X[np.sort(rows)])
+    assert models.gather_rows(pool, np.empty(0, dtype=np.int64)).shape == (0, 3)
+
+
+def test_margin_is_the_gap_between_the_top_two():
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 10):
+        P = rng.dirichlet(np.ones(k), size=1000).astype(np.float32)
+        P[5, :2] = P[5].max()  # a tie at the top: margin 0
+        top2 = np.partition(P, k - 2, axis=1)[:, -2:]
+        assert np.array_equal(strategies.margin(P), top2[:, 1] - top2[:, 0])
+    assert np.array_equal(strategies.margin(np.array([[0.3], [1.0]])), [0.3, 1.0])
+
+
+def test_kmeans_pp_with_many_centres_in_blocks(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, C = rng.normal(size=(300, 5)), rng.normal(size=(250, 5))
+    expected = strategies.kmeans_pp(X, 6, np.random.default_rng(1), centers=C)
+    monkeypatch.setattr(strategies, "_DIST_VALUES", 1000)  # 3 centres per block
+    assert np.array_equal(strategies.kmeans_pp(X, 6, np.random.default_rng(1), centers=C), expected)
+
+
+def test_cold_start_memory_does_not_grow_with_the_labels(monkeypatch):
+    # 20,000 sampled candidates x 20,000 sampled labelled clips would be a 3.2 GB
+    # distance matrix; distances are taken in blocks of _DIST_VALUES instead
+    X, _ = _pool(3000, 6)
+    learner = ActiveLearner(X, ["a", "b"])
+    learner.teach(np.arange(2000), "a")  # one class: still the cold start
+    sizes = []
+    real = strategies._sq_dist
+    monkeypatch.setattr(strategies, "_DIST_VALUES", 50_000)
+    monkeypatch.setattr(strategies, "_sq_dist", lambda A, B: sizes.append(len(A) * len(B)) or real(A, B))
+    assert len(learner.query(5)) == 5
+    assert max(sizes) <= 50_000
+
+
+def test_check_ids_fast_paths_and_errors():
+    check = learner_module._check_ids
+    assert check(np.arange(5), 5) == [0, 1, 2, 3, 4]
+    assert all(type(i) is int for i in check(np.arange(5, dtype=np.uint32), 5))
+    assert check(np.array(["a", "b"]), 2) == ["a", "b"]
+    assert check(("x", 3, np.int64(4)), 3) == ["x", 3, 4]
+    with pytest.raises(InvalidInputError, match="blank"):
+        check(["a", "  "], 2)
+    with pytest.raises(InvalidInputError, match="more than once"):
+        check(["a", "b", "a"], 3)
+    with pytest.raises(InvalidInputError, match="more than once"):
+        check(np.array([1, 2, 2]), 3)
+    with pytest.raises(InvalidInputError, match="3 ids for 2 clips"):
+        check([1, 2, 3], 2)
+    with pytest.raises(InvalidInputError, match="boolean"):
+        check([1, True], 2)
+    with pytest.raises(InvalidInputError, match="boolean"):
+        check(np.array([True, False]), 2)
