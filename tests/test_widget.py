@@ -173,3 +173,28 @@ def test_search_mode_through_the_widget_commands_and_an_uploaded_file(widget, so
     assert w.mode == "search" and w.search["query"] == "file mine.wav"
     w._handle_custom_msg({"kind": "search_audio", "name": "empty.wav"}, [])
     assert "empty.wav" in w.error or "empty.wav" in w.message
+
+
+def test_review_modes_through_the_widget(widget, sounds):
+    ds, _, classes = sounds
+    w = widget
+    for _ in range(6):  # a few labels to review
+        i = w.current
+        w.command = {"kind": "label", "seq": i + 100, "view": "t", "clip": i, "value": ds.labels[i]}
+        assert w.wait_idle(IDLE)
+    w.command = {"kind": "review", "seq": 1, "view": "t"}  # the "review labels" button (key r)
+    assert w.wait_idle(IDLE)
+    assert w.mode == "review" and w.clip["given"] == ds.labels[w.current] and w.search["total"] == 6
+    assert _traits(w) == w.session.snapshot()
+    i = w.current
+    w.command = {"kind": "label", "seq": 2, "view": "t", "clip": i, "value": ds.labels[i]}  # kept
+    assert w.learner.labels[i] == ds.labels[i] and "kept" in w.message
+    w.command = {"kind": "mode", "seq": 3, "view": "t", "value": "active"}
+    w.review_detections(classes[0], per_bin=2, n_bins=2, top=2)
+    assert w.wait_idle(IDLE)
+    assert w.mode == "review" and w.search["class"] == classes[0] and len(w.search["bins"]) == 3
+    assert "given" not in w.clip
+    i = w.current
+    w.command = {"kind": "unsure", "seq": 4, "view": "t", "clip": i}
+    assert sum(b["unsure"] for b in w.search["bins"]) == 1 and w.learner.unsure_idx.tolist() == [i]
+    assert _traits(w) == w.session.snapshot()
