@@ -7,6 +7,7 @@ journal). In each host the test
 - labels with clicks and number keys, skips, undoes and answers "unsure" (?);
 - searches by example (key f), labels the results with the same keys and
   goes back to active learning; reviews the labels (key r) and keeps one;
+  checks a class's detections by score bin and sees the bin's tally;
 - presses every notebook command-mode shortcut (m, a, b, d d, y, z, x, c, v,
   Enter, Escape) on its own while the widget has focus and checks after each
   that the notebook's cells (Voila: the page and the labels) are unchanged and
@@ -552,6 +553,21 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # the true class: kept (or fixed)
     _wait_clip_change(page, clip)
     assert _n_labeled(page) == n
+    page.click(".alw-back")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")
+
+    # detection review: pick a class, check a sample of its detections by score bin, answer with a class key
+    page.select_option(".alw-detect-class", classes[0])
+    page.click(".alw-detect")
+    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'review' && document.querySelectorAll('.alw-bin').length >= 3")
+    assert page.inner_text(".alw-bin-all").startswith(f"all {classes[0]}: precision")
+    clip = _clip(page)
+    answer = truth[int(clip)]
+    page.keyboard.press(str(classes.index(answer) + 1))
+    _wait_clip_change(page, clip)
+    said = "1 yes" if answer == classes[0] else "1 no"
+    page.wait_for_function(f"() => [...document.querySelectorAll('.alw-bin')].some(b => b.innerText.includes('{said}'))")
+    _wait_n_labeled(page, n + 1)
     page.click(".alw-back")
     page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")
     page.locator(".alw-root").focus()

@@ -64,6 +64,7 @@ function isTyping(target) {
   return (
     (target instanceof HTMLInputElement && target.type !== "checkbox" && target.type !== "file") ||
     target instanceof HTMLTextAreaElement ||
+    target instanceof HTMLSelectElement ||
     (target instanceof HTMLElement && target.isContentEditable)
   );
 }
@@ -192,8 +193,14 @@ function render({ model, el }) {
   const reviewBtn = h("button", "alw-btn alw-review", "review labels (r)");
   reviewBtn.title = "check your labels, most doubtful first: the same class keeps a label, another changes it";
   const backBtn = h("button", "alw-btn alw-back", "back to active learning");
+  const detectClass = h("select", "alw-detect-class");
+  detectClass.setAttribute("aria-label", "class whose detections to check");
+  const detectBtn = h("button", "alw-btn alw-detect", "check detections");
+  detectBtn.title = "listen to a sample of the clips the model scores for this class, bin by bin: its precision per bin";
   const binsBox = h("div", "alw-bins"); // detection review: precision per score bin
-  searchRow.append(findBtn, fileBtn, fileInput, reviewBtn, fileText, modeText, backBtn, binsBox);
+  searchRow.append(
+    findBtn, fileBtn, fileInput, reviewBtn, detectClass, detectBtn, fileText, modeText, backBtn, binsBox,
+  );
 
   const demoRow = h("div", "alw-demo");
   const autoN = h("input", "alw-auto-n");
@@ -312,6 +319,13 @@ function render({ model, el }) {
     send("review");
   }
 
+  function checkDetections() {
+    if (model.get("blocked") || !detectClass.value) return;
+    flash(detectBtn);
+    send("review", detectClass.value); // {kind: "review", value: <class>}: detection review by score bin
+    focusRoot();
+  }
+
   function backToActive() {
     flash(backBtn);
     send("mode", "active");
@@ -374,6 +388,7 @@ function render({ model, el }) {
   findBtn.addEventListener("click", findSimilar);
   backBtn.addEventListener("click", backToActive);
   reviewBtn.addEventListener("click", reviewLabels);
+  detectBtn.addEventListener("click", checkDetections);
   fileBtn.addEventListener("click", () => {
     if (!model.get("blocked")) fileInput.click();
   });
@@ -699,7 +714,20 @@ function render({ model, el }) {
     }
   }
 
+  function renderDetectClasses() {
+    const names = model.get("classes") || [];
+    const keep = detectClass.value;
+    detectClass.textContent = "";
+    for (const name of names) {
+      const opt = h("option", "", name);
+      opt.value = name;
+      detectClass.append(opt);
+    }
+    if (names.includes(keep)) detectClass.value = keep;
+  }
+
   function renderClasses() {
+    renderDetectClasses();
     const names = model.get("classes") || [];
     const counts = (model.get("progress") || {}).counts || {};
     classRow.textContent = "";
@@ -769,7 +797,8 @@ function render({ model, el }) {
     blockedBox.classList.toggle("alw-on", !!blocked);
     root.classList.toggle("alw-is-blocked", !!blocked);
     const sel =
-      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back, .alw-review";
+      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back, " +
+      ".alw-review, .alw-detect";
     for (const b of root.querySelectorAll(sel)) {
       b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
     }
