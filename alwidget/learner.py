@@ -29,8 +29,16 @@ from alwidget.errors import (
     PoolExhaustedError,
     UnknownClassError,
 )
-from alwidget._validation import release_pages
-from alwidget.models import _TorchClassifier, fit_model, gather_rows, make_model, pool_blocks, predict_proba_with, to_float32
+from alwidget import models as _models
+from alwidget.models import (
+    _TorchClassifier,
+    fit_model,
+    gather_rows,
+    make_model,
+    pool_blocks,
+    predict_proba_with,
+    to_float32,
+)
 
 __all__ = ["ActiveLearner", "Event"]
 
@@ -39,10 +47,14 @@ _SKIPPED = -2
 _UNSURE = -3  # answered "unsure": never trained on, never asked again (until taught)
 _COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
 _CHUNK_ROWS = 65_536
+_STATS_CHUNK = 16_384  # rows per block of the statistics of a pool larger than _CHUNK_ROWS
 # a query scores every candidate up to this many, a seeded random subset of this many above
 # (ActiveLearner(candidates=...)); see benchmarks/README.md, "Ten million windows"
 _MAX_CANDIDATES = 200_000
 _SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
+# a pool of at least twice `candidates` rows draws its candidates from a window of this many
+# slices of a seeded permutation, moved by one slice per label or skip (_CandidateWindow)
+_WINDOW_SLICES = 16
 
 
 @dataclass(frozen=True)
@@ -99,15 +111,21 @@ class ActiveLearner(PersistenceMixin):
     n_committee : int, default 5
         Members of the bagged committee used by committee strategies (``"bald"``).
     candidates : int, optional
-        How many unlabelled clips a query scores at most. Default (None):
-        200,000, so pools up to 200,000 clips are scored exhaustively (every
-        unlabelled clip, as always); above that each query scores a seeded
-        random subset of 200,000 of them, which keeps the wait between a
-        label and the next clip under 300 ms at 10M windows, at no measurable
-        cost in label efficiency (``benchmarks/README.md``, "Ten million
-        windows"). The subset depends on the seed and the number of labels
-        and skips, so the same calls give the same queries. Pass a larger
-        number (e.g. ``n_pool``) for exhaustive scoring of a large pool.
+        How many clips a query scores at most. Default (None): 200,000, so
+        pools up to 200,000 clips are scored exhaustively (every unlabelled
+        clip, as always). Above that a query scores the unlabelled clips of a
+        seeded random sample of 200,000: for pools of at least twice that, a
+        window over a seeded permutation of the pool that moves by a
+        sixteenth with each label or skip, so a query reads 12,500 new rows
+        and keeps the others in memory (200,000 x d float32: 154 MB at
+        d = 192). That keeps the wait between a label and the next clip
+        under 300 ms at 10M windows, at no measurable cost in label
+        efficiency (``benchmarks/README.md``, "Ten million windows"). The
+        sample depends only on the seed and the number of labels and skips,
+        so the same calls give the same queries. Rare classes are the
+        exception: a class of 1 window in 100,000 has about 2 windows in a
+        sample; find those with :meth:`similar`. Pass ``n_pool`` for
+        exhaustive scoring of a large pool.
     ids : sequence of str or int, optional
         A stable id per clip (e.g. ``dataset.clip_ids``); journals, exports and
         imports refer to clips by id, so they survive a re-ordered or grown
@@ -180,6 +198,7 @@ class ActiveLearner(PersistenceMixin):
         self._fit_n_classes = 0
         self._proba_cache: tuple[int, np.ndarray] | None = None
         self._subset_cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (fit version, rows, proba)
+        self._window: _CandidateWindow | None = None  # candidates of a large pool (built at its first query)
         self._committee: tuple[int, list] | None = None
 
         self._journal = None  # a _journal.JournalWriter while journaling
@@ -192,7 +211,7 @@ class ActiveLearner(PersistenceMixin):
     # ------------------------------------------------------------------ state
     @property
     def embeddings(self) -> np.ndarray:
-        """The pool embeddings ``(n_pool, d)`` float32 (a read-only view)."""
+        """The pool embeddings ``(n_pool, d)``, float32 or float16 as given (a read-only view; a memmap stays on disk)."""
         view = self._X.view()
         view.flags.writeable = False
         return view
@@ -226,6 +245,10 @@ class ActiveLearner(PersistenceMixin):
     def unsure_idx(self) -> np.ndarray:
         """Indices of clips answered "unsure" (:meth:`unsure`), ascending, int64."""
         return np.flatnonzero(self._codes == _UNSURE)
+
+    def is_labeled(self, i: int) -> bool:
+        """Whether clip ``i`` has a label (O(1), for click paths)."""
+        return bool(self._codes[check_index(i, self.n_pool)] >= 0)
 
     def is_unlabeled(self, i: int) -> bool:
         """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
@@ -614,7 +637,9 @@ class ActiveLearner(PersistenceMixin):
             self._committee = (version, members)
         members = self._committee[1]
         stats = (self._mean, self._scale)
-        return np.stack([_check_finite_proba(m, predict_proba_with(m, self._X, k, stats, rows=rows)) for m in members])
+        # candidates are read once for all members (from the window or, in runs, the pool); the whole pool is streamed
+        X = self._X if rows is None else self._candidate_rows(rows)
+        return np.stack([_check_finite_proba(m, predict_proba_with(m, X, k, stats)) for m in members])
 
     def candidate_proba(self, candidates) -> np.ndarray:
         """Class probabilities ``(m, k)`` float32 of the pool rows ``candidates``.
@@ -637,10 +662,25 @@ class ActiveLearner(PersistenceMixin):
         if sub is not None and sub[0] == version and np.array_equal(sub[1], rows):
             return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
         stats = (self._mean, self._scale)
-        proba = _check_finite_proba(model, predict_proba_with(model, self._X, k, stats, rows=rows))
+        exact = len(rows) * self._X.shape[1] <= _models._EXACT_SCORE_VALUES  # one path for all the candidates
+        window = self._window.blocks_for(rows) if self._window is not None else None
+        if window is not None:  # the query's own candidates: scored from the rows the window holds in memory
+            parts = [predict_proba_with(model, raw, k, stats, exact=exact)[keep] for raw, keep in window]
+            proba = np.concatenate(parts) if parts else np.empty((0, k), dtype=np.float32)
+        else:
+            proba = predict_proba_with(model, self._X, k, stats, rows=rows, exact=exact)
+        proba = _check_finite_proba(model, proba)
         proba.flags.writeable = False
         self._subset_cache = (version, rows, proba)
         return proba
+
+    def _candidate_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Raw embeddings ``X[rows]``: from the candidate window when ``rows`` are its candidates."""
+        window = self._window.blocks_for(rows) if self._window is not None else None
+        if window is None:
+            return gather_rows(self._X, rows)
+        parts = [raw[keep] for raw, keep in window]
+        return np.concatenate(parts) if parts else self._X[:0].copy()
 
     def _candidate_limit(self) -> int:
         limit = _MAX_CANDIDATES if self.candidates is None else self.candidates
@@ -685,7 +725,8 @@ class ActiveLearner(PersistenceMixin):
         """One row per clip or window: where it is, the predicted class and the given label.
 
         Columns: ``id, recording, start, end, predicted, probability, label,
-        mode`` (a clip answered "unsure" has no label and mode ``"unsure"``). ``recording``, ``start`` and ``end`` (seconds) come from
+        mode`` (a clip answered "unsure" has no label and mode ``"unsure"``).
+        ``recording``, ``start`` and ``end`` (seconds) come from
         :attr:`dataset` (a plain clip spans its file); without a dataset the
         recording is the clip id and the times are NaN.
 
@@ -737,8 +778,9 @@ class ActiveLearner(PersistenceMixin):
         replaced by a diverse pick (k-means++ seeding on the embeddings, away
         from clips already labelled). Calling ``query`` again without changing
         the labels returns the same clips. When more than ``candidates``
-        clips (default 200,000) are unlabelled, the strategy sees a seeded
-        random subset of that many of them (see :class:`ActiveLearner`).
+        clips (default 200,000) are unlabelled, the strategy sees the
+        unlabelled clips of a seeded random sample of that many (see
+        :class:`ActiveLearner`).
 
         Parameters
         ----------
@@ -763,7 +805,12 @@ class ActiveLearner(PersistenceMixin):
         n_allowed = int(np.count_nonzero(allowed))
         if n_allowed <= limit:
             cand = np.flatnonzero(allowed)
-        else:  # a large pool: a random subset, drawn from its own stream (the strategy's rng is unchanged)
+        elif self.n_pool >= 2 * limit:  # a large pool: the window of candidates after this many labels and skips
+            window = self._window
+            if window is None or not window.fits(self._X, self.seed, limit):
+                window = self._window = _CandidateWindow(self._X, self.seed, limit)
+            cand = window.candidates(len(labelled) + n_skipped, allowed)
+        else:  # a random subset, drawn from its own stream (the strategy's rng is unchanged)
             subset_rng = np.random.default_rng([self.seed, len(labelled), n_skipped, _SUBSET_STREAM])
             cand = _sample_candidates(allowed, n_allowed, limit, subset_rng)
         if len(cand) == 0:
@@ -795,8 +842,11 @@ class ActiveLearner(PersistenceMixin):
         return cand[_strategies.kmeans_pp(self._rows_features(cand), n, rng, centers=centers)]
 
     def _rows_features(self, idx: np.ndarray) -> np.ndarray:
-        """:meth:`_features` of many scattered rows, read from a memory-mapped pool in runs (pages released)."""
-        return (gather_rows(self._X, idx) - self._mean) / self._scale
+        """:meth:`_features` of many scattered rows: from the candidate window, or from the pool in runs."""
+        raw = self._window.rows(idx) if self._window is not None else None
+        if raw is None:
+            raw = gather_rows(self._X, idx)
+        return (raw - self._mean) / self._scale
 
 
 def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
@@ -839,6 +889,118 @@ def _check_finite_proba(model, proba: np.ndarray) -> np.ndarray:
     return proba
 
 
+class _CandidateWindow:
+    """The candidates of a pool of at least twice ``limit`` rows, and their raw embeddings.
+
+    A seeded pseudo-random permutation of the pool's rows (:func:`_permute`,
+    computed on the fly: no table of 10M row numbers) is cut into slices of
+    ``ceil(limit / _WINDOW_SLICES)`` rows. After ``t`` labels and skips a
+    query's candidates are the unlabelled rows among the ``limit`` rows that
+    start at slice ``t`` (slices ``t .. t + 15``, the last one cut short):
+    distinct rows, a uniformly random sample of the pool, in permutation
+    order, that depend only on the seed and ``t`` (so the same calls, or a
+    journal replay, give the same queries). A label moves the window by one
+    slice, so a query reads one new slice from the pool (12,500 scattered rows at
+    the default) and keeps the other fifteen in memory: on a memory-mapped
+    pool of 10M windows, reading 200,000 scattered rows per query took 120
+    to 400 ms here, one slice about 40 ms. Memory: the slices' rows in
+    float32 (``limit x d x 4`` bytes, 154 MB at 200,000 x 192; a float16
+    pool's rows are widened once, when read).
+    """
+
+    def __init__(self, X: np.ndarray, seed: int, limit: int):
+        self.X, self.seed, self.limit = X, seed, limit
+        self.per = -(-limit // _WINDOW_SLICES)
+        self.n_slices = -(-limit // self.per)
+        self.keys = np.random.default_rng([seed, _SUBSET_STREAM]).integers(0, 2**63, size=4, dtype=np.uint64)
+        self.slices: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # j -> (rows in permutation order, X[rows] float32)
+        self.last: tuple[np.ndarray, list] | None = None  # the last candidates and their (raw, keep) per slice
+        self.lock = threading.Lock()
+
+    def fits(self, X: np.ndarray, seed: int, limit: int) -> bool:
+        return X is self.X and seed == self.seed and limit == self.limit
+
+    def candidates(self, t: int, allowed: np.ndarray) -> np.ndarray:
+        """The window's rows after ``t`` labels and skips, where ``allowed`` is True."""
+        n = len(self.X)
+        js = range(t, t + self.n_slices)
+        with self.lock:
+            for j in [j for j in self.slices if j not in js]:
+                del self.slices[j]
+            parts, blocks = [], []
+            for j in js:
+                if j not in self.slices:
+                    rows = _permute((j * self.per + np.arange(self.per, dtype=np.int64)) % n, n, self.keys)
+                    self.slices[j] = (rows, to_float32(gather_rows(self.X, rows)))  # widened once, scored often
+                rows, raw = self.slices[j]
+                if j == js[-1]:  # the window holds exactly `limit` rows
+                    take = self.limit - (self.n_slices - 1) * self.per
+                    rows, raw = rows[:take], raw[:take]
+                keep = allowed[rows]
+                parts.append(rows[keep])
+                blocks.append((raw, keep))
+            cand = np.concatenate(parts)
+            self.last = (cand, blocks)
+        return cand
+
+    def blocks_for(self, rows: np.ndarray) -> list | None:
+        """``[(raw rows of a slice, which of them are candidates), ...]`` if ``rows`` are the last candidates."""
+        last = self.last
+        if last is None or len(rows) != len(last[0]) or not np.array_equal(rows, last[0]):
+            return None
+        return last[1]
+
+    def rows(self, idx: np.ndarray) -> np.ndarray | None:
+        """``X[idx]`` (float32) from memory if every row of ``idx`` is one of the last candidates, else None."""
+        last = self.last
+        if last is None or len(idx) == 0:
+            return None
+        cand, blocks = last
+        order = np.argsort(cand, kind="stable")
+        pos = np.minimum(np.searchsorted(cand, idx, sorter=order), len(cand) - 1)
+        at = order[pos]  # position of each row of idx among the candidates
+        if not np.array_equal(cand[at], idx):
+            return None
+        sizes = [int(np.count_nonzero(keep)) for _, keep in blocks]
+        starts = np.cumsum([0, *sizes[:-1]])
+        out = np.empty((len(idx), blocks[0][0].shape[1]), dtype=np.float32)
+        which = np.searchsorted(starts, at, side="right") - 1
+        for b, (raw, keep) in enumerate(blocks):
+            sel = np.flatnonzero(which == b)
+            if len(sel):
+                out[sel] = raw[np.flatnonzero(keep)[at[sel] - starts[b]]]
+        return out
+
+
+def _permute(i: np.ndarray, n: int, keys: np.ndarray) -> np.ndarray:
+    """Positions ``i`` (int64, in ``0 .. n - 1``) through a seeded pseudo-random permutation of ``0 .. n - 1``.
+
+    A balanced Feistel network on the smallest even number of bits that holds
+    ``n`` (one round per key, a splitmix64 round function), made a
+    permutation of ``0 .. n - 1`` by cycle walking: a value ``>= n`` is put
+    through the network again until it lands below ``n``.
+    """
+    bits = max(2, int(n - 1).bit_length())
+    half = (bits + 1) // 2
+    mask = np.uint64((1 << half) - 1)
+    shift = np.uint64(half)
+    out = i.astype(np.uint64)
+    todo = np.arange(len(out))
+    with np.errstate(over="ignore"):
+        while len(todo):
+            v = out[todo]
+            for k in keys:
+                left, right = v >> shift, v & mask
+                h = (right + k) * np.uint64(0x9E3779B97F4A7C15)
+                h ^= h >> np.uint64(30)
+                h *= np.uint64(0xBF58476D1CE4E5B9)
+                h ^= h >> np.uint64(27)
+                v = (right << shift) | (left ^ (h & mask))
+            out[todo] = v
+            todo = todo[v >= n]
+    return out.astype(np.int64)
+
+
 def _sample_candidates(allowed: np.ndarray, n_allowed: int, m: int, rng: np.random.Generator) -> np.ndarray:
     """``m`` of the ``n_allowed`` rows where ``allowed`` is True, uniformly at random, ascending.
 
@@ -866,17 +1028,19 @@ def _sample_candidates(allowed: np.ndarray, n_allowed: int, m: int, rng: np.rand
 def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation (float32), in one streaming pass.
 
-    Blocks of ``_CHUNK_ROWS`` rows (float16 widened to float32 first, the same
-    numbers) are summed in float64; the pages of a memory-mapped pool are
-    released after each block. A pool of one block keeps the arithmetic it
-    always had (so small pools give bit-identical statistics); larger pools
-    sum without float64 copies of the block, 3x faster.
+    Blocks of rows (float16 widened to float32 first, the same numbers) are
+    summed in float64; the pages of a memory-mapped pool are released after
+    each block. A pool of at most ``_CHUNK_ROWS`` rows is one block with the
+    arithmetic it always had (so small pools give bit-identical statistics);
+    larger pools are summed in blocks of ``_STATS_CHUNK`` rows without
+    float64 copies, 3x faster.
     """
     total = np.zeros(X.shape[1])
     total_sq = np.zeros(X.shape[1])
     one_block = len(X) <= _CHUNK_ROWS
-    wide = np.empty((min(len(X), _CHUNK_ROWS), X.shape[1]), dtype=np.float32) if X.dtype == np.float16 else None
-    for _, block in pool_blocks(X, chunk=_CHUNK_ROWS):
+    step = len(X) if one_block else _STATS_CHUNK
+    wide = np.empty((min(len(X), step), X.shape[1]), dtype=np.float32) if X.dtype == np.float16 else None
+    for _, block in pool_blocks(X, chunk=step):
         block = to_float32(block, wide)
         if one_block:
             block = block.astype(np.float64)

@@ -546,7 +546,8 @@ class LabelingSession:
     def search_audio(self, data: bytes, name: str = "query") -> None:
         """Search with an encoded audio file's bytes (e.g. uploaded from the browser); see :meth:`search`."""
         if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
-            msg = f"search_audio needs the bytes of an audio file, got {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
+            size = len(data) if hasattr(data, "__len__") else "?"
+            msg = f"search_audio needs the bytes of an audio file, got {type(data).__name__} of length {size}"
             raise InvalidInputError(msg)
         with self._batch():
             if self._refuse():
@@ -600,7 +601,10 @@ class LabelingSession:
             self._set(message=f"binning the clips by their score for {cls!r}...")
 
     def set_mode(self, mode: str) -> None:
-        """Switch to ``"active"`` (leave a search or a review); use :meth:`search` or :meth:`review_labels` to start those."""
+        """Switch to ``"active"`` (leave a search or a review).
+
+        :meth:`search`, :meth:`review_labels` and :meth:`review_detections` start the other modes.
+        """
         with self._batch():
             self._set_mode(mode)
 
@@ -839,7 +843,7 @@ class LabelingSession:
     def _valid(self, i: int, mode: str) -> bool:
         """Whether clip ``i`` can still be shown in ``mode`` (open; labelled in a label review)."""
         if mode == "review" and self._review_kind == "labels":
-            return i in self.learner.labels
+            return self.learner.is_labeled(i)
         return self._is_open(i)
 
     def _is_open(self, i: int) -> bool:

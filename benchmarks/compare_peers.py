@@ -61,7 +61,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -449,8 +449,15 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+
+    def installed(p: str) -> str:
+        try:
+            return version(p)
+        except PackageNotFoundError:
+            return "not installed"
+
     libs = ", ".join(
-        f"{p} {version(p)}"
+        f"{p} {installed(p)}"
         for p in ("alwidget", "torch", "scikit-learn", "numpy", "modAL-python", "scikit-activeml", "superintendent")
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -151,7 +151,11 @@ def _server(host: str, workdir: Path):
         cmd = [sys.executable, "-m", "voila", "widget.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
         # Voila answers every page request by starting a kernel that runs the notebook (and opens
         # its journal): poll a URL that starts none. Any HTTP answer means the server is up.
-        base, url, status = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/api/status"
+        base, url, status = (
+            f"http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port}/",
+            f"http://127.0.0.1:{port}/api/status",
+        )
     else:
         module = "jupyterlab" if host == "lab" else "notebook"
         cmd = [
@@ -559,14 +563,18 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     # detection review: pick a class, check a sample of its detections by score bin, answer with a class key
     page.select_option(".alw-detect-class", classes[0])
     page.click(".alw-detect")
-    page.wait_for_function(f"() => {ROOT}.dataset.mode === 'review' && document.querySelectorAll('.alw-bin').length >= 3")
+    page.wait_for_function(
+        f"() => {ROOT}.dataset.mode === 'review' && document.querySelectorAll('.alw-bin').length >= 3"
+    )
     assert page.inner_text(".alw-bin-all").startswith(f"all {classes[0]}: precision")
     clip = _clip(page)
     answer = truth[int(clip)]
     page.keyboard.press(str(classes.index(answer) + 1))
     _wait_clip_change(page, clip)
     said = "1 yes" if answer == classes[0] else "1 no"
-    page.wait_for_function(f"() => [...document.querySelectorAll('.alw-bin')].some(b => b.innerText.includes('{said}'))")
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('.alw-bin')].some(b => b.innerText.includes('{said}'))"
+    )
     _wait_n_labeled(page, n + 1)
     page.click(".alw-back")
     page.wait_for_function(f"() => {ROOT}.dataset.mode === 'active'")

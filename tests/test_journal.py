@@ -134,8 +134,11 @@ def test_a_lost_line_break_is_repaired(tmp_path):
 @given(
     ops=st.lists(
         st.one_of(
-            st.tuples(st.just("teach"), st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True),
-                      st.sampled_from(["bird", "bell", "hum"])),
+            st.tuples(
+                st.just("teach"),
+                st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True),
+                st.sampled_from(["bird", "bell", "hum"]),
+            ),
             st.tuples(st.just("skip"), st.lists(st.integers(0, 19), min_size=1, max_size=2, unique=True)),
             st.tuples(st.just("undo")),
             st.tuples(st.just("add_class"), st.sampled_from(["hum", "wind"])),
@@ -287,7 +290,12 @@ def test_export_and_import_labels(tmp_path):
         assert b.labels == {}
     rows = (tmp_path / "labels.csv").read_text().splitlines()
     assert rows[0] == "id,index,label,mode" and rows[1] == "c1,1,bird,active"
-    assert json.loads((tmp_path / "labels.json").read_text())["labels"][0] == {"id": "c1", "index": 1, "label": "bird", "mode": "active"}
+    assert json.loads((tmp_path / "labels.json").read_text())["labels"][0] == {
+        "id": "c1",
+        "index": 1,
+        "label": "bird",
+        "mode": "active",
+    }
 
     # warm start into a grown pool with a conflict: reported, nothing overwritten
     c = ActiveLearner(np.zeros((3, 3), dtype=np.float32), CLASSES, ids=["c1", "c2", "other"])
@@ -466,8 +474,18 @@ def test_a_link_cannot_bypass_the_lock(tmp_path, link):
 def test_a_crash_while_writing_the_header_is_repaired_on_resume(tmp_path):
     path = tmp_path / "labels.jsonl"
     big = np.arange(200, dtype=np.float32).reshape(50, 4)
-    header = encode({"kind": "header", "format": "alwidget-journal", "v": 1, "n_pool": 50, "dim": 4,
-                     "ids": "index", "classes": CLASSES, "t": 0})
+    header = encode(
+        {
+            "kind": "header",
+            "format": "alwidget-journal",
+            "v": 1,
+            "n_pool": 50,
+            "dim": 4,
+            "ids": "index",
+            "classes": CLASSES,
+            "t": 0,
+        }
+    )
     path.write_bytes(header[: len(header) // 2])  # the process died while writing the header
     with pytest.warns(JournalWarning, match="last line is incomplete"):
         a = ActiveLearner(big, CLASSES, journal=path)
@@ -750,7 +768,13 @@ def test_modes_are_journalled_replayed_and_exported(tmp_path):
     assert b.label_modes == {1: "active", 2: "search", 3: "search", 5: "review"}
     b.export_labels(tmp_path / "labels.csv")
     rows = (tmp_path / "labels.csv").read_text().splitlines()
-    assert rows == ["id,index,label,mode", "c1,1,bird,active", "c2,2,bell,search", "c3,3,bell,search", "c5,5,bird,review"]
+    assert rows == [
+        "id,index,label,mode",
+        "c1,1,bird,active",
+        "c2,2,bell,search",
+        "c3,3,bell,search",
+        "c5,5,bird,review",
+    ]
     c = ActiveLearner(X, CLASSES, ids=[f"c{i}" for i in range(20)])
     c.import_labels(tmp_path / "labels.csv")
     assert set(c.label_modes.values()) == {"import"}

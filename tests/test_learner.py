@@ -593,9 +593,7 @@ class _BadProbaModel:
         return {"value": self.value, "rows": self.rows}
 
 
-@pytest.mark.parametrize(
-    ("model", "n_bad"), [(_BadProbaModel(), 20), (_BadProbaModel(np.inf, slice(5, 8)), 3)]
-)
+@pytest.mark.parametrize(("model", "n_bad"), [(_BadProbaModel(), 20), (_BadProbaModel(np.inf, slice(5, 8)), 3)])
 def test_non_finite_probabilities_from_a_user_model_are_named(model, n_bad):
     X, _ = blobs(20)
     learner = ActiveLearner(X, CLASSES, model=model, n_committee=2)
