@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from alwidget._validation import check_indices, check_positive_int
+from alwidget._validation import check_indices, check_positive_int, release_pages
 from alwidget.errors import AlwidgetWarning, InvalidInputError, MissingDependencyError
 
 __all__ = ["SearchResult", "similar", "build_index"]
@@ -342,6 +342,7 @@ def _exact(learner, q: np.ndarray, n: int, eligible: np.ndarray) -> SearchResult
             if len(keep) == 0:
                 continue
             s = _scores(X[start:stop], mean, scale, q, buf)[keep]
+            release_pages(X, start, stop)  # a memory-mapped pool: read, then let go (it stays on disk)
             idx = keep + start
         if len(best_s) == n:  # only what can still enter the top n
             better = s >= best_s.min()
@@ -445,6 +446,7 @@ def _build(learner, voyager, key: tuple) -> _AnnIndex:
         for start in range(lo, hi, chunk):
             stop = min(hi, start + chunk)
             units = _unit_rows(X[start:stop], mean, scale, buf[: stop - start])
+            release_pages(X, start, stop)
             graph.add_items(units, np.arange(start, stop, dtype=np.int64), num_threads=1)
         return graph
 

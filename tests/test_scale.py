@@ -51,7 +51,8 @@ def test_memory_mapped_pool_is_never_loaded_whole(tmp_path):
     # mmap_mode): +880 MiB. Reading it through the map without releasing pages
     # (release_pages a no-op): +900 MiB, as the scans and the scattered candidates
     # map the whole file. The code before this test (float32 copy in
-    # check_embeddings, whole-pool scoring per query): +2,410 MiB. The learner
+    # check_embeddings, whole-pool scoring per query): +2,410 MiB. Exact search
+    # (learner.similar) scans the whole map too, releasing each chunk. The learner
     # holds its candidates' rows in float32 (candidates x d x 4 bytes: 37 MiB
     # here, 146 MiB at the default 200,000), whatever the size of the pool.
     # The bound below is 40 % of the file.
@@ -86,8 +87,10 @@ for _ in range(3):
 picks = learner.query(3)
 few = learner.predict_proba(X[:10])
 table = learner.predict_proba()  # the whole pool, streamed in chunks: 2M x 4 float32 = 32 MB
+found = learner.similar(int(picks[0]), n=10, approximate=False)  # exact search: a scan of the whole map
 print(json.dumps({{"base": base, "peak": hwm(), "labels": learner.n_labeled, "picks": picks.tolist(),
-                   "subset": not learner._scores_whole_pool(), "rows": len(table), "few": few.shape[0]}}))
+                   "subset": not learner._scores_whole_pool(), "rows": len(table), "few": few.shape[0],
+                   "found": len(found.indices)}}))
 """
     )
     try:
@@ -97,7 +100,7 @@ print(json.dumps({{"base": base, "peak": hwm(), "labels": learner.n_labeled, "pi
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["labels"] == 15 and len(out["picks"]) == 3 and out["subset"]
-    assert out["rows"] == n and out["few"] == 10
+    assert out["rows"] == n and out["few"] == 10 and out["found"] == 10
     file_mb = n * d * 2 / 2**20
     grown = out["peak"] - out["base"]
     assert grown < file_mb * 0.4, f"peak RSS grew by {grown:.0f} MiB for a {file_mb:.0f} MiB memory-mapped pool"
