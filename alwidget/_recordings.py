@@ -324,8 +324,8 @@ def _window_or_reason(rec: Recording, start: int, win_n: int, y: np.ndarray) -> 
         return str(exc)
 
 
-def probe_recording(path: str) -> tuple[int, int]:
-    """``(native_sr, frames)`` of a recording whose last frame decodes.
+def probe_recording(path: str, offset: float = 0.0, duration: float | None = None) -> tuple[int, int]:
+    """``(native_sr, frames)`` of a file whose segment (``offset`` s, ``duration`` s or to the end) ends decodably.
 
     Raises
     ------
@@ -345,8 +345,13 @@ def probe_recording(path: str) -> tuple[int, int]:
         if total <= 0:
             msg = "zero-length: the file holds no audio frames"
             raise ValueError(msg)
+        start = int(round(offset * native_sr))
+        if start >= total:
+            msg = f"offset={offset} s is beyond the end of the {total / native_sr:.3f} s file"
+            raise ValueError(msg)
+        end = total if duration is None else min(total, start + int(np.ceil(duration * native_sr)))
         try:
-            f.seek(total - 1)
+            f.seek(end - 1)
             n_read = len(f.read(frames=1))
         except (RuntimeError, OSError) as exc:
             n_read, detail = 0, f" ({_sf_error(exc, path)})"

@@ -190,37 +190,12 @@ def _read_segment(path: str, sr: int, offset: float, duration: float | None) -> 
 def _probe(path: str, offset: float, duration: float | None) -> tuple[float, float]:
     """Check that a file can be decoded; return the clip length and the file length in seconds.
 
-    Reads the header and decodes the last frame of the wanted segment, which
-    catches unreadable, empty, unsupported and truncated files cheaply.
+    Reads the header and decodes the last frame of the wanted segment
+    (:func:`~alwidget._recordings.probe_recording`), which catches unreadable,
+    empty, unsupported and truncated files cheaply.
     """
-    if not os.path.isfile(path):
-        msg = "file not found" if not os.path.exists(path) else "not a regular file"
-        raise ValueError(msg)
-    try:
-        f = sf.SoundFile(path)
-    except (RuntimeError, OSError) as exc:
-        msg = f"not a readable audio file ({_sf_reason(exc, path)})"
-        raise ValueError(msg) from None
-    with f:
-        native_sr, total = f.samplerate, f.frames
-        if total <= 0:
-            msg = "zero-length: the file holds no audio frames"
-            raise ValueError(msg)
-        start = int(round(offset * native_sr))
-        if start >= total:
-            msg = f"offset={offset} s is beyond the end of the {total / native_sr:.3f} s file"
-            raise ValueError(msg)
-        end = total if duration is None else min(total, start + int(np.ceil(duration * native_sr)))
-        try:
-            f.seek(end - 1)
-            n_read = len(f.read(frames=1))
-        except (RuntimeError, OSError) as exc:
-            n_read, detail = 0, f" ({_sf_reason(exc, path)})"
-        else:
-            detail = ""
-        if n_read != 1:
-            msg = f"truncated or corrupt: the end of its audio data cannot be decoded{detail}"
-            raise ValueError(msg)
+    native_sr, total = probe_recording(path, offset, duration)
+    start = int(round(offset * native_sr))
     return (duration if duration is not None else (total - start) / native_sr), total / native_sr
 
 

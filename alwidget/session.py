@@ -666,11 +666,7 @@ class LabelingSession:
 
     def _start_review(self, found: list[int], kind: str, description: str, detect: dict | None) -> None:
         """Show ``found`` next in review mode."""
-        for i in found[: self.prefetch]:
-            try:
-                self._media.prefetch([i])
-            except Exception:  # reported when the clip is shown
-                continue
+        self._prefetch(found[: self.prefetch])
         with self._batch():
             if self._current is not None and self._current_mode == "active" and self._is_open(self._current):
                 self._queue.appendleft(self._current)  # shown again after the review
@@ -687,6 +683,14 @@ class LabelingSession:
             self._advance()
             self._publish_progress()
 
+    def _prefetch(self, indices) -> None:
+        """Decode the media of ``indices`` ahead of time; a clip that fails is reported when it is shown."""
+        for i in indices:
+            try:
+                self._media.prefetch([i])
+            except Exception:  # reported when the clip is shown
+                continue
+
     def _run_search(self, request: tuple) -> None:
         """The worker's part of :meth:`search` and :meth:`review_labels`: find, prefetch, then show the results."""
         if request[0] == "review":
@@ -701,11 +705,7 @@ class LabelingSession:
         embed = getattr(self.dataset, "embed_query", None)
         result = self.learner.similar(query, n, exclude_labeled=True, embed=embed)
         found = [int(i) for i in result.indices]
-        for i in found[: self.prefetch]:
-            try:
-                self._media.prefetch([i])
-            except Exception:  # reported when the clip is shown
-                continue
+        self._prefetch(found[: self.prefetch])
         with self._batch():
             found = [i for i in found if self._is_open(i)]
             if not found:
@@ -1272,11 +1272,7 @@ class LabelingSession:
             queue = [int(i) for i in learner.query(n_query, exclude=exclude)]
         except PoolExhaustedError:
             queue = []
-        for i in queue:
-            try:
-                self._media.prefetch([i])
-            except Exception:  # reported when the clip is shown
-                continue
+        self._prefetch(queue)
         self._evaluate(epoch)
         with self._batch():
             self._proba, self._proba_classes = proba, proba_classes
