@@ -238,15 +238,15 @@ class PersistenceMixin:
         self._next_seq = record["seq"]
         if event.kind in ("teach", "relabel", "skip", "unsure"):
             _, idx, prev, _ = self._undo_stack.pop()
-            self._codes[idx] = prev
+            self._set_codes(idx, prev)
         elif event.kind == "undo":
             reverted = self._history[event.target]
             idx = np.asarray(reverted.indices, dtype=np.int64)
             prev = self._codes[idx].copy()
             if reverted.kind in ("teach", "relabel"):
-                self._codes[idx] = [self._code[c] for c in reverted.labels]
+                self._set_codes(idx, np.array([self._code[c] for c in reverted.labels], dtype=np.int32))
             else:
-                self._codes[idx] = _SKIPPED if reverted.kind == "skip" else _UNSURE
+                self._set_codes(idx, _SKIPPED if reverted.kind == "skip" else _UNSURE)
             self._undo_stack.append((event.target, idx, prev, record["target"]))
         elif event.kind == "add_class":
             del self._code[self._classes.pop()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,6 +184,7 @@ class ActiveLearner(PersistenceMixin):
         self._index_of_id: dict | None = None
 
         self._codes = np.full(len(self._X), _UNLABELED, dtype=np.int32)
+        self._tally: dict[int, int] = {}  # code -> number of clips with it, for every code but _UNLABELED
         self._history: list[Event] = []
         self._undo_stack: list[tuple[int, np.ndarray, np.ndarray, int]] = []  # (history pos, idx, prev, seq)
         self._label_version = 0  # bumps whenever the training set or the classes change
@@ -254,6 +255,10 @@ class ActiveLearner(PersistenceMixin):
         """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
         return bool(self._codes[check_index(i, self.n_pool)] == _UNLABELED)
 
+    def is_unsure(self, i: int) -> bool:
+        """Whether clip ``i`` was answered "unsure" (O(1), for click paths)."""
+        return bool(self._codes[check_index(i, self.n_pool)] == _UNSURE)
+
     @property
     def labels(self) -> dict:
         """``{index: class name}`` for every labelled clip."""
@@ -264,13 +269,47 @@ class ActiveLearner(PersistenceMixin):
 
     @property
     def n_labeled(self) -> int:
-        """Number of labelled clips."""
-        return int(np.count_nonzero(self._codes >= 0))
+        """Number of labelled clips (O(classes): no scan of the pool)."""
+        return sum(k for c, k in self._tally.items() if c >= 0)
+
+    @property
+    def n_skipped(self) -> int:
+        """Number of skipped clips (O(1))."""
+        return self._tally.get(_SKIPPED, 0)
+
+    @property
+    def n_unsure(self) -> int:
+        """Number of clips answered "unsure" (O(1))."""
+        return self._tally.get(_UNSURE, 0)
+
+    @property
+    def answered_idx(self) -> np.ndarray:
+        """Indices of clips labelled, skipped or answered "unsure", ascending, int64."""
+        return np.flatnonzero(self._codes != _UNLABELED)
+
+    def label_of(self, i: int):
+        """The class name of clip ``i``, or None if it has no label (O(1), for click paths)."""
+        code = int(self._codes[check_index(i, self.n_pool)])
+        return self._classes[code] if code >= 0 else None
 
     def label_counts(self) -> dict:
-        """``{class name: number of labelled clips}`` over all classes."""
-        counts = np.bincount(self._codes[self._codes >= 0], minlength=len(self._classes))
-        return {c: int(k) for c, k in zip(self._classes, counts)}
+        """``{class name: number of labelled clips}`` over all classes (O(classes))."""
+        return {c: self._tally.get(k, 0) for k, c in enumerate(self._classes)}
+
+    def _set_codes(self, idx: np.ndarray, codes) -> None:
+        """``self._codes[idx] = codes``, keeping the per-code tally (``idx`` distinct)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        old = self._codes[idx]
+        self._codes[idx] = codes
+        for values, sign in ((old, -1), (self._codes[idx], 1)):
+            found, counts = np.unique(values, return_counts=True)
+            for c, k in zip(found.tolist(), counts.tolist()):
+                if c != _UNLABELED:
+                    left = self._tally.get(c, 0) + sign * k
+                    if left:
+                        self._tally[c] = left
+                    else:
+                        self._tally.pop(c, None)
 
     @property
     def history(self) -> tuple[Event, ...]:
@@ -351,7 +390,7 @@ class ActiveLearner(PersistenceMixin):
                 "call undo() to revert the last label first"
             )
             raise AlreadyLabeledError(msg)
-        self._codes[idx] = np.array([self._code[c] for c in names], dtype=np.int32)
+        self._set_codes(idx, np.array([self._code[c] for c in names], dtype=np.int32))
         event = Event("teach", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
@@ -371,7 +410,7 @@ class ActiveLearner(PersistenceMixin):
         if (prev == _SKIPPED).any():
             msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
             raise InvalidInputError(msg)
-        self._codes[idx] = _SKIPPED
+        self._set_codes(idx, _SKIPPED)
         event = Event("skip", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
@@ -400,7 +439,7 @@ class ActiveLearner(PersistenceMixin):
             i = int(idx[prev < 0][0])
             msg = f"clip {i} has no label to change; give it one with teach({i}, ...)"
             raise InvalidInputError(msg)
-        self._codes[idx] = np.array([self._code[c] for c in names], dtype=np.int32)
+        self._set_codes(idx, np.array([self._code[c] for c in names], dtype=np.int32))
         event = Event("relabel", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
@@ -432,7 +471,7 @@ class ActiveLearner(PersistenceMixin):
         if (prev == _UNSURE).any():
             msg = f"clip {int(idx[prev == _UNSURE][0])} is already answered 'unsure'"
             raise InvalidInputError(msg)
-        self._codes[idx] = _UNSURE
+        self._set_codes(idx, _UNSURE)
         event = Event("unsure", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
         self._record(event, idx, prev, seq=seq)
 
@@ -451,7 +490,7 @@ class ActiveLearner(PersistenceMixin):
     def _undo(self, t: float | None = None, seq: int | None = None) -> Event:
         pos, idx, prev, target_seq = self._undo_stack.pop()
         event = self._history[pos]
-        self._codes[idx] = prev
+        self._set_codes(idx, prev)
         undo = Event("undo", event.indices, event.labels, target=pos, time=t or time.time())
         self._record(undo, target_seq=target_seq, seq=seq)
         return event
@@ -673,6 +712,51 @@ class ActiveLearner(PersistenceMixin):
         proba.flags.writeable = False
         self._subset_cache = (version, rows, proba)
         return proba
+
+    def fitted_proba(self, rows) -> np.ndarray | None:
+        """Probabilities ``(m, k)`` float32 of pool rows ``rows`` under the last fitted model, never fitting.
+
+        For click paths (the widget's guess for the clip on screen): it
+        scores only these rows (or slices the pool table when it is cached
+        for that model), however large the pool, and returns None before
+        the first fit. ``k`` is the number of classes that model knew (the
+        first ``k`` of :attr:`classes`). The labels may have changed since
+        that fit; :meth:`candidate_proba` fits first.
+        """
+        rows = check_indices(rows, self.n_pool, unique=False, allow_empty=True)[0]
+        with self._lock:
+            model, version, k = self.model_, self._fit_label_version, self._fit_n_classes
+            cache = self._proba_cache
+        if model is None:
+            return None
+        if cache is not None and cache[0] == version:
+            return cache[1][rows]
+        return _check_finite_proba(model, predict_proba_with(model, self._X, k, (self._mean, self._scale), rows=rows))
+
+    def class_proba(self, name) -> np.ndarray:
+        """Probability of class ``name`` for every pool clip, ``(n_pool,)`` float32.
+
+        Fits first if the labels changed. Uses the cached pool table when
+        there is one; otherwise the pool is scored in blocks and only this
+        column is kept (40 MB for 10M windows, not the ``n_pool x k`` table).
+        """
+        code = self._code.get(name) if isinstance(name, Hashable) else None
+        if code is None:
+            msg = f"unknown class {name!r}; classes are {self._classes!r}"
+            raise UnknownClassError(msg)
+        model, version, k = self._fitted()
+        if code >= k:
+            msg = f"class {name!r} was added after the last fit and has no probability yet; teach it first"
+            raise NotEnoughLabelsError(msg)
+        cache = self._proba_cache
+        if (cache is not None and cache[0] == version) or self._scores_whole_pool():
+            return np.array(self.predict_proba()[:, code])
+        out = np.empty(self.n_pool, dtype=np.float32)
+        stats = (self._mean, self._scale)
+        for start, block in pool_blocks(self._X, chunk=_models._SCORE_CHUNK):
+            proba = _check_finite_proba(model, predict_proba_with(model, block, k, stats, exact=False))
+            out[start : start + len(block)] = proba[:, code]
+        return out
 
     def _candidate_rows(self, rows: np.ndarray) -> np.ndarray:
         """Raw embeddings ``X[rows]``: from the candidate window when ``rows`` are its candidates."""

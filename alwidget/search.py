@@ -59,7 +59,7 @@ import numpy as np
 from alwidget._validation import check_indices, check_positive_int, release_pages
 from alwidget.errors import AlwidgetWarning, InvalidInputError, MissingDependencyError
 
-__all__ = ["SearchResult", "similar", "build_index"]
+__all__ = ["SearchResult", "similar", "build_index", "index_ready"]
 
 _UNLABELED = -1
 _EXACT_MAX_ROWS = 1_000_000  # approximate=None: exact up to this many clips
@@ -158,6 +158,19 @@ def build_index(learner) -> None:
     (``pip install 'alwidget[search]'``).
     """
     _index_for(learner, _ann_backend(True, learner.n_pool))
+
+
+def index_ready(learner) -> bool:
+    """Whether ``learner`` holds an approximate-search index built for its current pool.
+
+    :class:`~alwidget.session.LabelingSession` searches a pool of more than
+    1,000,000 clips exactly (a few seconds per 10M) until this is True,
+    rather than building the index on its first search (about 40 minutes per
+    10M rows on 2 cores); call :func:`build_index` ahead to get
+    millisecond searches.
+    """
+    index = getattr(learner, "_search_index", None)
+    return index is not None and index.key == _pool_key(learner)
 
 
 # ---------------------------------------------------------------- the query

@@ -91,8 +91,24 @@ def audit_pick(seed: int, n: int, open_idx: np.ndarray) -> int | None:
     """The audit clip of slot ``n``: uniform over ``open_idx`` (sorted), fixed by the seed."""
     if len(open_idx) == 0:
         return None
-    k = np.random.default_rng([int(seed), _AUDIT_KEY, int(n), 1]).integers(len(open_idx))
-    return int(open_idx[k])
+    return int(open_idx[_audit_draw(seed, n, len(open_idx))])
+
+
+def _audit_draw(seed: int, n: int, n_open: int) -> int:
+    return int(np.random.default_rng([int(seed), _AUDIT_KEY, int(n), 1]).integers(n_open))
+
+
+def _audit_pick_answered(seed: int, n: int, n_pool: int, answered: np.ndarray) -> int | None:
+    """:func:`audit_pick` with the open clips given by their complement ``answered`` (sorted).
+
+    The ``k``-th open clip is ``k`` plus the number of answered clips ``a_j``
+    with ``a_j - j <= k``: no array of the (millions of) open clips is built.
+    """
+    n_open = int(n_pool) - len(answered)
+    if n_open <= 0:
+        return None
+    k = _audit_draw(seed, n, n_open)
+    return k + int(np.searchsorted(answered - np.arange(len(answered)), k, side="right"))
 
 
 def replay_audits(history, n_pool: int, seed: int, rate: float) -> dict[int, tuple[int, int]]:
@@ -248,8 +264,6 @@ class LabelingSession:
         self._current: int | None = None
         self._current_audit = False
         self._queue: deque[int] = deque()
-        self._proba: np.ndarray | None = None
-        self._proba_classes: list = []
         self._guess_blocked: dict[int, int] = {}  # clip -> learner.version at its undo
         self._guesses: list[_Guess] = []
         self._label_times: list[float | None] = []  # None marks a break (auto-labelling)
@@ -647,13 +661,17 @@ class LabelingSession:
         from alwidget.review import detection_bins, review_sample
 
         learner = self.learner
-        proba = learner.predict_proba()
-        k = learner.classes.index(cls)
-        cand = np.setdiff1d(learner.unlabeled_idx, self._exclude(), assume_unique=True)
+        self._set(message=f"scoring {learner.n_pool:,} clips for {cls}…")
+        scores = learner.class_proba(cls)  # one column: 40 MB at 10M windows, not the whole table
+        open_ = np.zeros(learner.n_pool, dtype=bool)
+        open_[learner.unlabeled_idx] = True
+        open_[self._exclude()] = False
+        cand = np.flatnonzero(open_)
+        del open_
         if len(cand) == 0:
             self._set(message="no unlabelled clip is left to review")
             return
-        bins = detection_bins(np.asarray(proba[cand, k], dtype=np.float64), n_bins=n_bins, top=min(top, len(cand)))
+        bins = detection_bins(np.asarray(scores[cand], dtype=np.float64), n_bins=n_bins, top=min(top, len(cand)))
         rng = np.random.default_rng([self._seed, _AUDIT_KEY, 0xDE7, learner.n_labeled])
         sample = review_sample(bins, per_bin, rng)
         found = [int(cand[j]) for j in sample.indices]
@@ -703,7 +721,14 @@ class LabelingSession:
         if isinstance(query, _AudioBytes):
             query = query.decode()
         embed = getattr(self.dataset, "embed_query", None)
-        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed)
+        from alwidget.search import _EXACT_MAX_ROWS, index_ready
+
+        learner = self.learner
+        # an approximate index is used when one is built; building one here would hold the worker for minutes
+        approximate = None if learner.n_pool <= _EXACT_MAX_ROWS or index_ready(learner) else False
+        if approximate is False:
+            self._set(message=f"searching all {learner.n_pool:,} clips (build_index(learner) makes this instant)…")
+        result = learner.similar(query, n, exclude_labeled=True, embed=embed, approximate=approximate)
         found = [int(i) for i in result.indices]
         self._prefetch(found[: self.prefetch])
         with self._batch():
@@ -852,13 +877,15 @@ class LabelingSession:
 
     def _n_done(self) -> int:
         """Clips labelled or skipped: the audit slot of the clip shown next."""
-        return self.learner.n_labeled + len(self.learner.skipped_idx) + _n_unsure(self.learner)
+        learner = self.learner
+        return learner.n_labeled + learner.n_skipped + _n_unsure(learner)
 
     def _is_audit(self, i: int, n_done: int) -> bool:
         """Whether clip ``i`` shown at slot ``n_done`` is that slot's audit clip (same rule as replay_audits)."""
         if not self._auditing or not audit_slot(self._seed, n_done, self.audit_rate):
             return False
-        return audit_pick(self._seed, n_done, self.learner.unlabeled_idx) == i
+        learner = self.learner
+        return _audit_pick_answered(self._seed, n_done, learner.n_pool, learner.answered_idx) == i
 
     def _label(self, name, clip=None, *, auto: bool = False) -> None:
         if not auto and self._busy_with_auto():
@@ -896,7 +923,7 @@ class LabelingSession:
 
     def _review_answer(self, i: int, cls) -> None:
         """Label review: the same class confirms the label, another one relabels the clip."""
-        given = self.learner.labels.get(i)
+        given = self.learner.label_of(i)
         if cls == given:
             self._set(message=f"kept the label {given!r} of clip {i}")
         else:
@@ -1058,7 +1085,7 @@ class LabelingSession:
             self._set(mode="active", search={}, message=f"{what}: back to active learning")
         n_done = self._n_done()
         if self._auditing and audit_slot(self._seed, n_done, self.audit_rate):
-            pick = audit_pick(self._seed, n_done, self.learner.unlabeled_idx)
+            pick = _audit_pick_answered(self._seed, n_done, self.learner.n_pool, self.learner.answered_idx)
             if pick is not None:
                 if pick in self._queue:
                     self._queue.remove(pick)
@@ -1069,14 +1096,23 @@ class LabelingSession:
             if i != self._current and self._is_open(i):
                 self._show(i)
                 return
-        candidates = np.setdiff1d(self.learner.unlabeled_idx, self._exclude(), assume_unique=True)
-        if len(candidates) == 0:
+        pick = self._random_open()
+        if pick is None:
             self._show(None)
             self._set(message="the pool is finished: every clip is labelled or skipped")
             return
-        self._show(int(self._rng.choice(candidates)))
+        self._show(pick)
         if self.learner.n_labeled:
             self._set(message="picked a random clip: the next ones are still being chosen")
+
+    def _random_open(self) -> int | None:
+        """A random open clip not excluded (a few draws; a scan of the pool only when most are taken)."""
+        learner, exclude = self.learner, set(self._exclude().tolist())
+        for i in self._rng.integers(learner.n_pool, size=64).tolist():
+            if i not in exclude and learner.is_unlabeled(i):
+                return i
+        candidates = np.setdiff1d(learner.unlabeled_idx, self._exclude(), assume_unique=True)
+        return int(self._rng.choice(candidates)) if len(candidates) else None
 
     def _show(self, i: int | None, *, audit: bool = False, mode: str = "active") -> None:
         """Put clip ``i`` (or nothing) on screen, found in ``mode``."""
@@ -1110,7 +1146,8 @@ class LabelingSession:
             )
             audio, spec = media.wav, media.spectrogram
         if mode == "review" and self._review_kind == "labels":
-            info["given"] = str(self.learner.labels.get(i, ""))
+            given = self.learner.label_of(i)
+            info["given"] = "" if given is None else str(given)
         self._set(clip=info, audio=audio, spectrogram=spec, guess=self._guess_list(i))
 
     def _publish_search(self) -> None:
@@ -1129,13 +1166,13 @@ class LabelingSession:
 
         detect = self._detect
         cls = detect["class"]
-        labels = self.learner.labels
-        unsure = set(getattr(self.learner, "unsure_idx", np.array([], dtype=np.int64)).tolist())
+        learner = self.learner
         counts = [{"yes": 0, "no": 0, "unsure": 0} for _ in detect["bins"]]
-        for i, b in detect["bin_of"].items():
-            if i in labels:
-                counts[b]["yes" if labels[i] == cls else "no"] += 1
-            elif i in unsure:
+        for i, b in detect["bin_of"].items():  # O(clips sampled): no scan of the pool
+            given = learner.label_of(i)
+            if given is not None:
+                counts[b]["yes" if given == cls else "no"] += 1
+            elif learner.is_unsure(i):
                 counts[b]["unsure"] += 1
         estimates = bin_precision(counts)
         overall = overall_precision([w for *_, w in detect["bins"]], estimates)
@@ -1152,25 +1189,41 @@ class LabelingSession:
             "overall": {"precision": _num(overall.precision), "low": _num(overall.lo), "high": _num(overall.hi)},
         }  # fmt: skip
 
+    def _model_row(self, i: int) -> tuple[np.ndarray, list] | None:
+        """Clip ``i``'s probabilities under the last fitted model and their classes, or None.
+
+        Scores this one clip (a table slice for small pools), so showing or
+        labelling a clip costs the same at 10M windows as at 1,000.
+        """
+        proba = self.learner.fitted_proba([i])
+        if proba is None:
+            return None
+        return proba[0], self.learner.classes[: proba.shape[1]]
+
     def _model_guess(self, i: int):
         """The current model's best class for clip ``i``, or None (no model, or not honest)."""
-        if self._proba is None or i in self._guess_blocked:
+        if i in self._guess_blocked:
             return None
-        return self._proba_classes[int(np.argmax(self._proba[i]))]
+        found = self._model_row(i)
+        if found is None:
+            return None
+        row, classes = found
+        return classes[int(np.argmax(row))]
 
     def _guess_list(self, i: int | None) -> list[dict]:
-        if i is None or self._proba is None:
+        found = None if i is None else self._model_row(i)
+        if found is None:
             return []
-        row = self._proba[i]
+        row, classes = found
         top = np.argsort(-row, kind="stable")[: self.top_k]
-        return [{"label": str(self._proba_classes[k]), "p": round(float(row[k]), 4)} for k in top]
+        return [{"label": str(classes[k]), "p": round(float(row[k]), 4)} for k in top]
 
     def _publish_progress(self) -> None:
         learner = self.learner
         counts = learner.label_counts()
         n_eval = len(self._eval.idx) if self._eval is not None and self._eval.held_out else 0
         n_labeled = learner.n_labeled
-        n_skipped = len(learner.skipped_idx)
+        n_skipped = learner.n_skipped
         n_unsure = _n_unsure(learner)
         if learner.model_ is None:
             model = "no model yet"
@@ -1261,13 +1314,11 @@ class LabelingSession:
             exclude = self._exclude()
             n_query = self.prefetch + (self._current is None)  # one more when the first clip is taken from it
             self._set(training=learner.n_labeled > 0)
-        proba, proba_classes = None, []
         if learner.n_labeled:
-            try:
-                proba = learner.predict_proba()
-                proba_classes = learner.classes[: proba.shape[1]]
+            try:  # fit on the new labels (and score the clip on screen: its guess); never the whole large pool
+                learner.candidate_proba([] if self._current is None else [self._current])
             except NotEnoughLabelsError:
-                proba = None
+                pass
         try:
             queue = [int(i) for i in learner.query(n_query, exclude=exclude)]
         except PoolExhaustedError:
@@ -1275,7 +1326,6 @@ class LabelingSession:
         self._prefetch(queue)
         self._evaluate(epoch)
         with self._batch():
-            self._proba, self._proba_classes = proba, proba_classes
             self._guess_blocked = {i: v for i, v in self._guess_blocked.items() if v > start_version}
             self._queue = deque(i for i in queue if i != self._current)
             if self._current is None or not self._valid(self._current, self._current_mode):
@@ -1333,7 +1383,7 @@ class LabelingSession:
             return
         ev = self._eval
         try:
-            pred = learner.predict(ev.X) if ev.X is not None else learner.predict()[ev.idx]
+            pred = learner.predict(ev.X) if ev.X is not None else _predict_rows(learner, ev.idx)
         except NotEnoughLabelsError:
             return
         n = int(learner.n_labels_fit_)
@@ -1371,7 +1421,7 @@ class LabelingSession:
         if base.n_labeled == 0:
             return None
         ev = self._eval
-        pred = base.predict(ev.X) if ev.X is not None else base.predict()[ev.idx]
+        pred = base.predict(ev.X) if ev.X is not None else _predict_rows(base, ev.idx)
         return float(np.mean(pred == ev.y))
 
     def _fresh_learner(self, classes, **kwargs):
@@ -1379,10 +1429,11 @@ class LabelingSession:
 
         learner = self.learner
         return ActiveLearner(
-            np.array(learner.embeddings),  # a writable copy: torch warns on read-only arrays
+            learner.embeddings,  # the same rows (a memory-mapped pool stays on disk), never a copy
             list(classes),
             model=learner.model,
             seed=self._seed,
+            candidates=learner.candidates,
             **kwargs,
         )
 
@@ -1431,7 +1482,7 @@ class LabelingSession:
                 k = rb.n_labeled
                 if k in checkpoints and k not in points:
                     ev_set = self._eval
-                    pred = rb.predict(ev_set.X) if ev_set.X is not None else rb.predict()[ev_set.idx]
+                    pred = rb.predict(ev_set.X) if ev_set.X is not None else _predict_rows(rb, ev_set.idx)
                     points[k] = float(np.mean(pred == ev_set.y))
             elif ev.kind == "skip":
                 rb.skip(list(ev.indices))
@@ -1581,8 +1632,13 @@ def _num(x) -> float | None:
 
 def _n_unsure(learner) -> int:
     """Clips answered "unsure" (0 for learners without that answer)."""
-    idx = getattr(learner, "unsure_idx", None)
-    return 0 if idx is None else len(idx)
+    return int(getattr(learner, "n_unsure", 0))
+
+
+def _predict_rows(learner, idx: np.ndarray) -> np.ndarray:
+    """``learner.predict()[idx]`` without scoring the whole pool (class names, object array)."""
+    proba = learner.candidate_proba(idx)
+    return np.asarray(learner.classes, dtype=object)[proba.argmax(axis=1)]
 
 
 def _mode_kw(mode: str) -> dict:

@@ -5,6 +5,7 @@ Run by hand (figures are printed, never asserted)::
     df -h /tmp                                         # 10M x 192 float16 needs 3.84 GB free
     python benchmarks/bench_scale.py                    # 1M and 10M windows x 192, float16 on disk
     python benchmarks/bench_scale.py --sizes 1000000    # quicker
+    python benchmarks/bench_scale.py --session          # the same through LabelingSession (the widget's engine)
     python benchmarks/bench_scale.py --efficiency       # label efficiency: exhaustive vs subset scoring
     python benchmarks/bench_scale.py --float16          # float16 vs float32 pools: accuracy, query agreement
 
@@ -31,6 +32,13 @@ against modAL at 100,000 clips comes from ``benchmarks/compare_peers.py``::
 
     python benchmarks/compare_peers.py --skip-accuracy --sizes 100000 --plot "" \\
         --methods "alwidget margin" "modAL margin"
+
+Session (``--session``): the same pools through ``LabelingSession``, the
+widget's engine, driven as the front end drives it (a synthetic dataset
+makes each clip's audio on demand): ``label`` -> the next clip on screen
+(the click path), ``label`` -> the worker has retrained and queued the next
+picks, one search by example (exact: no index built), one detection review
+(one class scored over the whole pool), and peak RSS.
 
 Efficiency (``--efficiency``): ``alwidget.simulate`` with margin sampling,
 cold start, batches of 5 to 150 labels, 5 seeds, exhaustive scoring against
@@ -158,6 +166,100 @@ def run_one(path: str, labels: str, rounds: int, full_predict: bool, candidates:
     return out
 
 
+class SynthClips:
+    """A dataset of ``n`` half-second noise clips made on demand: the session only decodes what it shows."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return np.random.default_rng(int(i)).standard_normal(4000).astype(np.float32) * 0.1, 8000
+
+    def wav_bytes(self, i) -> bytes:
+        import io
+
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, self[i][0], 8000, format="WAV")
+        return buf.getvalue()
+
+
+def run_session(path: str, labels: str, rounds: int, candidates: int | None = None) -> dict:
+    """The widget's engine on the pool: ``LabelingSession`` driven as the front end drives it."""
+    import torch
+
+    from alwidget import ActiveLearner
+    from alwidget.session import LabelingSession
+
+    torch.set_num_threads(1)
+    y = np.load(labels)
+    names = [str(c) for c in range(N_CLASSES)]
+    out = {"rss_imports_mb": peak_rss_mb()}
+    X = np.load(path, mmap_mode="r")
+    t0 = time.perf_counter()
+    learner = ActiveLearner(X, names, candidates=candidates)
+    session = LabelingSession(learner, SynthClips(len(X)), prefetch=4)
+    if not session.wait_idle(600):
+        raise SystemExit("the first cycle did not finish")
+    out["build_s"] = time.perf_counter() - t0
+    shown, ready = [], []
+    for r in range(rounds + 3):  # three untimed rounds: the cold start and torch's first calls
+        i = session.current
+        t0 = time.perf_counter()
+        session.label(names[int(y[i])])  # returns when the next clip is on screen
+        t1 = time.perf_counter()
+        session.wait_idle(600)  # the worker has retrained and queued the next picks
+        t2 = time.perf_counter()
+        if r >= 3:
+            shown.append(t1 - t0)
+            ready.append(t2 - t0)
+        if session.error:
+            raise SystemExit(session.error)
+
+    def pct(v):
+        v = np.array(v) * 1000
+        return {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "max": float(v.max())}
+
+    out["shown_ms"], out["ready_ms"] = pct(shown), pct(ready)
+    out["rss_loop_mb"] = peak_rss_mb()
+    t0 = time.perf_counter()
+    session.search(session.current, 20)  # no index built: an exact scan of the pool
+    session.wait_idle(600)
+    out["search_s"] = time.perf_counter() - t0
+    session.set_mode("active")
+    session.wait_idle(600)
+    t0 = time.perf_counter()
+    session.review_detections(names[3], per_bin=10, n_bins=4, top=10)
+    session.wait_idle(600)
+    out["detections_s"] = time.perf_counter() - t0
+    out["mode"] = session.mode
+    if session.error:
+        raise SystemExit(session.error)
+    out["n_labels"] = learner.n_labeled
+    out["rss_peak_mb"] = peak_rss_mb()
+    session.close()
+    return out
+
+
+def session_table(rows: list[dict]) -> None:
+    print(
+        "| windows x 192 | label -> next clip shown p50 / p95 / max (ms) | label -> retrained, next picks queued "
+        "p50 / p95 / max (ms) | search, exact (s) | detection review (s) | peak RSS, loop (MB) | peak RSS, end (MB) |"
+    )
+    print("|---:" * 7 + "|")
+    for r in rows:
+        a, b = r["shown_ms"], r["ready_ms"]
+        print(
+            f"| {r['n']:,} | {a['p50']:.1f} / {a['p95']:.1f} / {a['max']:.1f} | {b['p50']:.0f} / {b['p95']:.0f} / "
+            f"{b['max']:.0f} | {r['search_s']:.1f} | {r['detections_s']:.1f} | {r['rss_loop_mb']:.0f} "
+            f"| {r['rss_peak_mb']:.0f} |"
+        )
+
+
 def scale(args) -> None:
     folder = Path(args.dir or tempfile.gettempdir())
     rows = []
@@ -175,6 +277,8 @@ def scale(args) -> None:
             np.save(labels, y)
             print(f"{n:,}: wrote {need / 1e9:.2f} GB in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
             cmd = [sys.executable, __file__, "--one", str(path), str(labels), "--rounds", str(args.rounds)]
+            if args.session:
+                cmd.append("--session")
             if args.no_predict:
                 cmd.append("--no-predict")
             if args.candidates:
@@ -192,6 +296,9 @@ def scale(args) -> None:
                 path.unlink(missing_ok=True)
                 labels.unlink(missing_ok=True)
     print(f"Machine: {machine()}\n")
+    if args.session:
+        session_table(rows)
+        return
     print(
         "| windows x 192 | float16 file (GB) | build (s) | cold start query(10) (ms) | teach->query p50 (ms) "
         "| p95 (ms) | max (ms) | predict_proba() whole pool (s) | peak RSS, loop (MB) | peak RSS, end (MB) "
@@ -350,6 +457,7 @@ def main(argv=None) -> None:
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--no-predict", action="store_true", help="skip predict_proba() of the whole pool")
     ap.add_argument("--candidates", type=int, default=None, help="ActiveLearner(candidates=...) (default: its own)")
+    ap.add_argument("--session", action="store_true", help="the widget's LabelingSession instead of the learner")
     ap.add_argument("--efficiency", action="store_true", help="label efficiency: exhaustive vs subset scoring")
     ap.add_argument("--float16", action="store_true", help="float16 vs float32 pools")
     ap.add_argument("--seeds", type=int, default=5)
@@ -377,7 +485,9 @@ def main(argv=None) -> None:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # BLAS and OpenMP on one thread, as in the other benchmarks
-        if args.one:
+        if args.one and args.session:
+            print(json.dumps(run_session(args.one[0], args.one[1], args.rounds, args.candidates)))
+        elif args.one:
             print(json.dumps(run_one(args.one[0], args.one[1], args.rounds, not args.no_predict, args.candidates)))
         elif args.efficiency:
             efficiency(args)

@@ -416,6 +416,26 @@ class PoolMachine(RuleBasedStateMachine):
             return
         self.snapshots.append(before)
 
+    @rule(idx=st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True), review=st.booleans())
+    def unsure(self, idx, review):
+        before = snapshot(self.learner)
+        try:
+            self.learner.unsure(idx, mode="review" if review else "active")
+        except AlwidgetError:
+            assert snapshot(self.learner) == before
+            return
+        self.snapshots.append(before)
+
+    @rule(idx=st.lists(st.integers(0, 19), min_size=1, max_size=3, unique=True), label=st.sampled_from(["a", "b"]))
+    def relabel(self, idx, label):
+        before = snapshot(self.learner)
+        try:
+            self.learner.relabel(idx, label)
+        except AlwidgetError:
+            assert snapshot(self.learner) == before
+            return
+        self.snapshots.append(before)
+
     @precondition(lambda self: self.snapshots)
     @rule()
     def undo(self):
@@ -442,8 +462,17 @@ class PoolMachine(RuleBasedStateMachine):
         unl = set(self.learner.unlabeled_idx.tolist())
         skp = set(self.learner.skipped_idx.tolist())
         assert not lab & unl and not lab & skp and not unl & skp
-        assert lab | unl | skp == set(range(20))
+        uns = set(self.learner.unsure_idx.tolist())
+        assert not uns & (lab | unl | skp)
+        assert lab | unl | skp | uns == set(range(20))
         assert set(self.learner.labels) == lab
+        # the O(1) counters and lookups agree with a scan of the pool
+        assert self.learner.n_labeled == len(lab)
+        assert self.learner.n_skipped == len(skp) and self.learner.n_unsure == len(uns)
+        assert self.learner.answered_idx.tolist() == sorted(lab | skp | uns)
+        scanned = {c: sum(1 for v in self.learner.labels.values() if v == c) for c in self.learner.classes}
+        assert self.learner.label_counts() == scanned
+        assert all(self.learner.label_of(i) == self.learner.labels.get(i) for i in range(20))
         assert all(v in self.learner.classes for v in self.learner.labels.values())
 
 

@@ -1122,3 +1122,117 @@ def test_detection_review_state_shows_answers_and_wilson_intervals_as_they_come(
             w.review_detections("owl")
     finally:
         w.close()
+
+
+# ---------------------------------------------------------------- issue 14: the session on a large pool
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_audit_pick_from_the_answered_clips_equals_the_pick_from_the_open_ones(seed):
+    from alwidget.session import _audit_pick_answered, audit_pick
+
+    rng = np.random.default_rng(seed)
+    for n_pool in (1, 2, 7, 50, 1000):
+        for _ in range(20):
+            answered = np.sort(rng.choice(n_pool, size=int(rng.integers(0, n_pool + 1)), replace=False))
+            open_idx = np.setdiff1d(np.arange(n_pool), answered)
+            for n in range(5):
+                assert _audit_pick_answered(seed, n, n_pool, answered) == audit_pick(seed, n, open_idx)
+
+
+class _SynthClips:
+    """A dataset of ``n`` short noise clips made on demand (any size, no files)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return np.random.default_rng(int(i)).standard_normal(4000).astype(np.float32) * 0.1, 8000
+
+    def wav_bytes(self, i):
+        import io
+
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, self[i][0], 8000, format="WAV")
+        return buf.getvalue()
+
+
+class _NoWholePool(ActiveLearner):
+    """A learner that fails if anything scores its whole pool (the table of a pool of millions)."""
+
+    def predict_proba(self, X=None):
+        if X is None:
+            raise AssertionError("the session scored the whole pool")
+        return super().predict_proba(X)
+
+
+@pytest.mark.parametrize("with_eval", [False, True])
+def test_a_large_pool_is_never_scored_whole_by_the_session(tmp_path, with_eval, monkeypatch):
+    """Above ``candidates`` clips, labelling, audits, guesses, curves, search and both reviews
+    score only the clips they need: the 10M-window path, on a pool small enough for a test."""
+    rng = np.random.default_rng(5)
+    n, classes = 6000, ["a", "b", "c"]
+    y = rng.integers(0, 3, size=n)
+    X = (rng.normal(size=(n, 16)) + 2.5 * np.eye(3, 16)[y]).astype(np.float32)
+    path = tmp_path / "pool.npy"
+    np.save(path, X)
+    X = np.load(path, mmap_mode="r")
+    truth = np.array(classes, dtype=object)[y]
+    learner = _NoWholePool(X, classes, candidates=500, journal=tmp_path / "j.jsonl")
+    eval_set = (np.arange(100), truth[:100]) if with_eval else None
+    s = LabelingSession(learner, _SynthClips(n), audit_rate=0.3, eval_set=eval_set, oracle=list(truth))
+    try:
+        assert s.wait_idle(IDLE) and not s.error
+        audits = _label_all(s, truth, 25)
+        assert not s.error and learner.n_labeled == 25
+        if with_eval:
+            xs, ys = s.curves["active"]
+            assert xs and all(0.5 < v <= 1 for v in ys[-3:])  # an easy pool: the eval curve is real
+        else:
+            assert any(audits) and s.curves["audit"][0]  # audit guesses came from single-clip scores
+        assert s["guess"] and s["guess"][0]["label"] in classes  # the guess for the clip on screen
+        s.auto_label(5)  # demo mode: the random baseline learner shares the pool, never copies it
+        assert s.wait_idle(IDLE) and not s.error
+        assert np.shares_memory(s._baseline.embeddings, X)
+        import alwidget.search as search
+
+        monkeypatch.setattr(search, "_EXACT_MAX_ROWS", 1000)  # "millions of clips": approximate by default
+        exact = search.similar(learner, s.current, 5, approximate=False).indices.tolist()
+        s.search(s.current, 5)
+        assert s.wait_idle(IDLE) and s.mode == "search" and len(s.results) >= 4
+        # no index yet: the session searched exactly instead of building one (minutes at 10M) in its worker
+        assert not search.index_ready(learner) and getattr(learner, "_search_index", None) is None
+        assert list(s.results) == exact  # the clip on screen (the query) stays; its results follow
+        s.set_mode("active")
+        assert s.wait_idle(IDLE)
+        search.build_index(learner)  # built ahead by the user: the session's searches use it
+        assert search.index_ready(learner)
+        s.search(s.current, 5)
+        assert s.wait_idle(IDLE) and s.mode == "search" and search.index_ready(learner)
+        s.set_mode("active")
+        assert s.wait_idle(IDLE)
+        s.review_detections("b", per_bin=2, n_bins=2, top=3)
+        assert s.wait_idle(IDLE) and s.mode == "review" and not s.error
+        i = s.current
+        s.label(truth[i], clip=i)
+        assert s["search"]["bins"][0]["yes"] + s["search"]["bins"][0]["no"] + s["search"]["bins"][1]["yes"] >= 0
+        s.set_mode("active")
+        s.review_labels(5)
+        assert s.wait_idle(IDLE) and s.mode == "review" and not s.error
+        s.set_mode("active")
+        s.undo()
+        assert s.wait_idle(IDLE) and not s.error
+        assert learner._proba_cache is None  # no pool table was ever built
+    finally:
+        s.close()
+    # resume in a new session: the curves are rebuilt from the journal without the whole pool either
+    learner2 = _NoWholePool(X, classes, candidates=500, journal=tmp_path / "j.jsonl")
+    s2 = LabelingSession(learner2, _SynthClips(n), audit_rate=0.3, eval_set=eval_set)
+    try:
+        assert s2.wait_idle(IDLE) and not s2.error
+        assert learner2.n_labeled == learner.n_labeled
+    finally:
+        s2.close()
