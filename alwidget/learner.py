@@ -55,6 +55,7 @@ _SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
 # a pool of at least twice `candidates` rows draws its candidates from a window of this many
 # slices of a seeded permutation, moved by one slice per label or skip (_CandidateWindow)
 _WINDOW_SLICES = 16
+_PERMUTATION_TABLE = 1 << 22  # pools of up to this many rows keep the candidate permutation as a table (16 MB)
 
 
 @dataclass(frozen=True)
@@ -701,12 +702,16 @@ class ActiveLearner(PersistenceMixin):
         if sub is not None and sub[0] == version and np.array_equal(sub[1], rows):
             return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
         stats = (self._mean, self._scale)
-        exact = len(rows) * self._X.shape[1] <= _models._EXACT_SCORE_VALUES  # one path for all the candidates
-        window = self._window.blocks_for(rows) if self._window is not None else None
-        if window is not None:  # the query's own candidates: scored from the rows the window holds in memory
-            parts = [predict_proba_with(model, raw, k, stats, exact=exact)[keep] for raw, keep in window]
-            proba = np.concatenate(parts) if parts else np.empty((0, k), dtype=np.float32)
-        else:
+        # the pool's own precision (as predict_proba): float64 up to _EXACT_SCORE_VALUES values, float32 above
+        exact = self._X.size <= _models._EXACT_SCORE_VALUES
+        window = self._window
+        proba = None
+        if window is not None:
+            with window.lock:  # another thread's query may not refill the buffer meanwhile
+                where = window.positions(rows)
+                if where is not None:  # the query's own candidates: the window's rows, in memory, scored in one call
+                    proba = predict_proba_with(model, window.buffer, k, stats, exact=exact)[where]
+        if proba is None:
             proba = predict_proba_with(model, self._X, k, stats, rows=rows, exact=exact)
         proba = _check_finite_proba(model, proba)
         proba.flags.writeable = False
@@ -760,11 +765,13 @@ class ActiveLearner(PersistenceMixin):
 
     def _candidate_rows(self, rows: np.ndarray) -> np.ndarray:
         """Raw embeddings ``X[rows]``: from the candidate window when ``rows`` are its candidates."""
-        window = self._window.blocks_for(rows) if self._window is not None else None
-        if window is None:
-            return gather_rows(self._X, rows)
-        parts = [raw[keep] for raw, keep in window]
-        return np.concatenate(parts) if parts else self._X[:0].copy()
+        window = self._window
+        if window is not None:
+            with window.lock:
+                where = window.positions(rows)
+                if where is not None:
+                    return window.buffer[where]
+        return gather_rows(self._X, rows)
 
     def _candidate_limit(self) -> int:
         limit = _MAX_CANDIDATES if self.candidates is None else self.candidates
@@ -927,7 +934,10 @@ class ActiveLearner(PersistenceMixin):
 
     def _rows_features(self, idx: np.ndarray) -> np.ndarray:
         """:meth:`_features` of many scattered rows: from the candidate window, or from the pool in runs."""
-        raw = self._window.rows(idx) if self._window is not None else None
+        raw = None
+        if self._window is not None:
+            with self._window.lock:
+                raw = self._window.rows(idx)
         if raw is None:
             raw = gather_rows(self._X, idx)
         return (raw - self._mean) / self._scale
@@ -988,8 +998,10 @@ class _CandidateWindow:
     the default) and keeps the other fifteen in memory: on a memory-mapped
     pool of 10M windows, reading 200,000 scattered rows per query took 120
     to 400 ms here, one slice about 40 ms. Memory: the slices' rows in
-    float32 (``limit x d x 4`` bytes, 154 MB at 200,000 x 192; a float16
-    pool's rows are widened once, when read).
+    float32, in one buffer scored in one call (``limit x d x 4`` bytes,
+    154 MB at 200,000 x 192; a float16 pool's rows are widened once, when
+    read). Pools of up to ``_PERMUTATION_TABLE`` rows keep the permutation
+    as a table, computed once.
     """
 
     def __init__(self, X: np.ndarray, seed: int, limit: int):
@@ -997,8 +1009,11 @@ class _CandidateWindow:
         self.per = -(-limit // _WINDOW_SLICES)
         self.n_slices = -(-limit // self.per)
         self.keys = np.random.default_rng([seed, _SUBSET_STREAM]).integers(0, 2**63, size=4, dtype=np.uint64)
-        self.slices: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # j -> (rows in permutation order, X[rows] float32)
-        self.last: tuple[np.ndarray, list] | None = None  # the last candidates and their (raw, keep) per slice
+        self.table: np.ndarray | None = None  # the whole permutation (int32), for pools of up to _PERMUTATION_TABLE
+        self.slices: dict[int, np.ndarray] = {}  # j -> its rows, in permutation order
+        # X[rows] of every slice in float32, slice j at slot j % n_slices: the window is scored in one call
+        self.buffer = np.empty((self.n_slices * self.per, *X.shape[1:]), dtype=np.float32)
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # the last candidates, their rows of the buffer
         self.lock = threading.Lock()
 
     def fits(self, X: np.ndarray, seed: int, limit: int) -> bool:
@@ -1011,49 +1026,50 @@ class _CandidateWindow:
         with self.lock:
             for j in [j for j in self.slices if j not in js]:
                 del self.slices[j]
-            parts, blocks = [], []
+            new = [j for j in js if j not in self.slices]
+            if new:  # the new slices' rows in one pass through the permutation (its per-call cost is most of it)
+                pos = (np.asarray(new, dtype=np.int64)[:, None] * self.per + np.arange(self.per, dtype=np.int64)) % n
+                if self.table is None and n <= _PERMUTATION_TABLE:  # computed once: later slices are lookups
+                    self.table = _permute(np.arange(n, dtype=np.int64), n, self.keys).astype(np.int32)
+                pos = pos.reshape(-1)
+                found = self.table[pos].astype(np.int64) if self.table is not None else _permute(pos, n, self.keys)
+                for j, rows in zip(new, found.reshape(len(new), self.per)):
+                    slot = (j % self.n_slices) * self.per
+                    to_float32(gather_rows(self.X, rows), out=self.buffer[slot : slot + self.per])  # widened once
+                    self.slices[j] = rows
+            parts, where = [], []
+            take = self.limit - (self.n_slices - 1) * self.per  # the window holds exactly `limit` rows
             for j in js:
-                if j not in self.slices:
-                    rows = _permute((j * self.per + np.arange(self.per, dtype=np.int64)) % n, n, self.keys)
-                    self.slices[j] = (rows, to_float32(gather_rows(self.X, rows)))  # widened once, scored often
-                rows, raw = self.slices[j]
-                if j == js[-1]:  # the window holds exactly `limit` rows
-                    take = self.limit - (self.n_slices - 1) * self.per
-                    rows, raw = rows[:take], raw[:take]
-                keep = allowed[rows]
+                rows = self.slices[j] if j != js[-1] else self.slices[j][:take]
+                keep = np.flatnonzero(allowed[rows])
                 parts.append(rows[keep])
-                blocks.append((raw, keep))
+                where.append((j % self.n_slices) * self.per + keep)
             cand = np.concatenate(parts)
-            self.last = (cand, blocks)
+            self.last = (cand, np.concatenate(where))
         return cand
 
-    def blocks_for(self, rows: np.ndarray) -> list | None:
-        """``[(raw rows of a slice, which of them are candidates), ...]`` if ``rows`` are the last candidates."""
+    def positions(self, rows: np.ndarray) -> np.ndarray | None:
+        """Where the rows ``rows`` lie in :attr:`buffer`, if they are the last candidates (else None)."""
         last = self.last
         if last is None or len(rows) != len(last[0]) or not np.array_equal(rows, last[0]):
             return None
         return last[1]
 
     def rows(self, idx: np.ndarray) -> np.ndarray | None:
-        """``X[idx]`` (float32) from memory if every row of ``idx`` is one of the last candidates, else None."""
+        """``X[idx]`` (float32) from memory if every row of ``idx`` is one of the last candidates, else None.
+
+        Call it holding :attr:`lock`, as :meth:`positions`.
+        """
         last = self.last
         if last is None or len(idx) == 0:
             return None
-        cand, blocks = last
+        cand, where = last
         order = np.argsort(cand, kind="stable")
         pos = np.minimum(np.searchsorted(cand, idx, sorter=order), len(cand) - 1)
         at = order[pos]  # position of each row of idx among the candidates
         if not np.array_equal(cand[at], idx):
             return None
-        sizes = [int(np.count_nonzero(keep)) for _, keep in blocks]
-        starts = np.cumsum([0, *sizes[:-1]])
-        out = np.empty((len(idx), blocks[0][0].shape[1]), dtype=np.float32)
-        which = np.searchsorted(starts, at, side="right") - 1
-        for b, (raw, keep) in enumerate(blocks):
-            sel = np.flatnonzero(which == b)
-            if len(sel):
-                out[sel] = raw[np.flatnonzero(keep)[at[sel] - starts[b]]]
-        return out
+        return self.buffer[where[at]]
 
 
 def _permute(i: np.ndarray, n: int, keys: np.ndarray) -> np.ndarray:
@@ -1125,7 +1141,7 @@ def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     step = len(X) if one_block else _STATS_CHUNK
     wide = np.empty((min(len(X), step), X.shape[1]), dtype=np.float32) if X.dtype == np.float16 else None
     for _, block in pool_blocks(X, chunk=step):
-        block = to_float32(block, wide)
+        block = to_float32(block, wide) if wide is not None else block
         if one_block:
             block = block.astype(np.float64)
             total += block.sum(axis=0)

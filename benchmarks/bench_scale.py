@@ -324,11 +324,12 @@ def load_pools(which: list[str]) -> dict:
     """name -> (X, y, X_test, y_test) for the pools asked for and available."""
     pools = {}
     sys.path.insert(0, str(HERE))
-    if "subclusters-1m" in which:
-        from compare_peers import subclusters
+    for name, n in (("subclusters-100k", 100_000), ("subclusters-1m", 1_000_000)):
+        if name in which:
+            from compare_peers import subclusters
 
-        X, y = subclusters(1_020_000, seed=3)
-        pools["subclusters-1m"] = (X[:1_000_000], y[:1_000_000], X[1_000_000:], y[1_000_000:])
+            X, y = subclusters(n + 20_000, seed=3)
+            pools[name] = (X[:n], y[:n], X[n:], y[n:])
     for name in ("asterisk-lang", "megaglest-unit"):
         if name not in which:
             continue
@@ -375,7 +376,7 @@ def efficiency(args) -> None:
         base = None
         for m in sizes:
             t0 = time.perf_counter()
-            steps, acc = curves_for(X, y, Xt, yt, seeds, candidates=m)
+            steps, acc = curves_for(X, y, Xt, yt, seeds, candidates=n if m is None else m)  # n: exhaustive
             dt = time.perf_counter() - t0
             a = aulc(acc, steps)
             at = {k: acc[:, list(steps).index(k)] for k in (20, 50, 150)}

@@ -120,3 +120,34 @@ def test_warm_start_reaches_the_same_optimum_in_fewer_steps():
     warm = SoftmaxRegression().fit(Xs, y, n_classes=3, init=first.params_)
     np.testing.assert_allclose(warm.predict_proba(Xs), cold.predict_proba(Xs), atol=1e-7)
     assert warm.n_iter_ < cold.n_iter_
+
+
+def test_fits_hold_blas_to_one_thread_and_restore_it_from_a_cached_controller():
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    from alwidget import models
+
+    def counts():
+        return sorted((i["internal_api"], i["num_threads"]) for i in threadpool_info())
+
+    before = counts()
+    with models._one_thread():
+        inside = counts()
+        with models._one_thread():  # nested (two fits at once): still one thread
+            assert counts() == inside
+        assert counts() == inside
+    assert all(n == 1 for _, n in inside) and len(inside) == len(before)
+    assert counts() == before  # restored when the last fit ends
+    cached = models._controller
+    with models._one_thread():
+        pass
+    assert models._controller is cached  # libraries are not looked up again for every fit
+    sys.modules["_alwidget_test_new_module"] = sys  # a new import: the next fit looks again
+    try:
+        with models._one_thread():
+            pass
+        assert models._controller is not cached
+    finally:
+        del sys.modules["_alwidget_test_new_module"]

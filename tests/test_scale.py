@@ -266,8 +266,9 @@ def test_the_window_moves_one_slice_per_label_and_holds_the_rows_it_scores(tmp_p
     some = b[[5, 0, 1200, 77, 5]]
     assert np.array_equal(window.rows(some), M[some].astype(np.float32))
     assert window.rows(np.array([0, 1, 2])) is None  # labelled rows are not candidates
-    blocks = window.blocks_for(b)
-    assert np.array_equal(np.concatenate([raw[keep] for raw, keep in blocks]), M[b].astype(np.float32))
+    assert np.array_equal(window.buffer[window.positions(b)], M[b].astype(np.float32))
+    assert window.positions(a) is None  # only the last candidates are held
+    assert window.table is not None and np.array_equal(window.table, perm)  # a small pool's permutation table
     p = learner.candidate_proba(b)
     np.testing.assert_allclose(p, learner.predict_proba()[b], atol=1e-6)
 
