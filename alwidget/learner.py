@@ -50,7 +50,7 @@ _CHUNK_ROWS = 65_536
 _STATS_CHUNK = 16_384  # rows per block of the statistics of a pool larger than _CHUNK_ROWS
 # a query scores every candidate up to this many, a seeded random subset of this many above
 # (ActiveLearner(candidates=...)); see benchmarks/README.md, "Ten million windows"
-_MAX_CANDIDATES = 200_000
+_MAX_CANDIDATES = 20_000
 _SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
 # a pool of at least twice `candidates` rows draws its candidates from a window of this many
 # slices of a seeded permutation, moved by one slice per label or skip (_CandidateWindow)
@@ -112,21 +112,22 @@ class ActiveLearner(PersistenceMixin):
     n_committee : int, default 5
         Members of the bagged committee used by committee strategies (``"bald"``).
     candidates : int, optional
-        How many clips a query scores at most. Default (None): 200,000, so
-        pools up to 200,000 clips are scored exhaustively (every unlabelled
+        How many clips a query scores at most. Default (None): 20,000, so
+        pools up to 20,000 clips are scored exhaustively (every unlabelled
         clip, as always). Above that a query scores the unlabelled clips of a
-        seeded random sample of 200,000: for pools of at least twice that, a
+        seeded random sample of 20,000: for pools of at least twice that, a
         window over a seeded permutation of the pool that moves by a
-        sixteenth with each label or skip, so a query reads 12,500 new rows
-        and keeps the others in memory (200,000 x d float32: 154 MB at
-        d = 192). That keeps the wait between a label and the next clip
-        under 300 ms at 10M windows, at no measurable cost in label
-        efficiency (``benchmarks/README.md``, "Ten million windows"). The
-        sample depends only on the seed and the number of labels and skips,
-        so the same calls give the same queries. Rare classes are the
-        exception: a class of 1 window in 100,000 has about 2 windows in a
-        sample; find those with :meth:`similar`. Pass ``n_pool`` for
-        exhaustive scoring of a large pool.
+        sixteenth with each label or skip, so a query reads 1,250 new rows
+        and keeps the others in memory (20,000 x d float32: 15 MB at
+        d = 192). That makes a query at 100,000 clips about 0.2x modAL's and
+        keeps the wait between a label and the next clip well under 300 ms
+        at 10M windows, within the seed spread of exhaustive scoring in
+        label efficiency at 100,000 and 1M clips (``benchmarks/README.md``,
+        "Ten million windows"). The sample depends only on the seed and the
+        number of labels and skips, so the same calls give the same
+        queries. Rare classes are the exception: a class of 1 window in
+        10,000 has about 2 windows in a sample; find those with
+        :meth:`similar`, or pass ``n_pool`` for exhaustive scoring.
     ids : sequence of str or int, optional
         A stable id per clip (e.g. ``dataset.clip_ids``); journals, exports and
         imports refer to clips by id, so they survive a re-ordered or grown
@@ -213,7 +214,10 @@ class ActiveLearner(PersistenceMixin):
     # ------------------------------------------------------------------ state
     @property
     def embeddings(self) -> np.ndarray:
-        """The pool embeddings ``(n_pool, d)``, float32 or float16 as given (a read-only view; a memmap stays on disk)."""
+        """The pool embeddings ``(n_pool, d)``, float32 or float16 as given.
+
+        A read-only view: a memory-mapped pool stays on disk.
+        """
         view = self._X.view()
         view.flags.writeable = False
         return view
@@ -869,7 +873,7 @@ class ActiveLearner(PersistenceMixin):
         replaced by a diverse pick (k-means++ seeding on the embeddings, away
         from clips already labelled). Calling ``query`` again without changing
         the labels returns the same clips. When more than ``candidates``
-        clips (default 200,000) are unlabelled, the strategy sees the
+        clips (default 20,000) are unlabelled, the strategy sees the
         unlabelled clips of a seeded random sample of that many (see
         :class:`ActiveLearner`).
 

@@ -231,7 +231,8 @@ def _wait_clip_change(page, before: str, timeout: float = 60_000) -> str:
     # 2-core machine the first retrain in a fresh kernel (numba warm-up) can take many seconds
     try:
         page.wait_for_function(
-            "b => { const r = document.querySelector('.alw-root'); return r && r.dataset.clip && r.dataset.clip !== b; }",
+            "b => { const r = document.querySelector('.alw-root'); "
+            "return r && r.dataset.clip && r.dataset.clip !== b; }",
             arg=before,
             timeout=timeout,
         )

@@ -429,7 +429,7 @@ def test_cache_keeps_folders_with_equal_names_sizes_and_mtimes_apart(tmp_path):
     np.testing.assert_array_equal(Xb, b.embed(counting, name="counting", cache_dir=False, progress=False))
     np.testing.assert_array_equal(Xa, a.embed(counting, name="counting", cache_dir=False, progress=False))
     assert not np.allclose(Xa, Xb)
-    for ds, X in ((a, Xa), (b, Xb)):  # the built-in embedder too
+    for ds in (a, b):  # the built-in embedder too
         X1 = ds.embed(cache_dir=cache, progress=False)
         np.testing.assert_array_equal(X1, ds.embed(cache_dir=False, progress=False))
     # a moved folder keeps its cache entries

@@ -720,7 +720,10 @@ def test_takeover_from_a_live_process_gets_every_label_and_stops_the_old_writer(
 def test_takeover_of_a_holder_that_does_not_answer_says_what_to_do(tmp_path):
     path = tmp_path / "labels.jsonl"
     ActiveLearner(X, CLASSES, journal=path).close_journal()
-    hung = "import fcntl, sys; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); print('ready', flush=True); sys.stdin.readline()"
+    hung = (
+        "import fcntl, sys; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('ready', flush=True); sys.stdin.readline()"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", hung, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )

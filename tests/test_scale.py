@@ -54,7 +54,7 @@ def test_memory_mapped_pool_is_never_loaded_whole(tmp_path):
     # check_embeddings, whole-pool scoring per query): +2,410 MiB. Exact search
     # (learner.similar) scans the whole map too, releasing each chunk. The learner
     # holds its candidates' rows in float32 (candidates x d x 4 bytes: 37 MiB
-    # here, 146 MiB at the default 200,000), whatever the size of the pool.
+    # here, 15 MiB at the default 20,000), whatever the size of the pool.
     # The bound below is 40 % of the file.
     n, d, k = 2_000_000, 192, 4
     path, labels = tmp_path / "pool.npy", tmp_path / "labels.npy"
