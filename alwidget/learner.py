@@ -55,6 +55,7 @@ _SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
 # a pool of at least twice `candidates` rows draws its candidates from a window of this many
 # slices of a seeded permutation, moved by one slice per label or skip (_CandidateWindow)
 _WINDOW_SLICES = 16
+_WINDOW_STRIDE = 4  # labels and skips per move of the window by one slice
 _PERMUTATION_TABLE = 1 << 22  # pools of up to this many rows keep the candidate permutation as a table (16 MB)
 
 
@@ -994,18 +995,18 @@ class _CandidateWindow:
     computed on the fly: no table of 10M row numbers) is cut into slices of
     ``ceil(limit / _WINDOW_SLICES)`` rows. After ``t`` labels and skips a
     query's candidates are the unlabelled rows among the ``limit`` rows that
-    start at slice ``t`` (slices ``t .. t + 15``, the last one cut short):
-    distinct rows, a uniformly random sample of the pool, in permutation
-    order, that depend only on the seed and ``t`` (so the same calls, or a
-    journal replay, give the same queries). A label moves the window by one
-    slice, so a query reads one new slice from the pool (12,500 scattered rows at
-    the default) and keeps the other fifteen in memory: on a memory-mapped
-    pool of 10M windows, reading 200,000 scattered rows per query took 120
-    to 400 ms here, one slice about 40 ms. Memory: the slices' rows in
-    float32, in one buffer scored in one call (``limit x d x 4`` bytes,
-    154 MB at 200,000 x 192; a float16 pool's rows are widened once, when
-    read). Pools of up to ``_PERMUTATION_TABLE`` rows keep the permutation
-    as a table, computed once.
+    start at slice ``t // 4`` (16 slices, the last one cut short): distinct
+    rows, a uniformly random sample of the pool, in permutation order, that
+    depend only on the seed and ``t`` (so the same calls, or a journal
+    replay, give the same queries). Every fourth label or skip moves the
+    window by one slice, so a query reads at most one new slice per four
+    labels (1,250 scattered rows at the default) and keeps the others in
+    memory: on a memory-mapped pool of 10M windows, reading 200,000
+    scattered rows took 120 to 400 ms here, 12,500 about 40 ms. Memory: the
+    slices' rows in float32, in one buffer scored in one call
+    (``limit x d x 4`` bytes, 15 MB at 20,000 x 192; a float16 pool's rows
+    are widened once, when read). Pools of up to ``_PERMUTATION_TABLE`` rows
+    keep the permutation as a table, computed once.
     """
 
     def __init__(self, X: np.ndarray, seed: int, limit: int):
@@ -1026,6 +1027,7 @@ class _CandidateWindow:
     def candidates(self, t: int, allowed: np.ndarray) -> np.ndarray:
         """The window's rows after ``t`` labels and skips, where ``allowed`` is True."""
         n = len(self.X)
+        t //= _WINDOW_STRIDE
         js = range(t, t + self.n_slices)
         with self.lock:
             for j in [j for j in self.slices if j not in js]:
@@ -1037,9 +1039,13 @@ class _CandidateWindow:
                     self.table = _permute(np.arange(n, dtype=np.int64), n, self.keys).astype(np.int32)
                 pos = pos.reshape(-1)
                 found = self.table[pos].astype(np.int64) if self.table is not None else _permute(pos, n, self.keys)
+                in_memory = self.X.dtype == np.float32 and not isinstance(self.X, np.memmap)
                 for j, rows in zip(new, found.reshape(len(new), self.per)):
                     slot = (j % self.n_slices) * self.per
-                    to_float32(gather_rows(self.X, rows), out=self.buffer[slot : slot + self.per])  # widened once
+                    if in_memory:  # straight into the buffer
+                        np.take(self.X, rows, axis=0, out=self.buffer[slot : slot + self.per])
+                    else:  # read in runs (pread for a memory-mapped file), float16 widened once
+                        to_float32(gather_rows(self.X, rows), out=self.buffer[slot : slot + self.per])
                     self.slices[j] = rows
             parts, where = [], []
             take = self.limit - (self.n_slices - 1) * self.per  # the window holds exactly `limit` rows

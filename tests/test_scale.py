@@ -256,13 +256,16 @@ def test_the_window_moves_one_slice_per_label_and_holds_the_rows_it_scores(tmp_p
     learner.query(2)
     learner.teach(3, y[3])
     learner.query(2)
-    a, b = seen[0], seen[1]
+    learner.teach(4, y[4])
+    learner.query(2)
+    a, b, c = seen
     window = learner._window
     assert window is not None and window.per == 100 and window.n_slices == 16
-    assert len(np.intersect1d(a, b)) >= 1_500 - 5  # 15 of 16 slices kept
     perm = learner_module._permute(np.arange(20_000), 20_000, window.keys)
-    assert np.array_equal(a, perm[300:1900][~np.isin(perm[300:1900], [0, 1, 2])])  # t = 3
-    assert np.array_equal(b, perm[400:2000][~np.isin(perm[400:2000], [0, 1, 2, 3])])  # t = 4
+    assert np.array_equal(a, perm[0:1600][~np.isin(perm[0:1600], [0, 1, 2])])  # t = 3: slice 0
+    assert np.array_equal(b, perm[100:1700][~np.isin(perm[100:1700], [0, 1, 2, 3])])  # t = 4: one slice on
+    assert np.array_equal(c, perm[100:1700][~np.isin(perm[100:1700], [0, 1, 2, 3, 4])])  # t = 5: same slices
+    assert len(np.intersect1d(a, b)) >= 1_500 - 5  # 15 of 16 slices kept
     some = b[[5, 0, 1200, 77, 5]]
     assert np.array_equal(window.rows(some), M[some].astype(np.float32))
     assert window.rows(np.array([0, 1, 2])) is None  # labelled rows are not candidates
