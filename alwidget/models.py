@@ -458,15 +458,33 @@ class SoftmaxRegression(_TorchClassifier):
         Xa[:, :-1] = X.cpu().numpy()
         Xa[:, -1] = 1.0
         theta0 = np.concatenate([start[0].cpu().numpy(), start[1].cpu().numpy()[:, None]], axis=1)
-        theta, steps, g_norm = _newton_cg(Xa, y.cpu().numpy(), onehot.cpu().numpy(), theta0, lam, self)
+        basis = getattr(self, "_basis_hint", None)
+        if basis is not None and (basis[1].shape != (Xa.shape[1],) * 2 or not basis[0] <= len(Xa) <= 2 * basis[0]):
+            basis = None  # computed on far fewer (or more) labels: a fresh one
+        theta, steps, g_norm, self.basis_ = _newton_cg(
+            Xa, y.cpu().numpy(), onehot.cpu().numpy(), theta0, lam, self, basis=basis
+        )
         theta = torch.from_numpy(theta).to(device)
         return [theta[:, :-1].contiguous(), theta[:, -1].contiguous()], steps, g_norm
 
 
-def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndarray, lam: float, model):
-    """Minimise mean cross-entropy of ``Xa @ theta.T`` + ``lam / 2 |theta|^2``: (theta, steps, gradient norm)."""
+def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndarray, lam: float, model, basis=None):
+    """Minimise mean cross-entropy of ``Xa @ theta.T`` + ``lam / 2 |theta|^2``.
+
+    Returns ``(theta, steps, gradient norm, (m, basis))``. ``basis`` is an
+    earlier fit's ``(m, eigenvectors)`` of the rows' second moments, reused
+    while the rows have at most doubled (an eigendecomposition is a
+    quarter of a warm fit): any orthogonal basis gives the same optimum, the
+    preconditioner is then diagonal only approximately.
+    """
     m = len(Xa)
-    s_val, s_vec = np.linalg.eigh(Xa.T @ Xa / m)  # the data half of the preconditioner, once per fit
+    S = Xa.T @ Xa / m
+    if basis is None:
+        s_val, s_vec = np.linalg.eigh(S)  # the data half of the preconditioner
+        basis = (m, s_vec)
+    else:
+        s_vec = basis[1]
+        s_val = np.einsum("ij,ij->j", S @ s_vec, s_vec)  # the diagonal of S in that basis
     s_val = np.clip(s_val, 0.0, None)
     Xr = Xa @ s_vec  # rows in the eigenbasis: their second moments are diagonal
     XrT = np.ascontiguousarray(Xr.T)
@@ -536,7 +554,7 @@ def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndar
         if new_loss is None:
             break
         theta, loss, grad, P = theta + t * step, new_loss, new_grad, new_P
-    return theta @ s_vec.T, steps, float(np.linalg.norm(grad))
+    return theta @ s_vec.T, steps, float(np.linalg.norm(grad)), basis
 
 
 class MLPClassifier(_TorchClassifier):
@@ -620,6 +638,7 @@ def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=N
         init = None
         if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
             init = previous.params_
+            model._basis_hint = getattr(previous, "basis_", None)  # the preconditioner's basis, when still good
         return model.fit(X, y, n_classes=n_classes, init=init)
     model.fit(X, y)
     return model

@@ -122,6 +122,25 @@ def test_warm_start_reaches_the_same_optimum_in_fewer_steps():
     assert warm.n_iter_ < cold.n_iter_
 
 
+def test_a_reused_preconditioner_basis_reaches_the_same_optimum_and_is_refreshed():
+    from alwidget.models import fit_model
+
+    X, y = data(n=400, seed=6)
+    Xs = ((X - X.mean(0)) / X.std(0)).astype(np.float64)
+    first = fit_model(SoftmaxRegression(), Xs[:150], y[:150], 3)
+    m0, basis = first.basis_
+    assert m0 == 150 and np.allclose(basis.T @ basis, np.eye(basis.shape[0]), atol=1e-10)
+    grown = fit_model(SoftmaxRegression(), Xs[:280], y[:280], 3, previous=first)  # at most twice the rows
+    assert grown.basis_[0] == 150 and grown.basis_[1] is basis  # reused, not recomputed
+    fresh = SoftmaxRegression().fit(Xs[:280], y[:280], n_classes=3)
+    assert fresh.basis_[0] == 280
+    np.testing.assert_allclose(grown.predict_proba(Xs), fresh.predict_proba(Xs), atol=1e-8)
+    assert grown.grad_norm_ <= grown.tol
+    doubled = fit_model(SoftmaxRegression(), Xs[:400], y[:400], 3, previous=grown)  # more than twice: a new one
+    fewer = fit_model(SoftmaxRegression(), Xs[:100], y[:100], 3, previous=grown)  # an undo: a new one
+    assert doubled.basis_[0] == 400 and fewer.basis_[0] == 100
+
+
 def test_fits_hold_blas_to_one_thread_and_restore_it_from_a_cached_controller():
     import sys
 
