@@ -890,12 +890,11 @@ class ActiveLearner(PersistenceMixin):
         n = check_positive_int(n, "n")
         limit = self._candidate_limit()
         ex = check_indices(exclude, self.n_pool)[0] if exclude is not None and np.size(exclude) else None
-        with self._lock:
+        with self._lock:  # the counts come from the tally: one pass over the pool's codes, not three
             allowed = self._codes == _UNLABELED
-            labelled = self._codes[self._codes >= 0]
-            n_skipped = int(np.count_nonzero(self._codes == _SKIPPED))
-            rng = np.random.default_rng([self.seed, len(labelled), n_skipped])
-        n_seen = len(np.unique(labelled))
+            n_labelled, n_skipped = self.n_labeled, self.n_skipped
+            n_seen = sum(1 for c, k in self._tally.items() if c >= 0 and k)
+            rng = np.random.default_rng([self.seed, n_labelled, n_skipped])
         if ex is not None:
             allowed[ex] = False
         n_allowed = int(np.count_nonzero(allowed))
@@ -905,9 +904,9 @@ class ActiveLearner(PersistenceMixin):
             window = self._window
             if window is None or not window.fits(self._X, self.seed, limit):
                 window = self._window = _CandidateWindow(self._X, self.seed, limit)
-            cand = window.candidates(len(labelled) + n_skipped, allowed)
+            cand = window.candidates(n_labelled + n_skipped, allowed)
         else:  # a random subset, drawn from its own stream (the strategy's rng is unchanged)
-            subset_rng = np.random.default_rng([self.seed, len(labelled), n_skipped, _SUBSET_STREAM])
+            subset_rng = np.random.default_rng([self.seed, n_labelled, n_skipped, _SUBSET_STREAM])
             cand = _sample_candidates(allowed, n_allowed, limit, subset_rng)
         if len(cand) == 0:
             msg = f"the pool is exhausted: all {self.n_pool} clips are labelled, skipped or excluded"
@@ -1043,7 +1042,7 @@ class _CandidateWindow:
                 for j, rows in zip(new, found.reshape(len(new), self.per)):
                     slot = (j % self.n_slices) * self.per
                     if in_memory:  # straight into the buffer
-                        np.take(self.X, rows, axis=0, out=self.buffer[slot : slot + self.per])
+                        np.take(self.X, rows, axis=0, out=self.buffer[slot : slot + self.per], mode="clip")  # rows < n
                     else:  # read in runs (pread for a memory-mapped file), float16 widened once
                         to_float32(gather_rows(self.X, rows), out=self.buffer[slot : slot + self.per])
                     self.slices[j] = rows
