@@ -468,6 +468,60 @@ class SoftmaxRegression(_TorchClassifier):
         return [theta[:, :-1].contiguous(), theta[:, -1].contiguous()], steps, g_norm
 
 
+def _cg_steps(grad, Xr, XrT, PT, PmT, a_vec, a_vec_t, inv_denom, lam, target, max_iter):
+    """Preconditioned conjugate gradients for ``H s = -grad`` (the Newton step); compiled by numba.
+
+    ``H V = ((P / m) * (U - sum_k P * U)) @ Xr + lam V`` with ``U = V @ Xr^T``
+    (the exact Hessian-vector product of the mean cross-entropy), and the
+    preconditioner ``a_vec @ ((a_vec^T @ V) * inv_denom)``. Stops when the
+    residual's norm is at most ``target``. Compiled, an iteration costs about
+    half of the same loop in NumPy calls (49 against 90 us here).
+    """
+    k, d = grad.shape
+    m = Xr.shape[0]
+    step = np.zeros((k, d))
+    r = -grad
+    z = a_vec @ ((a_vec_t @ r) * inv_denom)
+    direction = z.copy()
+    rz = np.sum(r * z)
+    w = np.empty(m)
+    for _ in range(max_iter):
+        U = direction @ XrT
+        w[:] = 0.0
+        for c in range(k):
+            for i in range(m):
+                w[i] += PT[c, i] * U[c, i]
+        for c in range(k):
+            for i in range(m):
+                U[c, i] = (U[c, i] - w[i]) * PmT[c, i]
+        Hd = U @ Xr + lam * direction
+        alpha = rz / np.sum(direction * Hd)
+        step += alpha * direction
+        r -= alpha * Hd
+        if np.sqrt(np.sum(r * r)) <= target:
+            break
+        z = a_vec @ ((a_vec_t @ r) * inv_denom)
+        rz_old = rz
+        rz = np.sum(r * z)
+        direction = z + (rz / rz_old) * direction
+    return step
+
+
+_compiled_cg = None
+_compile_lock = threading.Lock()
+
+
+def _conjugate_gradients():
+    """:func:`_cg_steps` compiled by numba (once per process; cached on disk), without the GIL."""
+    global _compiled_cg
+    with _compile_lock:
+        if _compiled_cg is None:
+            import numba  # librosa's dependency: installed with alwidget
+
+            _compiled_cg = numba.njit(cache=True, nogil=True)(_cg_steps)
+    return _compiled_cg
+
+
 def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndarray, lam: float, model, basis=None):
     """Minimise mean cross-entropy of ``Xa @ theta.T`` + ``lam / 2 |theta|^2``.
 
@@ -510,37 +564,12 @@ def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndar
         a_val, a_vec = np.linalg.eigh(np.diag(P.mean(0)) - P.T @ P / m)
         denom = np.clip(a_val, 0.0, None)[:, None] * s_val[None, :] + lam
         a_vec_t = np.ascontiguousarray(a_vec.T)
-        PT = np.ascontiguousarray(P.T)  # (k, m): every product below is row-major, no transposed copies
-        PmT = PT / m
-
-        def hessp(V, PT=PT, PmT=PmT):
-            U = V @ XrT
-            U -= (PT * U).sum(axis=0)
-            U *= PmT
-            out = U @ Xr
-            out += lam * V
-            return out
-
-        def precond(V, a_vec=a_vec, a_vec_t=a_vec_t, denom=denom):
-            return a_vec @ ((a_vec_t @ V) / denom)
-
+        PT = np.ascontiguousarray(P.T)  # (k, m): every product is row-major, no transposed copies
         # conjugate gradients to a relative residual min(0.5, sqrt(|g|)): superlinear convergence
         target = min(0.5, np.sqrt(g_norm)) * g_norm
-        step = np.zeros_like(theta)
-        r = -grad
-        z = precond(r)
-        d = z
-        rz = float(np.vdot(r, z))
-        for _ in range(4 * theta.size):
-            Hd = hessp(d)
-            alpha = rz / float(np.vdot(d, Hd))
-            step += alpha * d
-            r -= alpha * Hd
-            if np.sqrt(float(np.vdot(r, r))) <= target:
-                break
-            z = precond(r)
-            rz, rz_old = float(np.vdot(r, z)), rz
-            d = z + (rz / rz_old) * d
+        step = _conjugate_gradients()(
+            np.ascontiguousarray(grad), Xr, XrT, PT, PT / m, a_vec, a_vec_t, 1.0 / denom, lam, target, 4 * theta.size
+        )
         slope = float(np.vdot(grad, step))
         t = 1.0
         while True:  # backtracking (Armijo)
