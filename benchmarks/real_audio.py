@@ -117,6 +117,17 @@ def deb_root(pkg: str) -> Path:
     return out
 
 
+def _distinct(files: list[Path]) -> tuple[list[Path], int]:
+    """``files`` without byte-identical repeats (the first kept, order kept), and how many were dropped."""
+    kept, seen = [], set()
+    for p in files:
+        h = _md5(p)
+        if h not in seen:
+            seen.add(h)
+            kept.append(p)
+    return kept, len(files) - len(kept)
+
+
 def deb_version(pkg: str) -> str:
     deb = sorted((CACHE / "debs").glob(f"{pkg}_*.deb"))[-1]
     return subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True).stdout.strip()
@@ -173,16 +184,10 @@ def megaglest_unit() -> Source:
     pkg = "megaglest-data"
     techs = deb_root(pkg) / "usr/share/games/megaglest/techs"
     pat = re.compile(r"_(attack|die|ack|select)\d*\.(wav|ogg)$", re.IGNORECASE)
-    paths, labels, groups, seen, dup = [], [], [], set(), 0
-    for p in sorted(techs.rglob("*")):
+    paths, labels, groups = [], [], []
+    files, dup = _distinct([p for p in sorted(techs.rglob("*")) if pat.search(p.name)])
+    for p in files:
         m = pat.search(p.name)
-        if not m:
-            continue
-        h = _md5(p)
-        if h in seen:
-            dup += 1
-            continue
-        seen.add(h)
         parts = p.relative_to(techs).parts  # megapack/factions/<faction>/... or megapack/commondata/...
         group = parts[2] if parts[1] == "factions" else "commondata"
         if group in ("romans", "tech"):  # a handful of files each: put them with the shared sounds
@@ -253,21 +258,13 @@ def zeroad_sound() -> Source:
                     z.extract(n, tmp)
         tmp.rename(out)
     base = out / "audio"
-    paths, labels, groups, seen, dup = [], [], [], set(), 0
-    for p in sorted(base.rglob("*")):
-        rel = p.relative_to(base).as_posix()
-        kind = _zeroad_kind(rel) if p.is_file() else None
-        if kind is None:
-            continue
-        h = _md5(p)
-        if h in seen:
-            dup += 1
-            continue
-        seen.add(h)
-        paths.append(p)
-        labels.append(kind)
-        groups.append(rel.rsplit("/", 1)[0])
-    test = np.array([p.relative_to(base).as_posix().startswith(ZEROAD_TEST) for p in paths])
+    def rel(p: Path) -> str:
+        return p.relative_to(base).as_posix()
+
+    paths, dup = _distinct([p for p in sorted(base.rglob("*")) if p.is_file() and _zeroad_kind(rel(p))])
+    labels = [_zeroad_kind(rel(p)) for p in paths]
+    groups = [rel(p).rsplit("/", 1)[0] for p in paths]
+    test = np.array([rel(p).startswith(ZEROAD_TEST) for p in paths])
     rule = (
         "split by sub-folder / sound family: test = Persian voices, animal death cries, mining and farming, "
         "footstep recordings outside actor/singlesteps, ranged weapons (bow, arrow flight, javelin); "
