@@ -787,7 +787,9 @@ class ActiveLearner(PersistenceMixin):
         return self.n_pool <= self._candidate_limit()
 
     # ---------------------------------------------------------------- search and export
-    def similar(self, query, n: int = 10, *, exclude_labeled: bool = True, embed=None, approximate=None):
+    def similar(
+        self, query, n: int = 10, *, exclude_labeled: bool = True, embed=None, approximate=None, build: bool = True
+    ):
         """The pool clips most like ``query`` (search by example).
 
         Parameters
@@ -804,6 +806,9 @@ class ActiveLearner(PersistenceMixin):
             Turns audio into one embedding row; see :func:`alwidget.search.similar`.
         approximate : bool or None
             None: an approximate index above 1M rows (if installed), else exact.
+        build : bool, default True
+            False: search exactly while no approximate index is built, rather
+            than build one first (see :func:`alwidget.search.similar`).
 
         Returns
         -------
@@ -815,7 +820,9 @@ class ActiveLearner(PersistenceMixin):
 
         if embed is None and self.dataset is not None:
             embed = getattr(self.dataset, "embed_query", None)
-        return similar(self, query, n, exclude_labeled=exclude_labeled, embed=embed, approximate=approximate)
+        return similar(
+            self, query, n, exclude_labeled=exclude_labeled, embed=embed, approximate=approximate, build=build
+        )
 
     def predictions(self, threshold: float | None = None, *, as_frame: bool | None = None):
         """One row per clip or window: where it is, the predicted class and the given label.

@@ -250,7 +250,7 @@ class _TorchClassifier:
 
     _convex = False  # a unique optimum: warm starts and Newton steps are safe
 
-    def _solve(self, X, y, onehot, start, lam) -> tuple[list[torch.Tensor], int, float] | None:
+    def _solve(self, X, y, onehot, start, lam, basis=None) -> tuple[list[torch.Tensor], int, float] | None:
         """A dedicated solver (params, steps, gradient norm), or None for L-BFGS."""
         return None
 
@@ -263,7 +263,7 @@ class _TorchClassifier:
         return loss.detach(), list(grads)
 
     # -- public API --------------------------------------------------------
-    def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None):
+    def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None, basis=None):
         """Train on ``X`` ``(m, d)`` float and integer class codes ``y`` ``(m,)``.
 
         ``n_classes`` (default ``max(y) + 1``) sets the number of outputs.
@@ -271,7 +271,9 @@ class _TorchClassifier:
         with no example yet gets a vanishing probability (about 1e-22), as in
         scikit-learn, which never predicts a class it has not seen.
         ``init`` (convex models only) starts from another fit's ``params_``
-        (a warm start: the same optimum, found in fewer steps).
+        (a warm start: the same optimum, found in fewer steps); ``basis``
+        (the linear model) is that fit's ``basis_``, its preconditioner's
+        eigenbasis, reused while the rows have at most doubled.
         """
         X = torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device)  # a float64 copy of the labelled rows
         y_np = np.asarray(y)
@@ -313,7 +315,7 @@ class _TorchClassifier:
         # tiny products back and forth between two spinning thread pools made
         # each step 10-100x slower on 2 cores.
         with _one_thread():
-            solved = self._solve(X, y_t, onehot, [p.to(self.device) for p in start], lam)
+            solved = self._solve(X, y_t, onehot, [p.to(self.device) for p in start], lam, basis)
             if solved is None:
                 # SciPy's L-BFGS-B drives the torch objective (its Fortran loop
                 # costs microseconds per step, torch.optim.LBFGS a millisecond).
@@ -438,7 +440,7 @@ class SoftmaxRegression(_TorchClassifier):
         return (params[0] ** 2).sum() + (params[1] ** 2).sum()
 
     @torch.no_grad()
-    def _solve(self, X, y, onehot, start, lam):
+    def _solve(self, X, y, onehot, start, lam, basis=None):
         """Newton's method with preconditioned conjugate gradients (truncated Newton), in NumPy float64.
 
         Works on ``theta = [W | b]`` ``(k, d + 1)`` with ``[X | 1]``, in the
@@ -458,7 +460,6 @@ class SoftmaxRegression(_TorchClassifier):
         Xa[:, :-1] = X.cpu().numpy()
         Xa[:, -1] = 1.0
         theta0 = np.concatenate([start[0].cpu().numpy(), start[1].cpu().numpy()[:, None]], axis=1)
-        basis = getattr(self, "_basis_hint", None)
         if basis is not None and (basis[1].shape != (Xa.shape[1],) * 2 or not basis[0] <= len(Xa) <= 2 * basis[0]):
             basis = None  # computed on far fewer (or more) labels: a fresh one
         theta, steps, g_norm, self.basis_ = _newton_cg(
@@ -667,8 +668,8 @@ def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=N
         init = None
         if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
             init = previous.params_
-            model._basis_hint = getattr(previous, "basis_", None)  # the preconditioner's basis, when still good
-        return model.fit(X, y, n_classes=n_classes, init=init)
+        basis = getattr(previous, "basis_", None) if init is not None else None
+        return model.fit(X, y, n_classes=n_classes, init=init, basis=basis)
     model.fit(X, y)
     return model
 

@@ -97,6 +97,7 @@ def similar(
     exclude_labeled: bool = True,
     embed=None,
     approximate: bool | None = None,
+    build: bool = True,
 ) -> SearchResult:
     """The ``n`` pool clips most similar to ``query`` (cosine, standardised space).
 
@@ -120,6 +121,11 @@ def similar(
         None: approximate (voyager HNSW) above 1,000,000 clips when voyager is
         installed, else exact. True: always approximate (needs voyager).
         False: always exact.
+    build : bool, default True
+        With ``approximate=None``: False searches exactly while no index is
+        built (:func:`index_ready`) instead of building one first, which
+        takes minutes per million rows (the labelling session's choice: its
+        worker must stay free).
 
     Returns
     -------
@@ -133,6 +139,9 @@ def similar(
     if approximate is not None and not isinstance(approximate, (bool, np.bool_)):
         msg = f"approximate must be None, True or False, got {approximate!r}"
         raise InvalidInputError(msg)
+    if not isinstance(build, (bool, np.bool_)):
+        msg = f"build must be True or False, got {build!r}"
+        raise InvalidInputError(msg)
     codes = np.array(learner._codes, copy=True)  # one snapshot: the UI thread may label meanwhile
     q, own = _query_vector(learner, query, embed)
     n_pool = learner.n_pool
@@ -143,6 +152,8 @@ def similar(
     if k == 0:
         return SearchResult(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
     voyager = _ann_backend(approximate, n_pool)
+    if voyager is not None and approximate is None and not build and not index_ready(learner):
+        voyager = None  # no index yet, and building one is not wanted now: exact
     if voyager is not None and n_eligible > _MAX_K:
         found = _approximate(learner, _index_for(learner, voyager), q, k, eligible, voyager)
         if found is not None:
@@ -164,8 +175,8 @@ def index_ready(learner) -> bool:
     """Whether ``learner`` holds an approximate-search index built for its current pool.
 
     :class:`~alwidget.session.LabelingSession` searches a pool of more than
-    1,000,000 clips exactly (a few seconds per 10M) until this is True,
-    rather than building the index on its first search (about 40 minutes per
+    1,000,000 clips exactly (a few seconds per 10M; ``similar(build=False)``)
+    until this is True, rather than building the index on its first search (about 40 minutes per
     10M rows on 2 cores); call :func:`build_index` ahead to get
     millisecond searches.
     """

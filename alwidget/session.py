@@ -721,14 +721,9 @@ class LabelingSession:
         if isinstance(query, _AudioBytes):
             query = query.decode()
         embed = getattr(self.dataset, "embed_query", None)
-        from alwidget.search import _EXACT_MAX_ROWS, index_ready
-
-        learner = self.learner
-        # an approximate index is used when one is built; building one here would hold the worker for minutes
-        approximate = None if learner.n_pool <= _EXACT_MAX_ROWS or index_ready(learner) else False
-        if approximate is False:
-            self._set(message=f"searching all {learner.n_pool:,} clips (build_index(learner) makes this instant)…")
-        result = learner.similar(query, n, exclude_labeled=True, embed=embed, approximate=approximate)
+        self._set(message=f"searching for clips like {description}…")
+        # an approximate index is used once built; building one here would hold the worker for minutes
+        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed, build=False)
         found = [int(i) for i in result.indices]
         self._prefetch(found[: self.prefetch])
         with self._batch():

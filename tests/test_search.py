@@ -501,3 +501,22 @@ def test_results_are_ranked_distinct_and_eligible(
         np.testing.assert_allclose(s, ref_s, atol=1e-5)
         sure = ref_idx[ref_s > ref_s[-1] + 1e-5]  # clearly inside the top k, whatever the rounding
         assert set(sure.tolist()) <= set(idx.tolist())
+
+
+def test_build_false_searches_exactly_until_an_index_is_built(monkeypatch):
+    import alwidget.search as search
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(6000, 8)).astype(np.float32)
+    learner = ActiveLearner(X, ["a", "b"])
+    monkeypatch.setattr(search, "_EXACT_MAX_ROWS", 1000)  # "a pool of millions": approximate by default
+    exact = search.similar(learner, 0, 5, approximate=False).indices.tolist()
+    assert search.similar(learner, 0, 5, build=False).indices.tolist() == exact
+    assert not search.index_ready(learner)  # nothing was built
+    search.similar(learner, 0, 5)  # the default builds the index
+    assert search.index_ready(learner)
+    with monkeypatch.context() as m:  # once built, build=False uses the index: no exact scan
+        m.setattr(search, "_exact", lambda *a, **k: pytest.fail("searched exactly although an index is built"))
+        assert len(learner.similar(0, 5, build=False).indices) == 5
+    with pytest.raises(InvalidInputError, match="build must be True or False"):
+        search.similar(learner, 0, 5, build="no")
