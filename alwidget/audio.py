@@ -396,7 +396,7 @@ class AudioDataset:
     --------
     >>> ds = AudioDataset.from_folder("clips/", sr=16000, duration=5)  # doctest: +SKIP
     >>> y, sr = ds[0]                                                   # doctest: +SKIP
-    >>> X = ds.embed()            # (len(ds), 192) float32, cached on disk  # doctest: +SKIP
+    >>> X = ds.embed()            # (len(ds), 384) float32, cached on disk  # doctest: +SKIP
     """
 
     def __init__(

@@ -2,9 +2,11 @@
 
 Built-in embedders (no weights, nothing downloaded):
 
-- ``"logmel"``: per mel band (64) the mean and standard deviation over time
+- ``"logmel"``: per mel band (128) the mean and standard deviation over time
   of the log-mel spectrogram (dB), plus the standard deviation of its frame
-  to frame difference (delta): d = 192.
+  to frame difference (delta): d = 384. 128 bands, not 64, because they
+  learn faster on two of three pools of real recordings
+  (``benchmarks/real_audio.py``; ``benchmarks/README.md``).
 - ``"mfcc"``: the same three statistics of 40 MFCCs: d = 120.
 
 Both run on numpy/scipy per clip, or in batches with torch (``torch.stft``
@@ -231,7 +233,7 @@ class LogMelEmbedder(Embedder):
 
     For each of ``n_mels`` bands (or ``n_mfcc`` coefficients): mean and
     standard deviation over time, and standard deviation of the first
-    difference over time. Output ``d = 3 * n_mels`` (logmel, 192) or
+    difference over time. Output ``d = 3 * n_mels`` (logmel, 384) or
     ``3 * n_mfcc`` (mfcc, 120).
 
     Parameters
@@ -262,7 +264,7 @@ class LogMelEmbedder(Embedder):
         self,
         kind: str = "logmel",
         *,
-        n_mels: int = 64,
+        n_mels: int = 128,
         n_mfcc: int = 40,
         n_fft: int = 1024,
         hop_length: int | None = None,
@@ -938,7 +940,7 @@ def embed_dataset(
     ----------
     ds : AudioDataset
     embedder : str, Embedder, callable or torch.nn.Module
-        ``"logmel"`` (default, d=192), ``"mfcc"`` (d=120), ``"aisfx"``
+        ``"logmel"`` (default, d=384), ``"mfcc"`` (d=120), ``"aisfx"``
         (pretrained, d=512, needs ``pip install --no-deps aisfx==0.1.2``),
         a name given to :func:`register_embedder`, a
         :class:`LogMelEmbedder` with other settings, a callable

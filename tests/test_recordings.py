@@ -197,7 +197,7 @@ def test_embed_windows_equals_embedding_each_window(tmp_path):
     ds = windowed(tmp_path, window=4.0, hop=3.0)
     X = ds.embed(batch_size=5, cache_dir=False, progress=False)
     ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
-    assert X.shape == (len(ds), 192) and X.dtype == np.float32
+    assert X.shape == (len(ds), 384) and X.dtype == np.float32
     np.testing.assert_array_equal(X, ref)
 
 
@@ -310,7 +310,7 @@ def test_embed_streams_a_long_recording_in_bounded_memory(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert np.isfinite(X).all() and X.shape == (len(ds), 192)
+    assert np.isfinite(X).all() and X.shape == (len(ds), 384)
     # a batch of 4 windows (1.3 MB), one decode block and the STFT of one window: about 6 MB measured.
     # Holding the recording, or one 10-minute run of it (38 MB), fails.
     assert peak < whole / 4, f"peak {peak / 1e6:.1f} MB for a {whole / 1e6:.0f} MB recording"
@@ -342,7 +342,7 @@ def test_embed_query_equals_the_row_of_the_same_window(tmp_path):
         np.testing.assert_array_equal(ds.embed_query(ds[i][0], sr=SR), X[i])
     # a short query is zero-padded like the last window; another rate is resampled
     np.testing.assert_array_equal(ds.embed_query(y[12 * SR :], sr=SR), X[3])
-    assert ds.embed_query(noise(2.0, sr=8000), sr=8000).shape == (192,)
+    assert ds.embed_query(noise(2.0, sr=8000), sr=8000).shape == (384,)
     # the embedder of the last embed() call
     Xm = ds.embed("mfcc", cache_dir=False, progress=False)
     q = ds.embed_query(ds[1][0], sr=SR)
