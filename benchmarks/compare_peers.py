@@ -52,6 +52,7 @@ comparison fair and repeatable.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import subprocess
@@ -364,11 +365,12 @@ def goal_check(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
     ours = {k: v for k, v in curves.items() if k.startswith("alwidget") and k != "alwidget random"}
     peers = {k: v for k, v in curves.items() if not k.startswith("alwidget")}
     best = max(ours, key=lambda k: auc(ours[k], steps).mean())
+    default = inspect.signature(ActiveLearner).parameters["strategy"].default
     lines = [
         f"alwidget's best strategy by AUC: **{best.split()[1]}**",
         "",
         "| labels | alwidget best | best peer | difference (paired, ± 1 s.e.) | at least as accurate? "
-        "| alwidget default (entropy) |",
+        f"| alwidget default ({default}) |",
         "|---|---|---|---|---|---|",
     ]
     for cp in [c for c in CHECKPOINTS if c in steps]:
@@ -379,7 +381,7 @@ def goal_check(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
         ok = "yes" if d.mean() >= 0 else ("within noise" if d.mean() >= -2 * se else "**no**")
         lines.append(
             f"| {cp} | {ours[best][:, k].mean():.3f} | {peers[peer][:, k].mean():.3f} ({peer}) "
-            f"| {d.mean():+.3f} ± {se:.3f} | {ok} | {curves['alwidget entropy'][:, k].mean():.3f} |"
+            f"| {d.mean():+.3f} ± {se:.3f} | {ok} | {curves[f'alwidget {default}'][:, k].mean():.3f} |"
         )
     return "\n".join(lines)
 

@@ -1,0 +1,146 @@
+"""Screen clip features on the real pools of ``real_audio.py``: ceiling and margin-sampling AULC.
+
+The evidence behind the default embedder (128 mel bands at 16 kHz, d = 384).
+For each feature set and pool it embeds the pool and test clips, reports the
+all-labels ceiling of the linear model, and runs alwidget's ``margin`` and
+``random`` strategies (cold start, batches of 5 up to 150 labels) through
+:func:`alwidget.simulate`, with the paired AULC difference of margin against
+the first feature set (mean ± std over seeds) and the accuracy at 20 labels.
+
+Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
+
+    python benchmarks/feature_screen.py                    # every feature set, 5 seeds, about 5 minutes
+    python benchmarks/feature_screen.py --sets logmel64 logmel128 --seeds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import real_audio as R  # noqa: E402
+
+from alwidget import AudioDataset, simulate  # noqa: E402
+from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel  # noqa: E402
+
+
+class RichStats(LogMelEmbedder):
+    """Log-mel statistics plus percentiles (10, 50, 90 per band) and/or six loudness-envelope statistics."""
+
+    def __init__(self, stats: str = "pct", **kw):
+        super().__init__(**kw)
+        self.stats = stats
+
+    @property
+    def name(self) -> str:
+        return f"logmel-{self.stats}"
+
+    def cache_params(self) -> dict:
+        return {**super().cache_params(), "stats": self.stats}
+
+    def __call__(self, waveforms, sr):
+        basis = self._bases(sr)[1]
+        rows = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for y in waveforms:
+                F = _log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
+                parts = [_frame_stats(F)]
+                if "pct" in self.stats:
+                    parts.append(np.percentile(F, [10, 50, 90], axis=1).ravel())
+                if "env" in self.stats:
+                    e = F.mean(axis=0)  # frame loudness, dB
+                    n, peak = len(e), int(np.argmax(e))
+                    tail = e[peak:]
+                    slope = np.polyfit(np.arange(len(tail)), tail, 1)[0] if len(tail) > 2 else 0.0
+                    rise = (e[1:] - e[:-1]).max() if n > 1 else 0.0
+                    parts.append(
+                        np.array([peak / max(n - 1, 1), (e > e.max() - 20).mean(), slope, np.log(n), e.std(), rise])
+                    )
+                rows.append(np.concatenate(parts).astype(np.float32))
+        return np.stack(rows)
+
+
+# name -> (sample rate, embedder factory); the first is the reference of the paired differences
+SETS = {
+    "logmel64": (16000, lambda: LogMelEmbedder(n_mels=64)),
+    "logmel128": (16000, lambda: LogMelEmbedder(n_mels=128)),
+    "logmel96": (16000, lambda: LogMelEmbedder(n_mels=96)),
+    "logmel160": (16000, lambda: LogMelEmbedder(n_mels=160)),
+    "logmel128-fft2048": (16000, lambda: LogMelEmbedder(n_mels=128, n_fft=2048)),
+    "logmel64+pct": (16000, lambda: RichStats("pct", n_mels=64)),
+    "logmel64+env": (16000, lambda: RichStats("env", n_mels=64)),
+    "logmel64+pct+env": (16000, lambda: RichStats("pct+env", n_mels=64)),
+    "logmel64@32k": (32000, lambda: LogMelEmbedder(n_mels=64)),
+    "logmel96@22k": (22050, lambda: LogMelEmbedder(n_mels=96)),
+    "logmel128@22k-fft2048": (22050, lambda: LogMelEmbedder(n_mels=128, n_fft=2048, hop_length=441)),
+}
+
+
+def embed(src: R.Source, sr: int, embedder) -> tuple[np.ndarray, np.ndarray]:
+    paths = [os.path.abspath(str(p)) for p in src.paths]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unreadable files: reported by real_audio.py
+        ds = AudioDataset.from_files(paths, src.labels, sr=sr)
+        E = ds.embed(embedder, progress=False, cache_dir=str(R.CACHE / "embeddings"), n_jobs=1)
+    row = {p: i for i, p in enumerate(paths)}
+    X = np.full((len(paths), E.shape[1]), np.nan, dtype=np.float32)
+    X[[row[os.path.abspath(p)] for p in ds.paths]] = E
+    return X, np.isfinite(X).all(axis=1)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    ap.add_argument("--pools", nargs="+", default=list(R.SOURCES), choices=list(R.SOURCES))
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    print(f"# Feature screen: margin and random, cold start, batch {R.BATCH}, budget {R.BUDGET}, seeds {seeds}\n")
+    print("| pool | features | d | ceiling | margin AULC | − first set (paired) | margin acc@20 | random AULC |")
+    print("|---|---|---|---|---|---|---|---|")
+    with threadpool_limits(1):
+        for pname in args.pools:
+            src = R.SOURCES[pname]()
+            ref = None
+            for name in args.sets:
+                t0 = time.perf_counter()
+                sr, make = SETS[name]
+                pool = R.make_pool(src, *embed(src, sr, make()))
+                curves = simulate(
+                    pool.X,
+                    pool.y,
+                    strategies=["margin", "random"],
+                    budget=R.BUDGET,
+                    batch_size=R.BATCH,
+                    n_initial=0,
+                    seeds=seeds,
+                    test=(pool.X_test, pool.y_test),
+                    model="linear",
+                    classes=pool.classes,
+                    progress=False,
+                )
+                steps = curves.n_labels
+                margin, rand = R.aulc(curves.accuracy[0], steps), R.aulc(curves.accuracy[1], steps)
+                ref = margin if ref is None else ref
+                d = margin - ref
+                at20 = curves.accuracy[0][:, int(np.flatnonzero(steps == 20)[0])]
+                print(
+                    f"| {pname} | {name} | {pool.X.shape[1]} | {R.ceiling(pool):.3f} | "
+                    f"{margin.mean():.3f} ± {margin.std():.3f} | {d.mean():+.3f} ± {d.std():.3f} | "
+                    f"{at20.mean():.3f} | {rand.mean():.3f} |",
+                    flush=True,
+                )
+                print(f"- {pname} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
