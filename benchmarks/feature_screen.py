@@ -19,7 +19,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -28,7 +27,6 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_audio as R  # noqa: E402
 
-from alwidget import AudioDataset, simulate  # noqa: E402
 from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel  # noqa: E402
 
 
@@ -84,18 +82,6 @@ SETS = {
 }
 
 
-def embed(src: R.Source, sr: int, embedder) -> tuple[np.ndarray, np.ndarray]:
-    paths = [os.path.abspath(str(p)) for p in src.paths]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unreadable files: reported by real_audio.py
-        ds = AudioDataset.from_files(paths, src.labels, sr=sr)
-        E = ds.embed(embedder, progress=False, cache_dir=str(R.CACHE / "embeddings"), n_jobs=1)
-    row = {p: i for i, p in enumerate(paths)}
-    X = np.full((len(paths), E.shape[1]), np.nan, dtype=np.float32)
-    X[[row[os.path.abspath(p)] for p in ds.paths]] = E
-    return X, np.isfinite(X).all(axis=1)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
@@ -114,25 +100,13 @@ def main(argv=None) -> None:
             for name in args.sets:
                 t0 = time.perf_counter()
                 sr, make = SETS[name]
-                pool = R.make_pool(src, *embed(src, sr, make()))
-                curves = simulate(
-                    pool.X,
-                    pool.y,
-                    strategies=["margin", "random"],
-                    budget=R.BUDGET,
-                    batch_size=R.BATCH,
-                    n_initial=0,
-                    seeds=seeds,
-                    test=(pool.X_test, pool.y_test),
-                    model="linear",
-                    classes=pool.classes,
-                    progress=False,
-                )
-                steps = curves.n_labels
-                margin, rand = R.aulc(curves.accuracy[0], steps), R.aulc(curves.accuracy[1], steps)
+                pool = R.make_pool(src, *R.embed(src, sr, make()))
+                strategies = {"margin": ("margin", 1.0), "random": ("random", 1.0)}
+                steps, curves = R.alwidget_curves(pool, strategies, seeds)
+                margin, rand = R.aulc(curves["margin"], steps), R.aulc(curves["random"], steps)
                 ref = margin if ref is None else ref
                 d = margin - ref
-                at20 = curves.accuracy[0][:, int(np.flatnonzero(steps == 20)[0])]
+                at20 = curves["margin"][:, int(np.flatnonzero(steps == 20)[0])]
                 print(
                     f"| {pname} | {name} | {pool.X.shape[1]} | {R.ceiling(pool):.3f} | "
                     f"{margin.mean():.3f} ± {margin.std():.3f} | {d.mean():+.3f} ± {d.std():.3f} | "
