@@ -83,6 +83,8 @@ import numpy as np
 
 warnings.filterwarnings("ignore", message=".*pkg_resources.*")
 warnings.filterwarnings("ignore", module="skorch")
+# the peers' LogisticRegression() keeps scikit-learn's default max_iter=100 (as their users would)
+warnings.filterwarnings("ignore", message="lbfgs failed to converge")
 
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402

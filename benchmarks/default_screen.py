@@ -1,0 +1,373 @@
+"""Challengers to the default pipeline on the real pools of ``real_audio.py``, paired over many seeds.
+
+The default is margin sampling, the linear model (l2 = 1) and log-mel
+statistics of 128 bands at 16 kHz. Each challenger changes one of the three
+and runs on the same pools, split and seeds (cold start, batches of 5 up to
+150 labels, through :func:`alwidget.simulate`). The tables give, per pool,
+the challenger's AULC and accuracy at 20 labels and their paired difference
+to the default: mean ± std over seeds, the standard error of the mean, and on
+how many seeds the challenger is ahead. Five seeds leave differences of
+0.01-0.03 inside the noise on the two small pools, hence 20 by default.
+
+Groups (``--groups``):
+
+* ``strategy``: ``entropy``, ``diverse``; margin weighted by typicality
+  (information density, Settles & Craven 2008: ``(1 - margin) * t**beta``,
+  ``t`` = inverse mean distance to the 20 nearest pool clips, scaled to a
+  maximum of 1); a k-means++ or TypiClust cold start for the first 10 labels;
+  a 20 % share of random picks; l2 = 0.3.
+* ``features``: the default's 384 statistics plus the same three statistics
+  of 16 mel bands from 8 kHz to the Nyquist frequency, read at 44.1 kHz (the
+  high band that 16 kHz drops), against the 384 alone computed the same way.
+* ``peers`` (slow on the largest pool): modAL's and scikit-activeml's
+  strategies of ``real_audio.py`` (random picks until two classes have
+  labels, scored with alwidget's linear model), each paired with the default.
+* ``model`` (slow: the fits see the whole pool): the classifier uses the
+  unlabelled pool. Label spreading (Zhou et al., 2004) over a 10-nearest-
+  neighbour graph of the standardised pool gives every clip a class
+  distribution; its argmax becomes a pseudo-label, weighted by one minus its
+  normalised entropy, balanced over classes, with total weight ``lam`` times
+  the number of labels, and a logistic regression is trained on labels and
+  pseudo-labels: scikit-learn's, set up as alwidget's linear model (``C = 1``,
+  the bias penalised too), since alwidget's has no sample weights. ``gated``
+  uses the pseudo-labels only when label spreading predicts held-out labels
+  better than the plain regression in a 5-fold split of the labels so far. The control is the same
+  regression without pseudo-labels: it tracks alwidget's default closely.
+
+Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
+
+    python benchmarks/default_screen.py                              # strategy + features, 20 seeds, ~9 min
+    python benchmarks/default_screen.py --groups model --seeds 10    # ~35 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import real_audio as R  # noqa: E402
+
+from alwidget import simulate  # noqa: E402
+from alwidget import strategies as S  # noqa: E402
+from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel, _mel_basis  # noqa: E402
+
+DEFAULT = "margin (default)"
+
+
+# ----------------------------------------------------------------------------- strategy challengers
+_typicality_cache: dict = {}
+
+
+def _typicality(learner, k: int = 20) -> np.ndarray:
+    """Inverse mean distance of every pool clip to its ``k`` nearest neighbours, scaled to max 1."""
+    key = (id(learner._X), learner.n_pool)
+    if key not in _typicality_cache:
+        X = learner.features(np.arange(learner.n_pool)).astype(np.float64)
+        d = np.sqrt(np.maximum(S._sq_dist(X, X), 0.0))
+        t = 1.0 / (np.sort(d, axis=1)[:, 1 : k + 1].mean(axis=1) + 1e-8)
+        _typicality_cache.clear()
+        _typicality_cache[key] = t / t.max()
+    return _typicality_cache[key]
+
+
+def density_margin(beta: float):
+    """Information density: ``(1 - margin) * typicality ** beta``, highest first."""
+
+    def strategy(learner, candidates, n, rng):
+        score = 1.0 - S._candidate_scores(S.margin, learner, candidates)
+        return candidates[S.select_top(score * _typicality(learner)[candidates] ** beta, n, rng)]
+
+    strategy.__name__ = f"density_margin_{beta:g}"
+    return strategy
+
+
+def strategy_challengers() -> dict:
+    """name -> (strategy, l2) for :func:`real_audio.alwidget_curves`."""
+    return {
+        DEFAULT: ("margin", 1.0),
+        "entropy": ("entropy", 1.0),
+        "diverse": ("diverse", 1.0),
+        "margin x typicality": (density_margin(1.0), 1.0),
+        "margin x typicality^2": (density_margin(2.0), 1.0),
+        "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), 1.0),
+        "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), 1.0),
+        "margin + 20% random": (R.margin_random(0.2), 1.0),
+        "margin, l2=0.3": ("margin", 0.3),
+    }
+
+
+# ----------------------------------------------------------------------------- feature challenger
+class HighBand(LogMelEmbedder):
+    """The default 384 statistics (128 bands, at 16 kHz) + the same of 16 bands from 8 kHz to Nyquist at ``sr``."""
+
+    n_high = 16
+
+    @property
+    def name(self) -> str:
+        return "logmel-highband"
+
+    def cache_params(self) -> dict:
+        return {**super().cache_params(), "n_high": self.n_high}
+
+    def __call__(self, waveforms, sr):
+        import soxr  # librosa's resampler
+
+        low = _mel_basis(16000, self.n_fft, self.n_mels, 0.0, None)[1]
+        high = _mel_basis(sr, self.n_fft, self.n_high, 8000.0, None)[1]
+        rows = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for y in waveforms:
+                y = np.asarray(y, dtype=np.float32)
+                y16 = np.asarray(soxr.resample(y, sr, 16000), dtype=np.float32)
+                rows.append(
+                    np.concatenate(
+                        [
+                            _frame_stats(_log_mel(y16, low, self.hop, self.top_db)),
+                            _frame_stats(_log_mel(y, high, self.hop, self.top_db)),
+                        ]
+                    )
+                )
+        return np.stack(rows).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- model challengers
+def knn_graph(P: np.ndarray, k: int = 10) -> sp.csr_matrix:
+    """Symmetric normalised affinity ``D^-1/2 A D^-1/2`` of a k-nearest-neighbour graph (Gaussian weights)."""
+    D = S._sq_dist(P, P)
+    nn = np.argsort(D, axis=1)[:, 1 : k + 1]
+    rows = np.repeat(np.arange(len(P)), k)
+    d = D[rows, nn.ravel()]
+    A = sp.csr_matrix((np.exp(-d / np.median(d)), (rows, nn.ravel())), shape=(len(P), len(P)))
+    A = A.maximum(A.T)
+    inv = sp.diags(1.0 / np.sqrt(np.asarray(A.sum(axis=1)).ravel()))
+    return (inv @ A @ inv).tocsr()
+
+
+def _with_ones(X: np.ndarray) -> np.ndarray:
+    return np.hstack([X, np.ones((len(X), 1))])
+
+
+class SpreadLR:
+    """Logistic regression on labels + label-spreading pseudo-labels of the pool (scikit-learn style model).
+
+    ``pool``: the standardised pool ``(n, d)`` (the rows ``fit`` receives are
+    located in it); ``graph``: :func:`knn_graph` of it; ``lam``: total weight
+    of the pseudo-labels relative to the labels (0 = plain regression);
+    ``gated``: use them only when spreading wins a 5-fold split of the labels;
+    ``balanced``: every class seeds the same mass and gets the same total
+    pseudo-label weight (else the labels' own class frequencies carry over).
+    """
+
+    def __init__(
+        self, pool=None, graph=None, lam: float = 0.3, gated: bool = False, balanced: bool = True, alpha: float = 0.99
+    ):
+        self.pool, self.graph, self.lam, self.gated = pool, graph, lam, gated
+        self.balanced, self.alpha = balanced, alpha
+
+    def get_params(self, deep=False):
+        names = ("pool", "graph", "lam", "gated", "balanced", "alpha")
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params):
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def _spread(self, rows, codes, k):
+        Y = np.zeros((len(self.pool), k))
+        Y[rows, codes] = 1.0
+        if self.balanced:
+            Y /= np.maximum(Y.sum(axis=0, keepdims=True), 1.0)  # each class seeds the same total mass
+        F = Y.copy()
+        for _ in range(30):
+            F = self.alpha * (self.graph @ F) + (1 - self.alpha) * Y
+        return F / np.maximum(F.sum(axis=1, keepdims=True), 1e-12)
+
+    def fit(self, X, y):
+        from sklearn.linear_model import LogisticRegression
+
+        def regression():  # alwidget's linear model: C = 1 with the bias penalised too (a column of ones)
+            return LogisticRegression(C=1.0, fit_intercept=False, max_iter=3000, tol=1e-6)
+
+        y = np.asarray(y)
+        X = np.asarray(X, dtype=np.float64)
+        Xa = _with_ones(X)
+        self.classes_ = np.unique(y)
+        k = len(self.classes_)
+        if k < 2:
+            self.lr_ = None
+            return self
+        if self.lam == 0:
+            self.lr_ = regression().fit(Xa, y)
+            return self
+        rows = S._sq_dist(X, self.pool).argmin(axis=1)
+        codes = np.searchsorted(self.classes_, y)
+        if self.gated:
+            folds = np.random.default_rng(len(y)).permutation(len(y)) % 5
+            spread_right = regression_right = 0
+            for f in range(5):
+                train, held = folds != f, folds == f
+                if len(np.unique(y[train])) < 2 or not held.any():
+                    continue
+                F = self._spread(rows[train], codes[train], k)
+                spread_right += int((F[rows[held]].argmax(axis=1) == codes[held]).sum())
+                regression_right += int((regression().fit(Xa[train], y[train]).predict(Xa[held]) == y[held]).sum())
+            if spread_right <= regression_right:
+                self.lr_ = regression().fit(Xa, y)
+                return self
+        P = self._spread(rows, codes, k)
+        weight = 1.0 - (-(P * np.log(P + 1e-12)).sum(axis=1) / np.log(k))
+        pseudo = P.argmax(axis=1)
+        weight[rows] = 0.0  # labelled clips count once, with their label
+        if self.balanced:  # every class gets the same total pseudo-label weight
+            per_class = np.bincount(pseudo, weights=weight, minlength=k)
+            weight = weight / np.maximum(per_class[pseudo], 1e-9)
+        weight *= self.lam * len(y) / max(weight.sum(), 1e-9)
+        self.lr_ = regression().fit(
+            np.vstack([Xa, _with_ones(self.pool)]),
+            np.concatenate([y, self.classes_[pseudo]]),
+            sample_weight=np.concatenate([np.ones(len(y)), weight]),
+        )
+        return self
+
+    def predict_proba(self, X):
+        if self.lr_ is None:
+            return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+        return self.lr_.predict_proba(_with_ones(np.asarray(X, dtype=np.float64)))
+
+
+CONTROL = "scikit-learn regression (control)"
+MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, SpreadLR parameters)
+    "control": (CONTROL, {"lam": 0.0}),
+    "lam0.3": ("+ pseudo-labels, lam=0.3", {"lam": 0.3}),
+    "lam1": ("+ pseudo-labels, lam=1", {"lam": 1.0}),
+    "gated": ("+ pseudo-labels, lam=1, gated", {"lam": 1.0, "gated": True}),
+    "unbalanced": ("+ pseudo-labels, lam=1, not class-balanced", {"lam": 1.0, "balanced": False}),
+}
+
+
+def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
+    """Curves of the control and the model challengers with keys ``names`` (default: all)."""
+    mean, std = pool.X.mean(axis=0, dtype=np.float64), pool.X.std(axis=0, dtype=np.float64)
+    std[std < 1e-12] = 1.0
+    P = (pool.X - mean) / std
+    graph = knn_graph(P)
+    out, steps = {}, None
+    for key, (name, params) in MODEL_CHALLENGERS.items():
+        if names is not None and key != "control" and key not in names:
+            continue
+        c = simulate(
+            pool.X,
+            pool.y,
+            strategies=["margin"],
+            budget=R.BUDGET,
+            batch_size=R.BATCH,
+            n_initial=0,
+            seeds=seeds,
+            test=(pool.X_test, pool.y_test),
+            model=SpreadLR(pool=P, graph=graph, **params),
+            classes=pool.classes,
+            progress=False,
+        )
+        steps, out[name] = c.n_labels, c.accuracy[0]
+    return steps, out
+
+
+# ----------------------------------------------------------------------------- report
+def rows(curves: dict, steps, ref: str) -> list[tuple]:
+    i20 = int(np.flatnonzero(steps == 20)[0])
+    base, base20 = R.aulc(curves[ref], steps), curves[ref][:, i20]
+    out = []
+    for name, c in curves.items():
+        a, a20 = R.aulc(c, steps), c[:, i20]
+        d, d20 = a - base, a20 - base20
+        out.append((name, a, d, a20, d20))
+    return out
+
+
+def print_table(pname: str, group: str, curves: dict, steps, ref: str, results: dict) -> None:
+    n = len(curves[ref])
+    print(f"\n**`{pname}`, {group}** ({n} seeds; differences paired with `{ref}`)\n")
+    print("| challenger | AULC | − ref (± std; s.e.) | seeds ahead | acc@20 | − ref (± std) |")
+    print("|---|---|---|---|---|---|")
+    for name, a, d, a20, d20 in rows(curves, steps, ref):
+        if name == ref:
+            print(f"| {name} | {a.mean():.3f} | | | {a20.mean():.3f} | |")
+            continue
+        print(
+            f"| {name} | {a.mean():.3f} | {d.mean():+.3f} ± {d.std():.3f}; {d.std() / np.sqrt(n):.3f} | "
+            f"{int((d > 1e-9).sum())}/{n} | {a20.mean():.3f} | {d20.mean():+.3f} ± {d20.std():.3f} |"
+        )
+        results.setdefault(name, {})[pname] = (d.mean(), d.std() / np.sqrt(n), d20.mean())
+    sys.stdout.flush()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--groups", nargs="+", default=["strategy", "features"], choices=["strategy", "features", "peers", "model"]
+    )
+    ap.add_argument("--pools", nargs="+", default=list(R.SOURCES), choices=list(R.SOURCES))
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--model-variants", nargs="+", default=None, choices=list(MODEL_CHALLENGERS)[1:])
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    t_start = time.perf_counter()
+    print(f"# Challengers to the default: cold start, batch {R.BATCH}, budget {R.BUDGET}, seeds 0..{len(seeds) - 1}")
+    results: dict = {}
+    with threadpool_limits(1):
+        for pname in args.pools:
+            src = R.SOURCES[pname]()
+            pool = R.make_pool(src, *R.embed(src, 16000))
+            if "strategy" in args.groups:
+                t0 = time.perf_counter()
+                steps, curves = R.alwidget_curves(pool, strategy_challengers(), seeds)
+                print_table(pname, "strategy and l2", curves, steps, DEFAULT, results)
+                print(f"- {pname} strategy: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            if "features" in args.groups:
+                t0 = time.perf_counter()
+                X, keep = R.embed(src, 44100, HighBand())
+                both = R.make_pool(src, X, keep)
+                low = R.make_pool(src, X[:, :384], keep)
+                steps, c_low = R.alwidget_curves(low, {"margin": ("margin", 1.0)}, seeds)
+                _, c_both = R.alwidget_curves(both, {"margin": ("margin", 1.0)}, seeds)
+                curves = {"384 low-band statistics": c_low["margin"], "+ 48 high-band statistics": c_both["margin"]}
+                print_table(pname, "features (read at 44.1 kHz)", curves, steps, "384 low-band statistics", results)
+                print(
+                    f"\nCeilings: 384 statistics {R.ceiling(low):.3f}, with the high band {R.ceiling(both):.3f}",
+                    flush=True,
+                )
+                print(f"- {pname} features: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            if "peers" in args.groups:
+                t0 = time.perf_counter()
+                steps, curves = R.alwidget_curves(pool, {DEFAULT: ("margin", 1.0)}, seeds)
+                for peer in R.ALL_PEERS:
+                    curves[peer] = R.peer_curves(peer, pool, seeds, steps)
+                print_table(pname, "peers", curves, steps, DEFAULT, results)
+                print(f"- {pname} peers: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            if "model" in args.groups:
+                t0 = time.perf_counter()
+                steps, curves = model_curves(pool, seeds, args.model_variants)
+                print_table(pname, "model (margin sampling)", curves, steps, CONTROL, results)
+                print(f"- {pname} model: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    if len(args.pools) > 1:
+        print("\n**Across pools**: AULC difference (s.e.) and acc@20 difference to the reference\n")
+        print("| challenger | " + " | ".join(args.pools) + " |")
+        print("|---|" + "---|" * len(args.pools))
+        for name, per in results.items():
+            cells = [f"{per[p][0]:+.3f} ({per[p][1]:.3f}); {per[p][2]:+.3f}" if p in per else "" for p in args.pools]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"\nTotal runtime: {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
