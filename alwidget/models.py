@@ -250,20 +250,25 @@ class _TorchClassifier:
 
     _convex = False  # a unique optimum: warm starts and Newton steps are safe
 
-    def _solve(self, X, y, onehot, start, lam, basis=None) -> tuple[list[torch.Tensor], int, float] | None:
+    def _solve(self, X, y, onehot, start, lam, basis=None, v=None) -> tuple[list[torch.Tensor], int, float] | None:
         """A dedicated solver (params, steps, gradient norm), or None for L-BFGS."""
         return None
 
-    def _loss_grad(self, X, y, onehot, params, lam) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Penalised mean cross-entropy and its gradients (by autograd)."""
+    def _loss_grad(self, X, y, onehot, params, lam, v=None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Penalised mean cross-entropy (weighted by ``v``, summing to 1, when given) and its gradients."""
         with torch.enable_grad():
             params = [p.requires_grad_() for p in params]
-            loss = F.cross_entropy(self._logits(X, params), y) + 0.5 * lam * self._penalty(params)
+            logits = self._logits(X, params)
+            if v is None:
+                data = F.cross_entropy(logits, y)
+            else:
+                data = (F.cross_entropy(logits, y, reduction="none") * v).sum()
+            loss = data + 0.5 * lam * self._penalty(params)
             grads = torch.autograd.grad(loss, params)
         return loss.detach(), list(grads)
 
     # -- public API --------------------------------------------------------
-    def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None, basis=None):
+    def fit(self, X, y, n_classes: int | None = None, *, init: list | None = None, basis=None, sample_weight=None):
         """Train on ``X`` ``(m, d)`` float and integer class codes ``y`` ``(m,)``.
 
         ``n_classes`` (default ``max(y) + 1``) sets the number of outputs.
@@ -274,6 +279,9 @@ class _TorchClassifier:
         (a warm start: the same optimum, found in fewer steps); ``basis``
         (the linear model) is that fit's ``basis_``, its preconditioner's
         eigenbasis, reused while the rows have at most doubled.
+        ``sample_weight`` ``(m,)``, non-negative, not all zero: row ``i``
+        counts ``sample_weight[i]`` times (a weight of 2 is the row twice,
+        penalty included: ``l2`` is divided by the total weight).
         """
         X = torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device)  # a float64 copy of the labelled rows
         y_np = np.asarray(y)
@@ -284,6 +292,18 @@ class _TorchClassifier:
         if y_np.min() < 0 or y_np.max() >= k:
             msg = f"class codes must lie in 0 .. {k - 1}, got {int(y_np.min())} .. {int(y_np.max())}"
             raise InvalidInputError(msg)
+        total = float(len(X))
+        v = None  # row weights summing to 1; None: every row 1 / m (the unweighted path, unchanged)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (len(X),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                msg = (
+                    f"sample_weight must be {len(X)} finite, non-negative numbers (one per row of X), "
+                    f"not all zero; got shape {w.shape}"
+                )
+                raise InvalidInputError(msg)
+            total = float(w.sum())
+            v = w / total
         present = np.unique(y_np)  # train on the classes that have examples
         k_fit = len(present)
         y_t = torch.as_tensor(np.searchsorted(present, y_np).astype(np.int64), device=self.device)
@@ -300,14 +320,16 @@ class _TorchClassifier:
                     p.copy_(q[torch.from_numpy(present)].clamp(min=-30.0))
         shapes = [p.shape for p in start]
         cuts = np.cumsum([p.numel() for p in start])[:-1]
-        lam = float(self.l2) / len(X)  # scikit-learn's C=1 scaling: penalty shrinks as labels grow
+        lam = float(self.l2) / total  # scikit-learn's C=1 scaling: penalty shrinks as labels grow
 
         def unflatten(x: np.ndarray) -> list[torch.Tensor]:
             parts = np.split(np.asarray(x, dtype=np.float64), cuts)
             return [torch.from_numpy(a).reshape(s).to(self.device) for a, s in zip(parts, shapes)]
 
+        v_t = None if v is None else torch.from_numpy(v).to(self.device)
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            loss, grads = self._loss_grad(X, y_t, onehot, unflatten(x), lam)
+            loss, grads = self._loss_grad(X, y_t, onehot, unflatten(x), lam, v_t)
             return float(loss), torch.cat([g.reshape(-1) for g in grads]).cpu().numpy().astype(np.float64)
 
         x0 = torch.cat([p.reshape(-1) for p in start]).numpy().astype(np.float64)
@@ -315,7 +337,7 @@ class _TorchClassifier:
         # tiny products back and forth between two spinning thread pools made
         # each step 10-100x slower on 2 cores.
         with _one_thread():
-            solved = self._solve(X, y_t, onehot, [p.to(self.device) for p in start], lam, basis)
+            solved = self._solve(X, y_t, onehot, [p.to(self.device) for p in start], lam, basis, v)
             if solved is None:
                 # SciPy's L-BFGS-B drives the torch objective (its Fortran loop
                 # costs microseconds per step, torch.optim.LBFGS a millisecond).
@@ -440,7 +462,7 @@ class SoftmaxRegression(_TorchClassifier):
         return (params[0] ** 2).sum() + (params[1] ** 2).sum()
 
     @torch.no_grad()
-    def _solve(self, X, y, onehot, start, lam, basis=None):
+    def _solve(self, X, y, onehot, start, lam, basis=None, v=None):
         """Newton's method with preconditioned conjugate gradients (truncated Newton), in NumPy float64.
 
         Works on ``theta = [W | b]`` ``(k, d + 1)`` with ``[X | 1]``, in the
@@ -463,7 +485,7 @@ class SoftmaxRegression(_TorchClassifier):
         if basis is not None and (basis[1].shape != (Xa.shape[1],) * 2 or not basis[0] <= len(Xa) <= 2 * basis[0]):
             basis = None  # computed on far fewer (or more) labels: a fresh one
         theta, steps, g_norm, self.basis_ = _newton_cg(
-            Xa, y.cpu().numpy(), onehot.cpu().numpy(), theta0, lam, self, basis=basis
+            Xa, y.cpu().numpy(), onehot.cpu().numpy(), theta0, lam, self, basis=basis, v=v
         )
         theta = torch.from_numpy(theta).to(device)
         return [theta[:, :-1].contiguous(), theta[:, -1].contiguous()], steps, g_norm
@@ -523,8 +545,13 @@ def _conjugate_gradients():
     return _compiled_cg
 
 
-def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndarray, lam: float, model, basis=None):
+def _newton_cg(
+    Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndarray, lam: float, model, basis=None, v=None
+):
     """Minimise mean cross-entropy of ``Xa @ theta.T`` + ``lam / 2 |theta|^2``.
+
+    ``v`` ``(m,)``: row weights summing to 1 for a weighted mean (None:
+    every row ``1 / m``, computed as a plain mean).
 
     Returns ``(theta, steps, gradient norm, (m, basis))``. ``basis`` is an
     earlier fit's ``(m, eigenvectors)`` of the rows' second moments, reused
@@ -533,7 +560,7 @@ def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndar
     preconditioner is then diagonal only approximately.
     """
     m = len(Xa)
-    S = Xa.T @ Xa / m
+    S = Xa.T @ Xa / m if v is None else (Xa * v[:, None]).T @ Xa
     if basis is None:
         s_val, s_vec = np.linalg.eigh(S)  # the data half of the preconditioner
         basis = (m, s_vec)
@@ -551,9 +578,11 @@ def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndar
         top = Z.max(axis=1, keepdims=True)
         E = np.exp(Z - top)
         S = E.sum(axis=1, keepdims=True)
-        loss = float((np.log(S[:, 0]) + top[:, 0] - Z[rows, y]).mean() + 0.5 * lam * np.vdot(th, th))
+        per_row = np.log(S[:, 0]) + top[:, 0] - Z[rows, y]
+        data = per_row.mean() if v is None else v @ per_row
         P = E / S
-        return loss, ((P - onehot) / m).T @ Xr + lam * th, P
+        residual = (P - onehot) / m if v is None else (P - onehot) * v[:, None]
+        return float(data + 0.5 * lam * np.vdot(th, th)), residual.T @ Xr + lam * th, P
 
     loss, grad, P = loss_grad(theta)
     steps = 0
@@ -562,14 +591,27 @@ def _newton_cg(Xa: np.ndarray, y: np.ndarray, onehot: np.ndarray, theta: np.ndar
         if g_norm <= model.tol:
             steps -= 1
             break
-        a_val, a_vec = np.linalg.eigh(np.diag(P.mean(0)) - P.T @ P / m)
+        if v is None:
+            a_val, a_vec = np.linalg.eigh(np.diag(P.mean(0)) - P.T @ P / m)
+        else:
+            a_val, a_vec = np.linalg.eigh(np.diag(v @ P) - P.T @ (P * v[:, None]))
         denom = np.clip(a_val, 0.0, None)[:, None] * s_val[None, :] + lam
         a_vec_t = np.ascontiguousarray(a_vec.T)
         PT = np.ascontiguousarray(P.T)  # (k, m): every product is row-major, no transposed copies
         # conjugate gradients to a relative residual min(0.5, sqrt(|g|)): superlinear convergence
         target = min(0.5, np.sqrt(g_norm)) * g_norm
         step = _conjugate_gradients()(
-            np.ascontiguousarray(grad), Xr, XrT, PT, PT / m, a_vec, a_vec_t, 1.0 / denom, lam, target, 4 * theta.size
+            np.ascontiguousarray(grad),
+            Xr,
+            XrT,
+            PT,
+            PT / m if v is None else PT * v,
+            a_vec,
+            a_vec_t,
+            1.0 / denom,
+            lam,
+            target,
+            4 * theta.size,
         )
         slope = float(np.vdot(grad, step))
         t = 1.0

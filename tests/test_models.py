@@ -193,3 +193,67 @@ def test_the_compiled_conjugate_gradients_equal_the_python_loop_and_release_the_
     H_step = ((PT / m) * (U - (PT * U).sum(0))) @ Xr + 0.05 * step
     np.testing.assert_allclose(H_step, -grad, atol=1e-8)
     assert compiled.targetoptions.get("nogil") is True  # the UI thread runs while a fit solves
+
+
+# ---------------------------------------------------------------------- sample weights
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), counts=st.lists(st.integers(1, 3), min_size=30, max_size=30))
+def test_an_integer_weight_counts_a_row_that_many_times(seed, counts):
+    """Weights are replication, penalty included: the same optimum as the rows repeated."""
+    X, y = data(n=30, d=4, seed=seed)
+    counts = np.asarray(counts)
+    weighted = SoftmaxRegression().fit(X, y, n_classes=3, sample_weight=counts)
+    repeated = SoftmaxRegression().fit(np.repeat(X, counts, axis=0), np.repeat(y, counts), n_classes=3)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-6)
+    assert weighted.n_iter_ <= repeated.n_iter_ + 1  # exact weighted Hessian products: Newton's speed is kept
+
+
+def test_equal_weights_change_nothing_and_weight_moves_the_fit():
+    X, y = data(n=60, seed=3)
+    plain = SoftmaxRegression().fit(X, y)
+    ones = SoftmaxRegression().fit(X, y, sample_weight=np.ones(60))
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-9)
+    # a zero weight drops the row (its class still counts as present)
+    w = np.ones(60)
+    w[0] = 0.0
+    keep = np.arange(1, 60)
+    dropped = SoftmaxRegression().fit(X, y, n_classes=3, sample_weight=w)
+    np.testing.assert_allclose(
+        dropped.predict_proba(X), SoftmaxRegression().fit(X[keep], y[keep], n_classes=3).predict_proba(X), atol=1e-6
+    )
+    # a heavy row pulls the fit towards its label
+    heavy = np.ones(60)
+    heavy[0] = 50.0
+    row = X[:1]
+    assert SoftmaxRegression().fit(X, y, sample_weight=heavy).predict_proba(row)[0, y[0]] > (
+        plain.predict_proba(row)[0, y[0]]
+    )
+
+
+def test_mlp_takes_weights_too():
+    X, y = data(n=80, seed=4)
+    plain = MLPClassifier(seed=1).fit(X, y)
+    ones = MLPClassifier(seed=1).fit(X, y, sample_weight=np.ones(80))
+    # the same objective by another sum: L-BFGS stops within its tolerance of the same point
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    heavy = np.ones(80)
+    heavy[:40] = 20.0
+    fit = MLPClassifier(seed=1).fit(X, y, sample_weight=heavy)
+    assert np.abs(fit.predict_proba(X) - plain.predict_proba(X)).max() > 1e-3  # the weights are used
+
+
+@pytest.mark.parametrize(
+    "weights, why",
+    [(np.ones(5), "shape"), (-np.ones(60), "negative"), (np.zeros(60), "zero"), (np.full(60, np.nan), "nan")],
+)
+def test_bad_weights_are_rejected_and_leave_the_model_as_it_was(weights, why):
+    X, y = data(n=60)
+    model = SoftmaxRegression().fit(X, y)
+    before = model.predict_proba(X)
+    with pytest.raises(InvalidInputError, match="sample_weight must be 60 finite, non-negative numbers"):
+        model.fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(model.predict_proba(X), before)
