@@ -328,9 +328,11 @@ def main(argv=None) -> None:
         for pname in args.pools:
             src = R.SOURCES[pname]()
             pool = R.make_pool(src, *R.embed(src, 16000))
+            default = None  # (steps, curves) of the default, shared by the strategy and peer groups
             if "strategy" in args.groups:
                 t0 = time.perf_counter()
                 steps, curves = R.alwidget_curves(pool, strategy_challengers(), seeds)
+                default = (steps, curves[DEFAULT])
                 print_table(pname, "strategy and l2", curves, steps, DEFAULT, results)
                 print(f"- {pname} strategy: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "features" in args.groups:
@@ -349,7 +351,10 @@ def main(argv=None) -> None:
                 print(f"- {pname} features: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "peers" in args.groups:
                 t0 = time.perf_counter()
-                steps, curves = R.alwidget_curves(pool, {DEFAULT: ("margin", 1.0)}, seeds)
+                if default is None:  # not run by the strategy group
+                    steps, curves = R.alwidget_curves(pool, {DEFAULT: ("margin", 1.0)}, seeds)
+                    default = (steps, curves[DEFAULT])
+                steps, curves = default[0], {DEFAULT: default[1]}
                 for peer in R.ALL_PEERS:
                     curves[peer] = R.peer_curves(peer, pool, seeds, steps)
                 print_table(pname, "peers", curves, steps, DEFAULT, results)
