@@ -16,6 +16,7 @@ _EXPORTS = {
     "ActiveLearner": "alwidget.learner",
     "Event": "alwidget.learner",
     "SoftmaxRegression": "alwidget.models",
+    "SpreadRegression": "alwidget.models",
     "MLPClassifier": "alwidget.models",
     "simulate": "alwidget.simulation",
     "LearningCurves": "alwidget.simulation",

@@ -30,6 +30,7 @@ from alwidget.errors import (
     UnknownClassError,
 )
 from alwidget import models as _models
+from alwidget._graph import PoolGraph, sample_rows
 from alwidget.models import (
     _TorchClassifier,
     fit_model,
@@ -204,6 +205,7 @@ class ActiveLearner(PersistenceMixin):
         self._subset_cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (fit version, rows, proba)
         self._window: _CandidateWindow | None = None  # candidates of a large pool (built at its first query)
         self._committee: tuple[int, list] | None = None
+        self._graphs: dict[tuple[int, int], PoolGraph] = {}  # (n_neighbors, max_nodes) -> graph, for "spread"
 
         self._journal = None  # a _journal.JournalWriter while journaling
         self._pending: list[bytes] = []  # journal lines not yet on disk (disk full, read-only, ...)
@@ -597,7 +599,8 @@ class ActiveLearner(PersistenceMixin):
             k = len(self._classes)
             previous = self.model_
         fresh = make_model(self.model, seed=self.seed, device=self.device)
-        model = fit_model(fresh, self._features(lab), y, k, previous=previous)
+        pool = (self._pool_graph(fresh), lab) if getattr(fresh, "uses_pool", False) else None
+        model = fit_model(fresh, self._features(lab), y, k, previous=previous, pool=pool)
         with self._lock:
             if version > self._fit_label_version:
                 self.model_ = model
@@ -606,6 +609,16 @@ class ActiveLearner(PersistenceMixin):
                 self._fit_label_version = version
                 self._fit_n_classes = k
         return self
+
+    def _pool_graph(self, model) -> PoolGraph:
+        """The k-NN graph of the pool (or of a seeded sample of it) for ``model``, built once and kept."""
+        key = (int(model.n_neighbors), int(model.max_nodes))
+        graph = self._graphs.get(key)
+        if graph is None:
+            rows = sample_rows(len(self._X), key[1], self.seed)
+            graph = PoolGraph(rows, self._rows_features(rows), key[0])
+            self._graphs[key] = graph  # two threads may both build it: the same graph, one is kept
+        return graph
 
     def _fitted(self):
         """The model for the current labels, fitting first if they changed."""
@@ -678,7 +691,8 @@ class ActiveLearner(PersistenceMixin):
             for m in range(self.n_committee):
                 boot = np.random.default_rng([self.seed, m, len(lab)]).integers(0, len(lab), len(lab))
                 model = make_model(self.model, seed=self.seed + m, device=self.device)
-                members.append(fit_model(model, Xl[boot], y[boot], k))
+                pool = (self._pool_graph(model), lab[boot]) if getattr(model, "uses_pool", False) else None
+                members.append(fit_model(model, Xl[boot], y[boot], k, pool=pool))
             self._committee = (version, members)
         members = self._committee[1]
         stats = (self._mean, self._scale)

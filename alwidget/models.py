@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from alwidget._validation import release_pages
 from alwidget.errors import InvalidInputError
 
-__all__ = ["SoftmaxRegression", "MLPClassifier", "make_model", "predict_proba_with"]
+__all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
 _SCORE_CHUNK = 131_072
 # rows per chunk on the float32 path: 16,384 x 192 x 4 bytes = 12.6 MB stays
@@ -674,21 +674,143 @@ class MLPClassifier(_TorchClassifier):
         return sum((p**2).sum() for p in params)  # biases too: no flat direction, no runaway bias
 
 
-_BUILTIN = {"linear": SoftmaxRegression, "mlp": MLPClassifier}
+class SpreadRegression(SoftmaxRegression):
+    """:class:`SoftmaxRegression` on the labels plus pseudo-labels spread over the pool.
+
+    At each fit the labels are spread over a k-nearest-neighbour graph of the
+    (standardised) pool (label spreading, Zhou et al. 2003). Every unlabelled
+    node of the graph then joins the training rows with its most likely class
+    as a pseudo-label, weighted by its confidence (1 - normalised entropy),
+    with the same total weight for every class, and all pseudo-labels
+    together weighing ``weight`` times the number of labels. The model is
+    still one linear layer, convex, with a unique optimum; only its training
+    rows change. It needs the pool, so it is trained by an
+    :class:`~alwidget.ActiveLearner` (``model="spread"``), which builds the
+    graph once and hands it to every fit; alone, or with fewer than two
+    classes labelled, it is :class:`SoftmaxRegression`.
+
+    Parameters
+    ----------
+    weight : float, default 0.3
+        Total weight of the pseudo-labels relative to the labels (0 gives
+        :class:`SoftmaxRegression`). 0.3 is the evidence's choice: on three
+        pools of real recordings it was ahead of 1 (``benchmarks/README.md``).
+    n_neighbors : int, default 10
+        Edges per node of the graph.
+    max_nodes : int, default 2000
+        The graph covers the whole pool up to this many clips, else a seeded
+        random sample of this many (plus the labelled clips), which bounds
+        the cost of a fit.
+    alpha : float, default 0.99
+        Weight of the neighbours against the labels in each spreading step.
+    n_spread : int, default 30
+        Spreading steps.
+    l2, max_iter, tol, seed, device
+        As for :class:`SoftmaxRegression`; the penalty is scaled by the
+        total weight of the rows.
+    """
+
+    uses_pool = True
+
+    def __init__(
+        self,
+        *,
+        weight: float = 0.3,
+        n_neighbors: int = 10,
+        max_nodes: int = 2000,
+        alpha: float = 0.99,
+        n_spread: int = 30,
+        l2: float = 1.0,
+        max_iter: int = 200,
+        tol: float = 1e-8,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        super().__init__(l2=l2, max_iter=max_iter, tol=tol, seed=seed, device=device)
+        self.weight = weight
+        self.n_neighbors = n_neighbors
+        self.max_nodes = max_nodes
+        self.alpha = alpha
+        self.n_spread = n_spread
+
+    def check_params(self) -> None:
+        """Raise :class:`InvalidInputError` naming the first bad parameter."""
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 <= w < np.inf:
+            raise InvalidInputError(f"SpreadRegression weight must be a finite number >= 0, got {w!r}")
+        for name in ("n_neighbors", "max_nodes", "n_spread"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidInputError(f"SpreadRegression {name} must be a positive integer, got {v!r}")
+        a = self.alpha
+        if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not 0 < a < 1:
+            raise InvalidInputError(f"SpreadRegression alpha must lie strictly between 0 and 1, got {a!r}")
+
+    def fit(self, X, y, n_classes=None, *, init=None, basis=None, sample_weight=None, pool=None):
+        """Train on ``X`` ``(m, d)`` and codes ``y`` ``(m,)``, plus pseudo-labels of ``pool``.
+
+        ``pool``: ``(graph, rows)``, a :class:`alwidget._graph.PoolGraph` of
+        the pool and the pool row of each of the ``m`` labelled clips (the
+        learner passes it). Without it, or with fewer than two classes in
+        ``y``, or with ``weight=0``, this is :meth:`SoftmaxRegression.fit`.
+        """
+        self.check_params()
+        self.n_pseudo_ = 0
+        y_np = np.asarray(y)
+        present = np.unique(y_np) if y_np.ndim == 1 and len(y_np) else np.zeros(0, dtype=np.int64)
+        if pool is None or self.weight == 0 or len(present) < 2 or sample_weight is not None:
+            return super().fit(X, y, n_classes, init=init, basis=basis, sample_weight=sample_weight)
+        from alwidget import _graph
+
+        graph, rows = pool
+        X = np.asarray(X, dtype=np.float64)
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.shape != (len(X),):
+            raise InvalidInputError(f"pool rows must give one pool row per labelled row ({len(X)}), got {rows.shape}")
+        W, node, extra = graph.affinity(rows, X)
+        k = len(present)
+        P = _graph.spread(W, node, np.searchsorted(present, y_np), k, float(self.alpha), int(self.n_spread))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
+        conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)  # a node no label reaches: no weight
+        conf[node] = 0.0  # a labelled clip counts once, with its own label
+        pseudo = P.argmax(axis=1)
+        per_class = np.bincount(pseudo, weights=conf, minlength=k)
+        conf = np.where(conf > 0, conf / np.maximum(per_class[pseudo], 1e-300), 0.0)  # every class the same total
+        keep = np.flatnonzero(conf > 1e-12)
+        if len(keep) == 0:
+            return super().fit(X, y, n_classes, init=init, basis=basis)
+        conf = conf[keep] * (float(self.weight) * len(X) / conf[keep].sum())
+        features = np.concatenate([graph.features, extra]) if len(extra) else graph.features
+        self.n_pseudo_ = len(keep)
+        return super().fit(
+            np.concatenate([X, features[keep]]),
+            np.concatenate([y_np, present[pseudo[keep]]]),
+            n_classes,
+            init=init,
+            basis=basis,
+            sample_weight=np.concatenate([np.ones(len(X)), conf]),
+        )
+
+
+_BUILTIN = {"linear": SoftmaxRegression, "mlp": MLPClassifier, "spread": SpreadRegression}
 
 
 def make_model(spec, *, seed: int = 0, device: str = "cpu"):
     """A fresh, unfitted model for ``spec``.
 
-    ``spec`` is ``"linear"``, ``"mlp"`` or an object with scikit-learn style
-    ``fit(X, y)`` / ``predict_proba(X)``; such an object is cloned (scikit-learn's
-    ``clone`` when available, else a deep copy) so every fit starts afresh.
+    ``spec`` is ``"linear"``, ``"spread"``, ``"mlp"`` or an object with
+    scikit-learn style ``fit(X, y)`` / ``predict_proba(X)``; such an object is
+    cloned (scikit-learn's ``clone`` when available, else a deep copy) so every
+    fit starts afresh.
     """
     if isinstance(spec, str):
         if spec not in _BUILTIN:
             msg = f"unknown model {spec!r}; use one of {sorted(_BUILTIN)} or an object with fit/predict_proba"
             raise InvalidInputError(msg)
         return _BUILTIN[spec](seed=seed, device=device)
+    if isinstance(spec, SpreadRegression):
+        spec.check_params()
     if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "predict_proba", None))):
         msg = f"model {spec!r} has no fit(X, y) and predict_proba(X) methods; pass 'linear', 'mlp' or such an object"
         raise InvalidInputError(msg)
@@ -700,17 +822,20 @@ def make_model(spec, *, seed: int = 0, device: str = "cpu"):
         return copy.deepcopy(spec)
 
 
-def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=None):
+def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=None, pool=None):
     """Fit ``model`` on standardised rows ``X`` and integer codes ``y``; return it.
 
     ``previous``: the last fitted model of the same kind; a convex built-in
-    model starts from its weights (same optimum, fewer steps).
+    model starts from its weights (same optimum, fewer steps). ``pool``:
+    ``(graph, rows)`` for a model that uses the pool (:class:`SpreadRegression`).
     """
     if isinstance(model, _TorchClassifier):
         init = None
         if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
             init = previous.params_
         basis = getattr(previous, "basis_", None) if init is not None else None
+        if pool is not None and getattr(model, "uses_pool", False):
+            return model.fit(X, y, n_classes=n_classes, init=init, basis=basis, pool=pool)
         return model.fit(X, y, n_classes=n_classes, init=init, basis=basis)
     model.fit(X, y)
     return model

@@ -5,11 +5,13 @@ Run by hand (figures are printed, never asserted)::
     python benchmarks/bench_learner.py                 # 10k, 100k, 1M x 128 on CPU
     python benchmarks/bench_learner.py --sizes 10000   # quicker
     python benchmarks/bench_learner.py --device cuda   # when a GPU is present
+    python benchmarks/bench_learner.py --models linear spread   # both models, same run
 
 Pools are Gaussian blobs (10 classes, 128 float32 dims). For each pool size:
 
-* ``fit`` - training the default linear model from scratch on 1,000 labels
-  (median of 5);
+* ``graph`` - (``"spread"`` only) building the k-NN graph of the pool (or of
+  its 2,000-clip sample), once per learner;
+* ``fit`` - training the model from scratch on 1,000 labels (median of 5);
 * ``refit`` - the same after 10 more labels, warm-started from the previous
   fit as the learner does (median of 5; "n/a" for versions without warm starts);
 * ``query`` - ``query(10)`` right after new labels (fit + score the pool +
@@ -31,7 +33,7 @@ import numpy as np
 import torch
 
 from alwidget import ActiveLearner
-from alwidget.models import SoftmaxRegression
+from alwidget.models import make_model
 
 N_CLASSES = 10
 DIM = 128
@@ -54,29 +56,36 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f}"
 
 
-def bench(n: int, device: str, steps: int) -> dict:
+def bench(n: int, device: str, steps: int, model: str = "linear") -> dict:
     X, y = make_pool(n)
     names = np.array([f"c{i}" for i in range(N_CLASSES)], dtype=object)
     t0 = time.perf_counter()
-    learner = ActiveLearner(X, list(names), strategy="entropy", device=device)
+    learner = ActiveLearner(X, list(names), strategy="entropy", device=device, model=model)
     init = time.perf_counter() - t0
 
     rng = np.random.default_rng(1)
     first = rng.choice(n, 1000, replace=False)
     learner.teach(first, names[y[first]])
+    graph_s = None
+    if model == "spread":
+        t0 = time.perf_counter()
+        graph = learner._pool_graph(make_model(model))
+        graph_s = time.perf_counter() - t0
     learner.fit()  # warm-up (torch's first call is slow)
     codes = y[first]
     rows = learner.features(first)
     fits, refits = [], []
     more = np.concatenate([first, rng.choice(np.setdiff1d(np.arange(n), first), 10, replace=False)])
     more_rows, more_codes = learner.features(more), y[more]
+    pools = ({}, {}) if model != "spread" else ({"pool": (graph, first)}, {"pool": (graph, more)})
     for _ in range(5):
         t = time.perf_counter()
-        model = SoftmaxRegression().fit(rows, codes, n_classes=N_CLASSES)
+        fitted = make_model(model, device=device).fit(rows, codes, n_classes=N_CLASSES, **pools[0])
         fits.append(time.perf_counter() - t)
         try:
             t = time.perf_counter()
-            SoftmaxRegression().fit(more_rows, more_codes, n_classes=N_CLASSES, init=model.params_)
+            warm = make_model(model, device=device)
+            warm.fit(more_rows, more_codes, n_classes=N_CLASSES, init=fitted.params_, **pools[1])
             refits.append(time.perf_counter() - t)
         except TypeError:  # a version without warm starts
             pass
@@ -89,7 +98,7 @@ def bench(n: int, device: str, steps: int) -> dict:
         learner.query(10)
         queries.append(time.perf_counter() - t)
 
-    small = ActiveLearner(X, list(names), strategy="entropy", device=device)
+    small = ActiveLearner(X, list(names), strategy="entropy", device=device, model=model)
     start = rng.choice(n, 100, replace=False)
     small.teach(start, names[y[start]])
     q = small.query(1)
@@ -101,7 +110,9 @@ def bench(n: int, device: str, steps: int) -> dict:
         loop.append(time.perf_counter() - t)
     return {
         "n": n,
+        "model": model,
         "init": init,
+        "graph": graph_s,
         "fit": float(np.median(fits)),
         "refit": float(np.median(refits)) if refits else None,
         "query": float(np.median(queries)),
@@ -116,20 +127,26 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=40, help="teach -> query repetitions")
+    parser.add_argument("--models", nargs="+", default=["linear"], choices=["linear", "spread", "mlp"])
     args = parser.parse_args()
 
     print(f"# alwidget learner benchmark: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}")
     print(
-        "| pool x 128 | init (ms) | fit 1k labels (ms) | refit +10, warm (ms) | query(10) (ms) "
+        "| pool x 128 | model | init (ms) | graph (ms) | fit 1k labels (ms) | refit +10, warm (ms) | query(10) (ms) "
         "| teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
-        r = bench(n, args.device, args.steps)
-        refit = "n/a" if r["refit"] is None else ms(r["refit"])
-        print(f"| {r['n']:,} | {ms(r['init'])} | {ms(r['fit'])} | {refit} | {ms(r['query'])} | {ms(r['p50'])} "
-              f"| {ms(r['p95'])} | {r['rss_mb']:8.0f} |", flush=True)
+        for model in args.models:
+            r = bench(n, args.device, args.steps, model)
+            refit = "n/a" if r["refit"] is None else ms(r["refit"])
+            graph = "" if r["graph"] is None else ms(r["graph"])
+            print(
+                f"| {r['n']:,} | {model} | {ms(r['init'])} | {graph} | {ms(r['fit'])} | {refit} | {ms(r['query'])} "
+                f"| {ms(r['p50'])} | {ms(r['p95'])} | {r['rss_mb']:8.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

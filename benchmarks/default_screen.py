@@ -22,22 +22,20 @@ Groups (``--groups``):
 * ``peers`` (slow on the largest pool): modAL's and scikit-activeml's
   strategies of ``real_audio.py`` (random picks until two classes have
   labels, scored with alwidget's linear model), each paired with the default.
-* ``model`` (slow: the fits see the whole pool): the classifier uses the
-  unlabelled pool. Label spreading (Zhou et al., 2004) over a 10-nearest-
-  neighbour graph of the standardised pool gives every clip a class
-  distribution; its argmax becomes a pseudo-label, weighted by one minus its
-  normalised entropy, balanced over classes, with total weight ``lam`` times
-  the number of labels, and a logistic regression is trained on labels and
-  pseudo-labels: scikit-learn's, set up as alwidget's linear model (``C = 1``,
-  the bias penalised too), since alwidget's has no sample weights. ``gated``
-  uses the pseudo-labels only when label spreading predicts held-out labels
-  better than the plain regression in a 5-fold split of the labels so far. The control is the same
-  regression without pseudo-labels: it tracks alwidget's default closely.
+* ``model``: the classifier uses the unlabelled pool. ``model="spread"``
+  (:class:`alwidget.SpreadRegression`) spreads the labels over a
+  10-nearest-neighbour graph of the standardised pool (label spreading, Zhou
+  et al. 2003) and trains the linear model on the labels plus every pool
+  clip's most likely class as a pseudo-label, weighted by confidence,
+  balanced over classes, with total weight 0.3 times the number of labels.
+  ``--model-variants`` adds other weights, 20 neighbours, or a graph of a
+  300-clip sample (as a large pool gets: the graph covers at most
+  ``max_nodes`` clips). The reference is the linear model (the default).
 
 Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
 
     python benchmarks/default_screen.py                              # strategy + features, 20 seeds, ~9 min
-    python benchmarks/default_screen.py --groups model --seeds 10    # ~35 min
+    python benchmarks/default_screen.py --groups model               # spread vs linear, 20 seeds
 """
 
 from __future__ import annotations
@@ -48,14 +46,13 @@ import sys
 import time
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_audio as R  # noqa: E402
 
-from alwidget import simulate  # noqa: E402
+from alwidget import SpreadRegression, simulate  # noqa: E402
 from alwidget import strategies as S  # noqa: E402
 from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel, _mel_basis  # noqa: E402
 
@@ -139,130 +136,22 @@ class HighBand(LogMelEmbedder):
 
 
 # ----------------------------------------------------------------------------- model challengers
-def knn_graph(P: np.ndarray, k: int = 10) -> sp.csr_matrix:
-    """Symmetric normalised affinity ``D^-1/2 A D^-1/2`` of a k-nearest-neighbour graph (Gaussian weights)."""
-    D = S._sq_dist(P, P)
-    nn = np.argsort(D, axis=1)[:, 1 : k + 1]
-    rows = np.repeat(np.arange(len(P)), k)
-    d = D[rows, nn.ravel()]
-    A = sp.csr_matrix((np.exp(-d / np.median(d)), (rows, nn.ravel())), shape=(len(P), len(P)))
-    A = A.maximum(A.T)
-    inv = sp.diags(1.0 / np.sqrt(np.asarray(A.sum(axis=1)).ravel()))
-    return (inv @ A @ inv).tocsr()
-
-
-def _with_ones(X: np.ndarray) -> np.ndarray:
-    return np.hstack([X, np.ones((len(X), 1))])
-
-
-class SpreadLR:
-    """Logistic regression on labels + label-spreading pseudo-labels of the pool (scikit-learn style model).
-
-    ``pool``: the standardised pool ``(n, d)`` (the rows ``fit`` receives are
-    located in it); ``graph``: :func:`knn_graph` of it; ``lam``: total weight
-    of the pseudo-labels relative to the labels (0 = plain regression);
-    ``gated``: use them only when spreading wins a 5-fold split of the labels;
-    ``balanced``: every class seeds the same mass and gets the same total
-    pseudo-label weight (else the labels' own class frequencies carry over).
-    """
-
-    def __init__(
-        self, pool=None, graph=None, lam: float = 0.3, gated: bool = False, balanced: bool = True, alpha: float = 0.99
-    ):
-        self.pool, self.graph, self.lam, self.gated = pool, graph, lam, gated
-        self.balanced, self.alpha = balanced, alpha
-
-    def get_params(self, deep=False):
-        names = ("pool", "graph", "lam", "gated", "balanced", "alpha")
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params):
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
-    def _spread(self, rows, codes, k):
-        Y = np.zeros((len(self.pool), k))
-        Y[rows, codes] = 1.0
-        if self.balanced:
-            Y /= np.maximum(Y.sum(axis=0, keepdims=True), 1.0)  # each class seeds the same total mass
-        F = Y.copy()
-        for _ in range(30):
-            F = self.alpha * (self.graph @ F) + (1 - self.alpha) * Y
-        return F / np.maximum(F.sum(axis=1, keepdims=True), 1e-12)
-
-    def fit(self, X, y):
-        from sklearn.linear_model import LogisticRegression
-
-        def regression():  # alwidget's linear model: C = 1 with the bias penalised too (a column of ones)
-            return LogisticRegression(C=1.0, fit_intercept=False, max_iter=3000, tol=1e-6)
-
-        y = np.asarray(y)
-        X = np.asarray(X, dtype=np.float64)
-        Xa = _with_ones(X)
-        self.classes_ = np.unique(y)
-        k = len(self.classes_)
-        if k < 2:
-            self.lr_ = None
-            return self
-        if self.lam == 0:
-            self.lr_ = regression().fit(Xa, y)
-            return self
-        rows = S._sq_dist(X, self.pool).argmin(axis=1)
-        codes = np.searchsorted(self.classes_, y)
-        if self.gated:
-            folds = np.random.default_rng(len(y)).permutation(len(y)) % 5
-            spread_right = regression_right = 0
-            for f in range(5):
-                train, held = folds != f, folds == f
-                if len(np.unique(y[train])) < 2 or not held.any():
-                    continue
-                F = self._spread(rows[train], codes[train], k)
-                spread_right += int((F[rows[held]].argmax(axis=1) == codes[held]).sum())
-                regression_right += int((regression().fit(Xa[train], y[train]).predict(Xa[held]) == y[held]).sum())
-            if spread_right <= regression_right:
-                self.lr_ = regression().fit(Xa, y)
-                return self
-        P = self._spread(rows, codes, k)
-        weight = 1.0 - (-(P * np.log(P + 1e-12)).sum(axis=1) / np.log(k))
-        pseudo = P.argmax(axis=1)
-        weight[rows] = 0.0  # labelled clips count once, with their label
-        if self.balanced:  # every class gets the same total pseudo-label weight
-            per_class = np.bincount(pseudo, weights=weight, minlength=k)
-            weight = weight / np.maximum(per_class[pseudo], 1e-9)
-        weight *= self.lam * len(y) / max(weight.sum(), 1e-9)
-        self.lr_ = regression().fit(
-            np.vstack([Xa, _with_ones(self.pool)]),
-            np.concatenate([y, self.classes_[pseudo]]),
-            sample_weight=np.concatenate([np.ones(len(y)), weight]),
-        )
-        return self
-
-    def predict_proba(self, X):
-        if self.lr_ is None:
-            return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
-        return self.lr_.predict_proba(_with_ones(np.asarray(X, dtype=np.float64)))
-
-
-CONTROL = "scikit-learn regression (control)"
-MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, SpreadLR parameters)
-    "control": (CONTROL, {"lam": 0.0}),
-    "lam0.3": ("+ pseudo-labels, lam=0.3", {"lam": 0.3}),
-    "lam1": ("+ pseudo-labels, lam=1", {"lam": 1.0}),
-    "gated": ("+ pseudo-labels, lam=1, gated", {"lam": 1.0, "gated": True}),
-    "unbalanced": ("+ pseudo-labels, lam=1, not class-balanced", {"lam": 1.0, "balanced": False}),
+MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed to simulate)
+    "linear": ("linear (l2 = 1)", "linear"),
+    "spread": ('"spread" (weight 0.3)', "spread"),
+    "weight0.1": ("spread, weight 0.1", SpreadRegression(weight=0.1)),
+    "weight1": ("spread, weight 1", SpreadRegression(weight=1.0)),
+    "neighbors20": ("spread, 20 neighbours", SpreadRegression(n_neighbors=20)),
+    "nodes300": ("spread, graph of 300 sampled clips", SpreadRegression(max_nodes=300)),
 }
 
 
 def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
-    """Curves of the control and the model challengers with keys ``names`` (default: all)."""
-    mean, std = pool.X.mean(axis=0, dtype=np.float64), pool.X.std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0
-    P = (pool.X - mean) / std
-    graph = knn_graph(P)
+    """Curves of the linear model and the model challengers with keys ``names`` (default: ``spread``)."""
+    names = ["spread"] if names is None else names
     out, steps = {}, None
-    for key, (name, params) in MODEL_CHALLENGERS.items():
-        if names is not None and key != "control" and key not in names:
+    for key, (name, model) in MODEL_CHALLENGERS.items():
+        if key != "linear" and key not in names:
             continue
         c = simulate(
             pool.X,
@@ -273,7 +162,7 @@ def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
             n_initial=0,
             seeds=seeds,
             test=(pool.X_test, pool.y_test),
-            model=SpreadLR(pool=P, graph=graph, **params),
+            model=model,
             classes=pool.classes,
             progress=False,
         )
@@ -362,7 +251,8 @@ def main(argv=None) -> None:
             if "model" in args.groups:
                 t0 = time.perf_counter()
                 steps, curves = model_curves(pool, seeds, args.model_variants)
-                print_table(pname, "model (margin sampling)", curves, steps, CONTROL, results)
+                ref = MODEL_CHALLENGERS["linear"][0]
+                print_table(pname, "model (margin sampling)", curves, steps, ref, results)
                 print(f"- {pname} model: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     if len(args.pools) > 1:
         print("\n**Across pools**: AULC difference (s.e.) and acc@20 difference to the reference\n")

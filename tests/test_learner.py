@@ -166,6 +166,71 @@ def test_sklearn_style_model_is_accepted_with_missing_classes():
     assert len(learner.query(3)) == 3
 
 
+def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
+    from alwidget import SpreadRegression
+    from alwidget.models import SoftmaxRegression
+
+    X, y = blobs(200, spread=1.5)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES, model="spread", seed=2)
+    learner.teach(np.arange(12), names[y[:12]])
+    learner.fit()
+    model, graph = learner.model_, learner._graphs[(10, 2000)]
+    assert isinstance(model, SpreadRegression)
+    np.testing.assert_array_equal(graph.rows, np.arange(200))
+    assert 150 < model.n_pseudo_ <= 188  # every unlabelled clip the labels reach
+    learner.teach([12, 13], names[y[12:14]])
+    learner.fit()
+    assert learner._graphs[(10, 2000)] is graph and learner.model_version_ == 2  # the graph is built once
+    plain = SoftmaxRegression().fit(learner.features(learner.labeled_idx), y[:14], n_classes=3)
+    assert np.abs(learner.predict_proba() - plain.predict_proba(learner.features(np.arange(200)))).max() > 0.01
+    again = ActiveLearner(X, CLASSES, model="spread", seed=2)
+    again.teach(np.arange(14), names[y[:14]])
+    np.testing.assert_allclose(again.predict_proba(), learner.predict_proba(), atol=1e-6)  # a cold fit, same optimum
+    assert again.query(4).tolist() == learner.query(4).tolist()
+
+
+def test_spread_model_on_a_pool_larger_than_its_graph_uses_a_seeded_sample():
+    from alwidget import SpreadRegression
+
+    X, y = blobs(300, spread=1.0)
+    names = np.array(CLASSES, dtype=object)
+    model = SpreadRegression(max_nodes=50, n_neighbors=5)
+
+    def run(seed):
+        learner = ActiveLearner(X, CLASSES, model=model, seed=seed)
+        learner.teach(np.arange(0, 300, 20), names[y[::20]])
+        proba = learner.predict_proba()
+        return learner, proba
+
+    learner, proba = run(1)
+    graph = learner._graphs[(5, 50)]
+    assert len(graph.rows) == 50 and not np.array_equal(graph.rows, np.arange(50))
+    assert 0 < learner.model_.n_pseudo_ <= 50  # only sample clips get pseudo-labels; labelled ones join the graph
+    assert learner.score(X, names[y]) > 0.9
+    np.testing.assert_array_equal(run(1)[1], proba)
+    assert not np.array_equal(run(2)[0]._graphs[(5, 50)].rows, graph.rows)  # the sample follows the seed
+    assert model.__dict__.get("n_pseudo_") is None  # the learner fits a copy
+
+
+def test_committee_strategies_work_with_the_spread_model():
+    X, y = blobs(120)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES, model="spread", strategy="bald", n_committee=3)
+    learner.teach(np.arange(9), names[y[:9]])
+    picks = learner.query(4)
+    assert len(set(picks.tolist())) == 4 and not set(picks.tolist()) & set(range(9))
+    assert all(m.n_pseudo_ > 0 for m in learner._committee[1])
+
+
+def test_a_bad_spread_parameter_is_refused_when_the_learner_is_made():
+    from alwidget import SpreadRegression
+
+    X, _ = blobs(30)
+    with pytest.raises(InvalidInputError, match="alpha"):
+        ActiveLearner(X, CLASSES, model=SpreadRegression(alpha=1.5))
+
+
 def test_predict_before_any_label_is_a_clear_error():
     X, _ = blobs(30)
     learner = ActiveLearner(X, CLASSES)

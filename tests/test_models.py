@@ -257,3 +257,117 @@ def test_bad_weights_are_rejected_and_leave_the_model_as_it_was(weights, why):
     with pytest.raises(InvalidInputError, match="sample_weight must be 60 finite, non-negative numbers"):
         model.fit(X, y, sample_weight=weights)
     np.testing.assert_array_equal(model.predict_proba(X), before)
+
+
+# ----------------------------------------------------------------------------- SpreadRegression
+def reference_spread_fit(Z, lab, y, k_nn=10, weight=0.3, alpha=0.99, steps=30):
+    """The pseudo-labelled fit written out densely: the rows and weights SpreadRegression must train on."""
+    from test_graph import dense_affinity
+
+    W, _ = dense_affinity(Z, k_nn)
+    present = np.unique(y)
+    k = len(present)
+    Y = np.zeros((len(Z), k))
+    Y[lab, np.searchsorted(present, y)] = 1.0
+    Y /= Y.sum(0, keepdims=True)
+    F = Y.copy()
+    for _ in range(steps):
+        F = alpha * W @ F + (1 - alpha) * Y
+    P = F / F.sum(1, keepdims=True)
+    conf = 1 + (P * np.log(np.where(P > 0, P, 1))).sum(1) / np.log(k)
+    conf[lab] = 0
+    pseudo = P.argmax(1)
+    for c in range(k):
+        conf[pseudo == c] /= conf[pseudo == c].sum()
+    conf *= weight * len(lab) / conf.sum()
+    rest = np.flatnonzero(conf > 0)
+    return (
+        np.concatenate([Z[lab], Z[rest]]),
+        np.concatenate([y, present[pseudo[rest]]]),
+        np.concatenate([np.ones(len(lab)), conf[rest]]),
+    )
+
+
+def test_spread_regression_trains_on_the_labels_plus_weighted_pseudo_labels():
+    from alwidget import SpreadRegression
+    from alwidget._graph import PoolGraph
+
+    Z, truth = data(n=120, d=4, k=3, seed=5)
+    Z = Z.astype(np.float64)
+    lab = np.array([0, 1, 2, 3, 4, 5, 40, 77])
+    y = truth[lab]
+    X_ref, y_ref, w_ref = reference_spread_fit(Z, lab, y)
+    ref = SoftmaxRegression().fit(X_ref, y_ref, n_classes=4, sample_weight=w_ref)
+    graph = PoolGraph(np.arange(120), Z, n_neighbors=10)
+    model = SpreadRegression().fit(Z[lab], y, n_classes=4, pool=(graph, lab))
+    assert model.n_pseudo_ == len(X_ref) - len(lab) > 100
+    np.testing.assert_allclose(model.predict_proba(Z), ref.predict_proba(Z), atol=1e-6)
+    plain = SoftmaxRegression().fit(Z[lab], y, n_classes=4)
+    assert np.abs(model.predict_proba(Z) - plain.predict_proba(Z)).max() > 0.05  # the pseudo-labels matter
+
+
+def test_spread_regression_without_pool_or_weight_is_the_linear_model():
+    from alwidget import SpreadRegression
+    from alwidget._graph import PoolGraph
+
+    Z, truth = data(n=60, d=3, seed=6)
+    lab = np.arange(9)
+    graph = PoolGraph(np.arange(60), Z, n_neighbors=5)
+    plain = SoftmaxRegression().fit(Z[lab], truth[lab], n_classes=3).predict_proba(Z)
+    for model, pool in [
+        (SpreadRegression(), None),
+        (SpreadRegression(weight=0), (graph, lab)),
+        (SpreadRegression(), (graph, lab[truth[lab] == truth[0]])),  # one class labelled: nothing to spread
+    ]:
+        rows = lab if pool is None else pool[1]
+        fitted = model.fit(Z[rows], truth[rows], n_classes=3, pool=pool)
+        expected = SoftmaxRegression().fit(Z[rows], truth[rows], n_classes=3).predict_proba(Z)
+        np.testing.assert_array_equal(fitted.predict_proba(Z), expected)
+        assert fitted.n_pseudo_ == 0
+    np.testing.assert_array_equal(SpreadRegression().fit(Z[lab], truth[lab], n_classes=3).predict_proba(Z), plain)
+
+
+def test_pseudo_labels_straighten_a_boundary_two_labels_leave_tilted():
+    from alwidget import SpreadRegression
+    from alwidget._graph import PoolGraph
+
+    g = np.random.default_rng(0)
+    # two tall clusters side by side; the two labels sit at opposite ends, so the labels alone tilt the boundary
+    Z = np.concatenate([g.normal(size=(150, 2)) * [0.5, 4] - [3, 0], g.normal(size=(150, 2)) * [0.5, 4] + [3, 0]])
+    truth = np.repeat([0, 1], 150)
+    lab = np.array([int(np.argmax(Z[:150, 1])), 150 + int(np.argmin(Z[150:, 1]))])
+    graph = PoolGraph(np.arange(300), Z, n_neighbors=10)
+    plain = SoftmaxRegression().fit(Z[lab], truth[lab])
+    spread = SpreadRegression().fit(Z[lab], truth[lab], pool=(graph, lab))
+    acc_plain = (plain.predict_proba(Z).argmax(1) == truth).mean()
+    acc_spread = (spread.predict_proba(Z).argmax(1) == truth).mean()
+    assert acc_plain < 0.65 and acc_spread > acc_plain + 0.15, (acc_plain, acc_spread)
+    # 30 spreading steps do not reach the far ends of the long clusters: those clips get no pseudo-label
+    assert 10 < spread.n_pseudo_ < 298
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"weight": -1}, "weight"),
+        ({"weight": float("nan")}, "weight"),
+        ({"n_neighbors": 0}, "n_neighbors"),
+        ({"max_nodes": 2.5}, "max_nodes"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"n_spread": True}, "n_spread"),
+    ],
+)
+def test_bad_spread_parameters_are_named(params, match):
+    from alwidget import SpreadRegression
+
+    with pytest.raises(InvalidInputError, match=match):
+        make_model(SpreadRegression(**params))
+    X, y = data(n=20)
+    with pytest.raises(InvalidInputError, match=match):
+        SpreadRegression(**params).fit(X, y)
+
+
+def test_spread_is_a_builtin_model_name():
+    from alwidget import SpreadRegression
+
+    assert isinstance(make_model("spread"), SpreadRegression)

@@ -1,0 +1,130 @@
+"""A k-nearest-neighbour graph of the pool, and label spreading over it.
+
+The ``"spread"`` model (:class:`alwidget.models.SpreadRegression`) turns the
+labels into pseudo-labels of unlabelled clips by spreading them over this
+graph (Zhou et al., "Learning with local and global consistency", NIPS 2003).
+The graph's nodes are the whole pool when it has at most ``max_nodes`` clips,
+else a seeded random sample of that many; a labelled clip outside the sample
+joins as an extra node linked to its nearest sample clips. The sample's graph
+is built once per learner and reused by every fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+# rows of the distance matrix computed at once: 512 x 4,000 float64 = 16 MB
+_BLOCK = 512
+
+
+def _sq_dist(A: np.ndarray, B: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(len(A), len(B))`` in float64 (clipped at 0)."""
+    a_sq = np.einsum("ij,ij->i", A, A)
+    return np.maximum(a_sq[:, None] + b_sq[None, :] - 2.0 * (A @ B.T), 0.0)
+
+
+def _nearest(A: np.ndarray, B: np.ndarray, k: int, self_offset: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of ``B`` to each row of ``A``: indices and squared distances, ``(len(A), k)``.
+
+    ``self_offset``: ``A`` is ``B[self_offset:]`` and a row is not its own
+    neighbour. Ties break towards the lower index (a stable sort), so equal
+    clips give the same graph on every machine.
+    """
+    b_sq = np.einsum("ij,ij->i", B, B)
+    idx = np.empty((len(A), k), dtype=np.int64)
+    dist = np.empty((len(A), k))
+    for start in range(0, len(A), _BLOCK):
+        D = _sq_dist(A[start : start + _BLOCK], B, b_sq)
+        if self_offset is not None:
+            own = np.arange(len(D))
+            D[own, self_offset + start + own] = np.inf
+        near = np.argsort(D, axis=1, kind="stable")[:, :k]  # stable: ties go to the lower index
+        idx[start : start + len(D)] = near
+        dist[start : start + len(D)] = np.take_along_axis(D, near, axis=1)
+    return idx, dist
+
+
+class PoolGraph:
+    """The k-NN graph of ``nodes`` (standardised rows of the pool).
+
+    Parameters
+    ----------
+    rows : int array ``(N,)``
+        Sorted pool indices of the nodes.
+    features : float array ``(N, d)``
+        Their standardised embeddings.
+    n_neighbors : int
+        Edges per node before symmetrising.
+    """
+
+    def __init__(self, rows: np.ndarray, features: np.ndarray, n_neighbors: int):
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.features = np.asarray(features, dtype=np.float64)
+        self.n_neighbors = int(min(n_neighbors, max(len(self.rows) - 1, 1)))
+        if len(self.rows) > 1:
+            self._nn, d = _nearest(self.features, self.features, self.n_neighbors, self_offset=0)
+            positive = d[d > 0]
+            self._width = float(np.median(positive)) if len(positive) else 1.0
+        else:
+            self._nn, self._width = np.zeros((len(self.rows), 0), dtype=np.int64), 1.0
+            d = np.zeros((len(self.rows), 0))
+        self._weights = np.exp(-d / self._width)
+
+    def affinity(self, rows: np.ndarray, features: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """The graph with the pool rows ``rows`` added as nodes where they are not in it.
+
+        ``features`` ``(len(rows), d)`` are those rows' standardised embeddings.
+        Returns the symmetric normalised affinity ``D^-1/2 A D^-1/2`` of all
+        nodes (the sample first, then the added rows), the node of each of
+        ``rows``, and the features of the added nodes ``(e, d)``.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(self.rows)
+        pos = np.searchsorted(self.rows, rows)
+        inside = (pos < n) & (self.rows[np.minimum(pos, n - 1)] == rows) if n else np.zeros(len(rows), dtype=bool)
+        extra_rows, first = np.unique(rows[~inside], return_index=True)
+        extra_features = np.asarray(features, dtype=np.float64)[~inside][first]
+        node = np.empty(len(rows), dtype=np.int64)
+        node[inside] = pos[inside]
+        node[~inside] = n + np.searchsorted(extra_rows, rows[~inside])
+        src = [np.repeat(np.arange(n), self._nn.shape[1])]
+        dst = [self._nn.ravel()]
+        wts = [self._weights.ravel()]
+        if len(extra_rows) and n:
+            k = min(self.n_neighbors, n)
+            nn, d = _nearest(extra_features, self.features, k, self_offset=None)
+            src.append(np.repeat(n + np.arange(len(extra_rows)), k))
+            dst.append(nn.ravel())
+            wts.append(np.exp(-d / self._width).ravel())
+        size = n + len(extra_rows)
+        A = sp.csr_matrix((np.concatenate(wts), (np.concatenate(src), np.concatenate(dst))), shape=(size, size))
+        A = A.maximum(A.T)
+        degree = np.asarray(A.sum(axis=1)).ravel()
+        inv = sp.diags(np.where(degree > 0, 1.0 / np.sqrt(np.where(degree > 0, degree, 1.0)), 0.0))
+        return (inv @ A @ inv).tocsr(), node, extra_features
+
+
+def spread(W: sp.csr_matrix, nodes: np.ndarray, codes: np.ndarray, k: int, alpha: float, n_iter: int) -> np.ndarray:
+    """Label spreading: class scores ``(N, k)`` of every node, rows summing to 1 (or 0 where no label reaches).
+
+    ``nodes``/``codes``: the labelled nodes and their class codes in
+    ``0 .. k-1``. Every class seeds the same total mass, so a class with few
+    labels is not drowned by a frequent one; ``alpha`` is the weight of the
+    neighbours against the seeds, ``n_iter`` the number of steps.
+    """
+    Y = np.zeros((W.shape[0], k))
+    Y[nodes, codes] = 1.0
+    Y /= np.maximum(Y.sum(axis=0, keepdims=True), 1.0)
+    F = Y.copy()
+    for _ in range(int(n_iter)):
+        F = alpha * (W @ F) + (1.0 - alpha) * Y
+    total = F.sum(axis=1, keepdims=True)
+    return np.where(total > 1e-12, F / np.where(total > 1e-12, total, 1.0), 0.0)
+
+
+def sample_rows(n_pool: int, max_nodes: int, seed: int) -> np.ndarray:
+    """The pool rows that are the graph's nodes: all of them, or a seeded sample of ``max_nodes``."""
+    if n_pool <= max_nodes:
+        return np.arange(n_pool, dtype=np.int64)
+    return np.sort(np.random.default_rng([seed, 0x5EED]).choice(n_pool, size=max_nodes, replace=False))
