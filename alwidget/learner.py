@@ -599,7 +599,7 @@ class ActiveLearner(PersistenceMixin):
             k = len(self._classes)
             previous = self.model_
         fresh = make_model(self.model, seed=self.seed, device=self.device)
-        pool = (self._pool_graph(fresh), lab) if getattr(fresh, "uses_pool", False) else None
+        pool = self._pool_for(fresh, lab)
         model = fit_model(fresh, self._features(lab), y, k, previous=previous, pool=pool)
         with self._lock:
             if version > self._fit_label_version:
@@ -609,6 +609,14 @@ class ActiveLearner(PersistenceMixin):
                 self._fit_label_version = version
                 self._fit_n_classes = k
         return self
+
+    def _pool_for(self, model, rows: np.ndarray) -> tuple[PoolGraph, np.ndarray] | None:
+        """``(graph, rows)`` for a model that uses the pool (and may on this pool's size), else None."""
+        if not getattr(model, "uses_pool", False):
+            return None
+        if len(self._X) > int(model.max_nodes) and not model.sample:
+            return None
+        return self._pool_graph(model), rows
 
     def _pool_graph(self, model) -> PoolGraph:
         """The k-NN graph of the pool (or of a seeded sample of it) for ``model``, built once and kept."""
@@ -691,7 +699,7 @@ class ActiveLearner(PersistenceMixin):
             for m in range(self.n_committee):
                 boot = np.random.default_rng([self.seed, m, len(lab)]).integers(0, len(lab), len(lab))
                 model = make_model(self.model, seed=self.seed + m, device=self.device)
-                pool = (self._pool_graph(model), lab[boot]) if getattr(model, "uses_pool", False) else None
+                pool = self._pool_for(model, lab[boot])
                 members.append(fit_model(model, Xl[boot], y[boot], k, pool=pool))
             self._committee = (version, members)
         members = self._committee[1]

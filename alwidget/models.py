@@ -686,8 +686,9 @@ class SpreadRegression(SoftmaxRegression):
     still one linear layer, convex, with a unique optimum; only its training
     rows change. It needs the pool, so it is trained by an
     :class:`~alwidget.ActiveLearner` (``model="spread"``), which builds the
-    graph once and hands it to every fit; alone, or with fewer than two
-    classes labelled, it is :class:`SoftmaxRegression`.
+    graph once and hands it to every fit; alone, with fewer than two
+    classes labelled, or on a pool above ``max_nodes`` clips, it is
+    :class:`SoftmaxRegression`.
 
     Parameters
     ----------
@@ -697,10 +698,17 @@ class SpreadRegression(SoftmaxRegression):
         pools of real recordings it was ahead of 1 (``benchmarks/README.md``).
     n_neighbors : int, default 10
         Edges per node of the graph.
-    max_nodes : int, default 2000
-        The graph covers the whole pool up to this many clips, else a seeded
-        random sample of this many (plus the labelled clips), which bounds
-        the cost of a fit.
+    max_nodes : int, default 5000
+        Pools of up to this many clips get a graph of the whole pool, which
+        bounds the cost of a fit (on a 2-core CPU about 4x the linear
+        model's: ``benchmarks/README.md``). A larger pool is fitted as by
+        :class:`SoftmaxRegression`, unless ``sample=True``.
+    sample : bool, default False
+        On a pool larger than ``max_nodes``, spread over the graph of a seeded
+        random sample of ``max_nodes`` clips (plus the labelled ones). Off by
+        default: on three real pools a graph of a sample (half the pool, or
+        300 clips) lost the gain of the whole pool's graph
+        (``benchmarks/README.md``).
     alpha : float, default 0.99
         Weight of the neighbours against the labels in each spreading step.
     n_spread : int, default 30
@@ -717,7 +725,8 @@ class SpreadRegression(SoftmaxRegression):
         *,
         weight: float = 0.3,
         n_neighbors: int = 10,
-        max_nodes: int = 2000,
+        max_nodes: int = 5000,
+        sample: bool = False,
         alpha: float = 0.99,
         n_spread: int = 30,
         l2: float = 1.0,
@@ -730,6 +739,7 @@ class SpreadRegression(SoftmaxRegression):
         self.weight = weight
         self.n_neighbors = n_neighbors
         self.max_nodes = max_nodes
+        self.sample = sample
         self.alpha = alpha
         self.n_spread = n_spread
 
@@ -742,6 +752,8 @@ class SpreadRegression(SoftmaxRegression):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise InvalidInputError(f"SpreadRegression {name} must be a positive integer, got {v!r}")
+        if not isinstance(self.sample, (bool, np.bool_)):
+            raise InvalidInputError(f"SpreadRegression sample must be True or False, got {self.sample!r}")
         a = self.alpha
         if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not 0 < a < 1:
             raise InvalidInputError(f"SpreadRegression alpha must lie strictly between 0 and 1, got {a!r}")

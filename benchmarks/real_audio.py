@@ -411,6 +411,7 @@ def candidate_strategies() -> dict:
     for l2 in (0.1, 10.0, 100.0):
         out[f"margin l2={l2:g}"] = ("margin", l2)
     out["entropy l2=10"] = ("entropy", 10.0)
+    out["margin [spread]"] = ("margin", "spread")  # the default model since the fifth session of issue 12
     return out
 
 
@@ -505,14 +506,22 @@ def peer_curves(method: str, pool: Pool, seeds, steps) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- runs and tables
+def _model(spec):
+    """A number is the l2 of the linear model; anything else is passed to simulate as the model."""
+    if isinstance(spec, (int, float)):
+        return "linear" if spec == 1.0 else SoftmaxRegression(l2=spec)
+    return spec
+
+
 def alwidget_curves(pool: Pool, strategies: dict, seeds) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """strategies: name -> (strategy, l2); one simulate call per l2 value."""
-    by_l2: dict[float, list] = {}
-    for name, (strat, l2) in strategies.items():
-        by_l2.setdefault(l2, []).append((name, strat))
+    """strategies: name -> (strategy, l2 of the linear model or a model spec); one simulate call per model."""
+    by_model: dict = {}
+    for name, (strat, spec) in strategies.items():
+        key = spec if isinstance(spec, (int, float, str)) else id(spec)
+        by_model.setdefault(key, (spec, []))[1].append((name, strat))
     out, steps = {}, None
-    for l2, items in by_l2.items():
-        model = "linear" if l2 == 1.0 else SoftmaxRegression(l2=l2)
+    for spec, items in by_model.values():
+        model = _model(spec)
         curves = simulate(
             pool.X,
             pool.y,

@@ -175,13 +175,13 @@ def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
     learner = ActiveLearner(X, CLASSES, model="spread", seed=2)
     learner.teach(np.arange(12), names[y[:12]])
     learner.fit()
-    model, graph = learner.model_, learner._graphs[(10, 2000)]
+    model, graph = learner.model_, learner._graphs[(10, 5000)]
     assert isinstance(model, SpreadRegression)
     np.testing.assert_array_equal(graph.rows, np.arange(200))
     assert 150 < model.n_pseudo_ <= 188  # every unlabelled clip the labels reach
     learner.teach([12, 13], names[y[12:14]])
     learner.fit()
-    assert learner._graphs[(10, 2000)] is graph and learner.model_version_ == 2  # the graph is built once
+    assert learner._graphs[(10, 5000)] is graph and learner.model_version_ == 2  # the graph is built once
     plain = SoftmaxRegression().fit(learner.features(learner.labeled_idx), y[:14], n_classes=3)
     assert np.abs(learner.predict_proba() - plain.predict_proba(learner.features(np.arange(200)))).max() > 0.01
     again = ActiveLearner(X, CLASSES, model="spread", seed=2)
@@ -190,12 +190,12 @@ def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
     assert again.query(4).tolist() == learner.query(4).tolist()
 
 
-def test_spread_model_on_a_pool_larger_than_its_graph_uses_a_seeded_sample():
+def test_spread_model_on_a_pool_larger_than_its_graph_is_linear_or_uses_a_seeded_sample():
     from alwidget import SpreadRegression
 
     X, y = blobs(300, spread=1.0)
     names = np.array(CLASSES, dtype=object)
-    model = SpreadRegression(max_nodes=50, n_neighbors=5)
+    model = SpreadRegression(max_nodes=50, n_neighbors=5, sample=True)
 
     def run(seed):
         learner = ActiveLearner(X, CLASSES, model=model, seed=seed)
@@ -211,6 +211,12 @@ def test_spread_model_on_a_pool_larger_than_its_graph_uses_a_seeded_sample():
     np.testing.assert_array_equal(run(1)[1], proba)
     assert not np.array_equal(run(2)[0]._graphs[(5, 50)].rows, graph.rows)  # the sample follows the seed
     assert model.__dict__.get("n_pseudo_") is None  # the learner fits a copy
+    plain = ActiveLearner(X, CLASSES, model=SpreadRegression(max_nodes=50), seed=1)
+    linear = ActiveLearner(X, CLASSES, model="linear", seed=1)
+    for each in (plain, linear):
+        each.teach(np.arange(0, 300, 20), names[y[::20]])
+    np.testing.assert_array_equal(plain.predict_proba(), linear.predict_proba())  # above max_nodes: no graph
+    assert plain.model_.n_pseudo_ == 0 and plain._graphs == {}
 
 
 def test_committee_strategies_work_with_the_spread_model():

@@ -355,6 +355,7 @@ def test_pseudo_labels_straighten_a_boundary_two_labels_leave_tilted():
         ({"max_nodes": 2.5}, "max_nodes"),
         ({"alpha": 1.0}, "alpha"),
         ({"n_spread": True}, "n_spread"),
+        ({"sample": "yes"}, "sample"),
     ],
 )
 def test_bad_spread_parameters_are_named(params, match):
