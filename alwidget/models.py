@@ -719,6 +719,7 @@ class SpreadRegression(SoftmaxRegression):
     """
 
     uses_pool = True
+    _gate_ties = True  # the gate's answer on a tie (benchmarks/default_screen.py tries False too)
 
     def __init__(
         self,
@@ -727,6 +728,7 @@ class SpreadRegression(SoftmaxRegression):
         n_neighbors: int = 10,
         max_nodes: int = 5000,
         sample: bool = False,
+        gate: bool = True,
         alpha: float = 0.99,
         n_spread: int = 30,
         l2: float = 1.0,
@@ -740,6 +742,7 @@ class SpreadRegression(SoftmaxRegression):
         self.n_neighbors = n_neighbors
         self.max_nodes = max_nodes
         self.sample = sample
+        self.gate = gate
         self.alpha = alpha
         self.n_spread = n_spread
 
@@ -752,11 +755,29 @@ class SpreadRegression(SoftmaxRegression):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise InvalidInputError(f"SpreadRegression {name} must be a positive integer, got {v!r}")
-        if not isinstance(self.sample, (bool, np.bool_)):
-            raise InvalidInputError(f"SpreadRegression sample must be True or False, got {self.sample!r}")
+        for name in ("sample", "gate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InvalidInputError(f"SpreadRegression {name} must be True or False, got {getattr(self, name)!r}")
         a = self.alpha
         if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not 0 < a < 1:
             raise InvalidInputError(f"SpreadRegression alpha must lie strictly between 0 and 1, got {a!r}")
+
+    def _spreading_wins(self, W, node, codes, X, k) -> bool:
+        """5-fold check on the labels: does spreading predict held-out labels better than the regression?"""
+        from alwidget import _graph
+
+        folds = np.random.default_rng([int(self.seed), len(codes)]).permutation(len(codes)) % 5
+        spread_right = regression_right = 0
+        for f in range(5):
+            train, held = folds != f, folds == f
+            if not held.any() or len(np.unique(codes[train])) < 2:
+                continue
+            P = _graph.spread(W, node[train], codes[train], k, float(self.alpha), int(self.n_spread))
+            spread_right += int((P[node[held]].argmax(axis=1) == codes[held]).sum())
+            plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
+            regression_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+        self.gate_ = (spread_right, regression_right)
+        return spread_right > regression_right or (self._gate_ties and spread_right == regression_right)
 
     def fit(self, X, y, n_classes=None, *, init=None, basis=None, sample_weight=None, pool=None):
         """Train on ``X`` ``(m, d)`` and codes ``y`` ``(m,)``, plus pseudo-labels of ``pool``.
@@ -781,7 +802,10 @@ class SpreadRegression(SoftmaxRegression):
             raise InvalidInputError(f"pool rows must give one pool row per labelled row ({len(X)}), got {rows.shape}")
         W, node, extra = graph.affinity(rows, X)
         k = len(present)
-        P = _graph.spread(W, node, np.searchsorted(present, y_np), k, float(self.alpha), int(self.n_spread))
+        codes = np.searchsorted(present, y_np)
+        if self.gate and not self._spreading_wins(W, node, codes, X, k):
+            return super().fit(X, y, n_classes, init=init, basis=basis)
+        P = _graph.spread(W, node, codes, k, float(self.alpha), int(self.n_spread))
         with np.errstate(divide="ignore", invalid="ignore"):
             entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
         conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)  # a node no label reaches: no weight

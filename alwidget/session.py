@@ -1224,6 +1224,9 @@ class LabelingSession:
             model = "no model yet"
         else:
             model = f"model v{learner.model_version_}, trained on {learner.n_labels_fit_} labels"
+            n_pseudo = int(getattr(learner.model_, "n_pseudo_", 0) or 0)
+            if n_pseudo:  # the "spread" model: say that unlabelled clips took part
+                model += f" + {n_pseudo} pseudo-labels"
         self._set(
             progress={
                 "n_labeled": n_labeled,

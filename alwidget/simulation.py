@@ -213,7 +213,7 @@ def simulate(
     n_initial: int = 10,
     seeds=(0, 1, 2),
     test=None,
-    model="linear",
+    model="spread",
     classes=None,
     learner_kwargs: dict | None = None,
     progress: bool = True,

@@ -172,7 +172,7 @@ def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
 
     X, y = blobs(200, spread=1.5)
     names = np.array(CLASSES, dtype=object)
-    learner = ActiveLearner(X, CLASSES, model="spread", seed=2)
+    learner = ActiveLearner(X, CLASSES, model=SpreadRegression(gate=False), seed=2)
     learner.teach(np.arange(12), names[y[:12]])
     learner.fit()
     model, graph = learner.model_, learner._graphs[(10, 5000)]
@@ -184,7 +184,7 @@ def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
     assert learner._graphs[(10, 5000)] is graph and learner.model_version_ == 2  # the graph is built once
     plain = SoftmaxRegression().fit(learner.features(learner.labeled_idx), y[:14], n_classes=3)
     assert np.abs(learner.predict_proba() - plain.predict_proba(learner.features(np.arange(200)))).max() > 0.01
-    again = ActiveLearner(X, CLASSES, model="spread", seed=2)
+    again = ActiveLearner(X, CLASSES, model=SpreadRegression(gate=False), seed=2)
     again.teach(np.arange(14), names[y[:14]])
     np.testing.assert_allclose(again.predict_proba(), learner.predict_proba(), atol=1e-6)  # a cold fit, same optimum
     assert again.query(4).tolist() == learner.query(4).tolist()
@@ -195,7 +195,7 @@ def test_spread_model_on_a_pool_larger_than_its_graph_is_linear_or_uses_a_seeded
 
     X, y = blobs(300, spread=1.0)
     names = np.array(CLASSES, dtype=object)
-    model = SpreadRegression(max_nodes=50, n_neighbors=5, sample=True)
+    model = SpreadRegression(max_nodes=50, n_neighbors=5, sample=True, gate=False)
 
     def run(seed):
         learner = ActiveLearner(X, CLASSES, model=model, seed=seed)
@@ -220,13 +220,28 @@ def test_spread_model_on_a_pool_larger_than_its_graph_is_linear_or_uses_a_seeded
 
 
 def test_committee_strategies_work_with_the_spread_model():
+    from alwidget import SpreadRegression
+
     X, y = blobs(120)
     names = np.array(CLASSES, dtype=object)
-    learner = ActiveLearner(X, CLASSES, model="spread", strategy="bald", n_committee=3)
+    learner = ActiveLearner(X, CLASSES, model=SpreadRegression(gate=False), strategy="bald", n_committee=3)
     learner.teach(np.arange(9), names[y[:9]])
     picks = learner.query(4)
     assert len(set(picks.tolist())) == 4 and not set(picks.tolist()) & set(range(9))
     assert all(m.n_pseudo_ > 0 for m in learner._committee[1])
+
+
+def test_the_default_model_is_spread_with_its_gate():
+    from alwidget import SpreadRegression
+
+    X, y = blobs(200, spread=1.5)
+    names = np.array(CLASSES, dtype=object)
+    learner = ActiveLearner(X, CLASSES)
+    assert learner.model == "spread"
+    learner.teach(np.arange(15), names[y[:15]])
+    learner.fit()
+    assert isinstance(learner.model_, SpreadRegression) and learner.model_.gate
+    assert len(learner.model_.gate_) == 2  # the 5-fold check ran: (spreading right, regression right)
 
 
 def test_a_bad_spread_parameter_is_refused_when_the_learner_is_made():

@@ -299,7 +299,7 @@ def test_spread_regression_trains_on_the_labels_plus_weighted_pseudo_labels():
     X_ref, y_ref, w_ref = reference_spread_fit(Z, lab, y)
     ref = SoftmaxRegression().fit(X_ref, y_ref, n_classes=4, sample_weight=w_ref)
     graph = PoolGraph(np.arange(120), Z, n_neighbors=10)
-    model = SpreadRegression().fit(Z[lab], y, n_classes=4, pool=(graph, lab))
+    model = SpreadRegression(gate=False).fit(Z[lab], y, n_classes=4, pool=(graph, lab))
     assert model.n_pseudo_ == len(X_ref) - len(lab) > 100
     np.testing.assert_allclose(model.predict_proba(Z), ref.predict_proba(Z), atol=1e-6)
     plain = SoftmaxRegression().fit(Z[lab], y, n_classes=4)
@@ -338,7 +338,7 @@ def test_pseudo_labels_straighten_a_boundary_two_labels_leave_tilted():
     lab = np.array([int(np.argmax(Z[:150, 1])), 150 + int(np.argmin(Z[150:, 1]))])
     graph = PoolGraph(np.arange(300), Z, n_neighbors=10)
     plain = SoftmaxRegression().fit(Z[lab], truth[lab])
-    spread = SpreadRegression().fit(Z[lab], truth[lab], pool=(graph, lab))
+    spread = SpreadRegression(gate=False).fit(Z[lab], truth[lab], pool=(graph, lab))
     acc_plain = (plain.predict_proba(Z).argmax(1) == truth).mean()
     acc_spread = (spread.predict_proba(Z).argmax(1) == truth).mean()
     assert acc_plain < 0.65 and acc_spread > acc_plain + 0.15, (acc_plain, acc_spread)
@@ -372,3 +372,35 @@ def test_spread_is_a_builtin_model_name():
     from alwidget import SpreadRegression
 
     assert isinstance(make_model("spread"), SpreadRegression)
+
+
+def test_the_gate_keeps_pseudo_labels_only_where_spreading_predicts_held_out_labels_better():
+    from alwidget import SpreadRegression
+    from alwidget._graph import PoolGraph
+
+    g = np.random.default_rng(7)
+    # four tight clusters; in `agree` the class is the pair of clusters on one axis (no line separates
+    # them, the graph does), in `disagree` it is the sign of a feature that varies within every cluster
+    centres = np.array([[8, 0, 0], [-8, 0, 0], [0, 8, 0], [0, -8, 0]], dtype=float)
+    cluster = np.repeat(np.arange(4), 50)
+    Z = centres[cluster] + g.normal(size=(200, 3)) * [1, 1, 1]
+    agree = cluster // 2
+    disagree = (Z[:, 2] > 0).astype(int)
+    lab = np.concatenate([np.flatnonzero(cluster == c)[:6] for c in range(4)])
+    graph = PoolGraph(np.arange(200), Z, n_neighbors=10)
+
+    on = SpreadRegression().fit(Z[lab], agree[lab], pool=(graph, lab))
+    assert on.gate_[0] > on.gate_[1]
+    assert on.n_pseudo_ > 100
+    off = SpreadRegression().fit(Z[lab], disagree[lab], pool=(graph, lab))
+    assert off.gate_[0] <= off.gate_[1] and off.n_pseudo_ == 0
+    plain = SoftmaxRegression().fit(Z[lab], disagree[lab])
+    np.testing.assert_array_equal(off.predict_proba(Z), plain.predict_proba(Z))
+    ungated = SpreadRegression(gate=False).fit(Z[lab], disagree[lab], pool=(graph, lab))
+    assert ungated.n_pseudo_ > 100  # without the gate the misleading pseudo-labels go in
+    # a tie (both right on every held-out label: a line separates these classes too) keeps them
+    tie = SpreadRegression().fit(Z[lab], cluster[lab] % 2, pool=(graph, lab))
+    assert tie.gate_ == (len(lab), len(lab)) and tie.n_pseudo_ > 100
+    strict = SpreadRegression()
+    strict._gate_ties = False
+    assert strict.fit(Z[lab], cluster[lab] % 2, pool=(graph, lab)).n_pseudo_ == 0

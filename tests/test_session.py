@@ -229,6 +229,25 @@ def test_guess_and_prequential_curve_without_eval_set(make_widget, sounds):
     assert w["progress"]["per_minute"] > 0
 
 
+def test_progress_says_when_unlabelled_clips_took_part_in_training(make_widget, sounds):
+    from alwidget import SpreadRegression
+
+    ds, _, _ = sounds
+    for model, pseudo in [(SpreadRegression(gate=False), True), ("linear", False)]:
+        w = make_widget(model=model)
+        send = Sender(w)
+        for _ in range(8):
+            send("label", ds.labels[w.current])
+            assert w.wait_idle(IDLE)
+        learner = w.learner
+        text = w["progress"]["model"]
+        assert text.startswith(f"model v{learner.model_version_}, trained on 8 labels"), text
+        if pseudo:
+            assert learner.model_.n_pseudo_ > 0 and text.endswith(f" + {learner.model_.n_pseudo_} pseudo-labels")
+        else:
+            assert "pseudo" not in text
+
+
 def test_eval_set_indices_are_held_out_and_give_the_accuracy_curve(make_widget, sounds):
     ds, _, _ = sounds
     held = np.arange(0, len(ds), 4)
