@@ -23,8 +23,8 @@ Groups (``--groups``):
   high band that 16 kHz drops), against the 384 alone computed the same way.
 * ``peers`` (slow on the largest pool): modAL's and scikit-activeml's
   strategies of ``real_audio.py`` (random picks until two classes have
-  labels, scored with alwidget's linear model), each paired with the default
-  pipeline (margin picks, scored with the ``"spread"`` model that picked them).
+  labels, scored with the default model, ``"spread"``, as the default's own
+  picks are), each paired with the default (margin with ``"spread"``).
 * ``model``: the classifier uses the unlabelled pool. ``model="spread"``
   (:class:`alwidget.SpreadRegression`) spreads the labels over a
   10-nearest-neighbour graph of the standardised pool (label spreading, Zhou
@@ -187,11 +187,11 @@ def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
 
 
 def peer_curves(peer: str, pool, pname: str, seeds, steps) -> np.ndarray:
-    """:func:`real_audio.peer_curves`, kept in the cache folder: the peers do not change with alwidget's default."""
-    path = R.CACHE / f"screen-{pname}-{peer.replace(' ', '-')}-seeds{len(seeds)}.npy"
+    """:func:`real_audio.peer_curves` scored with the default model, kept in the cache folder."""
+    path = R.CACHE / f"screen-{pname}-{peer.replace(' ', '-')}-seeds{len(seeds)}-spread.npy"
     if path.exists():
         return np.load(path)
-    curves = R.peer_curves(peer, pool, seeds, steps)
+    curves = R.peer_curves(peer, pool, seeds, steps, model="spread")
     np.save(path, curves)
     return curves
 
