@@ -3,10 +3,10 @@
 The ``"spread"`` model (:class:`alwidget.models.SpreadRegression`) turns the
 labels into pseudo-labels of unlabelled clips by spreading them over this
 graph (Zhou et al., "Learning with local and global consistency", NIPS 2003).
-The graph's nodes are the whole pool when it has at most ``max_nodes`` clips,
-else a seeded random sample of that many; a labelled clip outside the sample
-joins as an extra node linked to its nearest sample clips. The sample's graph
-is built once per learner and reused by every fit.
+The graph's nodes are the whole pool (or, with ``SpreadRegression(sample=True)``
+on a pool above ``max_nodes`` clips, a seeded random sample of that many; a
+labelled clip outside the sample joins as an extra node linked to its nearest
+sample clips). The graph is built once per learner and reused by every fit.
 """
 
 from __future__ import annotations

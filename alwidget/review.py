@@ -119,7 +119,9 @@ def label_review_order(learner, *, n_folds: int = 10, max_items: int | None = No
     on a shared 2-core CPU machine: 500 labels of 192-d embeddings in 5
     classes, 10 folds, take 0.26-0.29 s with the default linear model (0.55 s
     without the warm starts); the ``"mlp"`` model needs 2.5-3.5 s per fit,
-    so 25-35 s: pass a smaller ``n_folds`` (e.g. 3) with it.
+    so 25-35 s: pass a smaller ``n_folds`` (e.g. 3) with it. The default
+    ``"spread"`` model is fitted here without its pool (as the linear
+    model): its pseudo-labels would make each of the K fits 7-10x slower.
 
     Parameters
     ----------
