@@ -4,16 +4,19 @@ Run by hand (figures are printed, never asserted)::
 
     python benchmarks/bench_widget.py                     # 10,000-clip pool, 50 clicks
     python benchmarks/bench_widget.py --clicks 100 --gap 0.3
+    python benchmarks/bench_widget.py --pool 5000 --model ungated   # every fit with 4,950 pseudo-labels
 
 Needs Chromium (``apt-get install chromium``), Playwright for Python and Voila.
 
-Voila serves a notebook that builds a 10,000-clip pool (synthetic 128-d
-embeddings in 6 Gaussian blobs; audio: generated ``make_sounds`` clips, tiled
-so every pool row has a 1-2 s clip of its class) and shows a
-:class:`~alwidget.widget.LabelingWidget` with the default learner (entropy,
-linear model). Headless Chromium then clicks the button of the true class of
-the clip on screen ``--clicks`` times, ``--gap`` seconds apart (a very fast
-person), while the kernel retrains and re-queries in the background.
+Voila serves a notebook that builds a ``--pool``-clip pool (default 10,000;
+synthetic 128-d embeddings in 6 Gaussian blobs; audio: generated
+``make_sounds`` clips, tiled so every pool row has a 1-2 s clip of its class)
+and shows a :class:`~alwidget.widget.LabelingWidget` over an
+``ActiveLearner`` with ``--model`` (default: the learner's default,
+``"spread"``, which uses its graph on pools of up to 5,000 clips).
+Headless Chromium then clicks the button of the true class of the clip on
+screen ``--clicks`` times, ``--gap`` seconds apart (a very fast person), while
+the kernel retrains and re-queries in the background.
 
 Latency is measured inside the page, from the button's click event to:
 
@@ -55,7 +58,7 @@ NOTEBOOK = """\
 import json
 from pathlib import Path
 import numpy as np
-from alwidget import ActiveLearner
+from alwidget import ActiveLearner, SpreadRegression
 from alwidget.datasets import make_sounds
 from alwidget.widget import LabelingWidget
 
@@ -95,7 +98,7 @@ class TiledSounds:
 
 
 Path("meta.json").write_text(json.dumps({{"labels": [classes[k] for k in y]}}))
-learner = ActiveLearner(X, classes)
+learner = ActiveLearner(X, classes, model={model})
 widget = LabelingWidget(learner, TiledSounds())
 widget"""
 
@@ -153,11 +156,14 @@ def voila(notebook: Path):
         log.close()
 
 
-def write_notebook(path: Path, pool: int) -> None:
+MODELS = {"default": '"spread"', "linear": '"linear"', "ungated": "SpreadRegression(gate=False)"}
+
+
+def write_notebook(path: Path, pool: int, model: str = "default") -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK.format(pool=pool))]
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK.format(pool=pool, model=MODELS[model]))]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -167,6 +173,12 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=10_000, help="pool size (default 10000)")
     parser.add_argument("--clicks", type=int, default=50, help="clicks measured (default 50)")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between clicks (default 0.5)")
+    parser.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="default",
+        help='the learner\'s model: the default ("spread", gated), "linear", or "spread" without its gate',
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -174,7 +186,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         nb = tmp / "bench.ipynb"
-        write_notebook(nb, args.pool)
+        write_notebook(nb, args.pool, args.model)
         with voila(nb) as url, sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
                 str(tmp / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -203,7 +215,7 @@ def main() -> None:
     frame = np.array([r["frame"] for r in results])
     during = sum(r["training"] for r in results)
     print(
-        f"\nclick -> next clip shown: Voila + headless Chromium, pool {args.pool:,} clips, "
+        f"\nclick -> next clip shown: Voila + headless Chromium, pool {args.pool:,} clips, model {args.model}, "
         f"{args.clicks} clicks {args.gap} s apart, {os.cpu_count()} CPU cores ({platform.machine()})"
     )
     print(f"{'':20s}{'p50':>9s}{'p95':>9s}{'max':>9s}")
