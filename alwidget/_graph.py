@@ -18,10 +18,14 @@ import scipy.sparse as sp
 _BLOCK = 512
 
 
-def _sq_dist(A: np.ndarray, B: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances ``(len(A), len(B))`` in float64 (clipped at 0)."""
-    a_sq = np.einsum("ij,ij->i", A, A)
-    return np.maximum(a_sq[:, None] + b_sq[None, :] - 2.0 * (A @ B.T), 0.0)
+def _sq_dist(X: np.ndarray, C: np.ndarray, c_sq: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances ``(len(X), len(C))``, clipped at zero.
+
+    ``c_sq``: ``(C * C).sum(1)``, when the caller reuses it across blocks of ``X``.
+    """
+    c_sq = (C * C).sum(1) if c_sq is None else c_sq
+    d = (X * X).sum(1)[:, None] - 2.0 * X @ C.T + c_sq[None, :]
+    return np.maximum(d, 0.0)
 
 
 def _nearest(A: np.ndarray, B: np.ndarray, k: int, self_offset: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +35,7 @@ def _nearest(A: np.ndarray, B: np.ndarray, k: int, self_offset: int | None) -> t
     neighbour. Ties break towards the lower index (a stable sort), so equal
     clips give the same graph on every machine.
     """
-    b_sq = np.einsum("ij,ij->i", B, B)
+    b_sq = (B * B).sum(1)
     idx = np.empty((len(A), k), dtype=np.int64)
     dist = np.empty((len(A), k))
     for start in range(0, len(A), _BLOCK):

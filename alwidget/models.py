@@ -37,7 +37,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch.nn import functional as F
 
-from alwidget._validation import release_pages
+from alwidget._validation import check_positive_int, release_pages
 from alwidget.errors import InvalidInputError
 
 __all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "make_model", "predict_proba_with"]
@@ -759,9 +759,7 @@ class SpreadRegression(SoftmaxRegression):
         if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 <= w < np.inf:
             raise InvalidInputError(f"SpreadRegression weight must be a finite number >= 0, got {w!r}")
         for name in ("n_neighbors", "max_nodes", "n_spread"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise InvalidInputError(f"SpreadRegression {name} must be a positive integer, got {v!r}")
+            check_positive_int(getattr(self, name), f"SpreadRegression {name}")
         for name in ("sample", "gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise InvalidInputError(f"SpreadRegression {name} must be True or False, got {getattr(self, name)!r}")
@@ -877,7 +875,7 @@ def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=N
         if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
             init = previous.params_
         basis = getattr(previous, "basis_", None) if init is not None else None
-        if pool is not None and getattr(model, "uses_pool", False):
+        if pool is not None:
             return model.fit(X, y, n_classes=n_classes, init=init, basis=basis, pool=pool)
         return model.fit(X, y, n_classes=n_classes, init=init, basis=basis)
     model.fit(X, y)

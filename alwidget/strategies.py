@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from alwidget._graph import _sq_dist
 from alwidget.errors import IndexOutOfRangeError, InvalidInputError
 
 __all__ = [
@@ -222,12 +223,6 @@ def select_top(scores, n: int, rng: np.random.Generator) -> np.ndarray:
     # order best first; a random key breaks ties in the order as well
     order = np.lexsort((rng.random(len(picked)), -s[picked]))
     return picked[order].astype(np.int64)
-
-
-def _sq_dist(X: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances ``(len(X), len(C))``, clipped at zero."""
-    d = (X * X).sum(1)[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None, :]
-    return np.maximum(d, 0.0)
 
 
 def _min_sq_dist(X: np.ndarray, C: np.ndarray) -> np.ndarray:

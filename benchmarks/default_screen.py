@@ -55,7 +55,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_audio as R  # noqa: E402
 
-from alwidget import SpreadRegression, simulate  # noqa: E402
+from alwidget import SpreadRegression  # noqa: E402
 from alwidget import strategies as S  # noqa: E402
 from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel, _mel_basis  # noqa: E402
 
@@ -163,27 +163,13 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
 def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
     """Curves of the linear model and the model challengers with keys ``names`` (default: ``spread``)."""
     names = ["spread"] if names is None else names
-    out, steps = {}, None
+    runs = {}
     for key, (name, model) in MODEL_CHALLENGERS.items():
-        if key != "linear" and key not in names:
-            continue
-        if model == "half":
-            model = SpreadRegression(gate=False, max_nodes=len(pool.X) // 2, sample=True)
-        c = simulate(
-            pool.X,
-            pool.y,
-            strategies=["margin"],
-            budget=R.BUDGET,
-            batch_size=R.BATCH,
-            n_initial=0,
-            seeds=seeds,
-            test=(pool.X_test, pool.y_test),
-            model=model,
-            classes=pool.classes,
-            progress=False,
-        )
-        steps, out[name] = c.n_labels, c.accuracy[0]
-    return steps, out
+        if key == "linear" or key in names:
+            if model == "half":
+                model = SpreadRegression(gate=False, max_nodes=len(pool.X) // 2, sample=True)
+            runs[name] = ("margin", model)
+    return R.alwidget_curves(pool, runs, seeds)
 
 
 def peer_curves(peer: str, pool, pname: str, seeds, steps) -> np.ndarray:
