@@ -18,6 +18,9 @@ Groups (``--groups``):
   ``t`` = inverse mean distance to the 20 nearest pool clips, scaled to a
   maximum of 1); a k-means++ or TypiClust cold start for the first 10 labels;
   a 20 % share of random picks; l2 = 0.3.
+* ``strategy-spread``: the same strategies (and ``least_confidence``), every
+  one with the default model ``"spread"``, paired with the default (margin):
+  the strategy was chosen with the linear model, before ``"spread"``.
 * ``features``: the default's 384 statistics plus the same three statistics
   of 16 mel bands from 8 kHz to the Nyquist frequency, read at 44.1 kHz (the
   high band that 16 kHz drops), against the 384 alone computed the same way.
@@ -31,14 +34,19 @@ Groups (``--groups``):
   et al. 2003) and trains the linear model on the labels plus every pool
   clip's most likely class as a pseudo-label, weighted by confidence,
   balanced over classes, with total weight 0.3 times the number of labels.
-  ``--model-variants`` adds other weights, 20 neighbours, or a graph of a
-  300-clip sample (as a large pool gets: the graph covers at most
-  ``max_nodes`` clips). The reference is the linear model (the default).
+  ``--model-variants`` adds the model without its gate, a gate that drops
+  ties, graphs of a sample of the pool (300 clips, or half), or gates that tolerate spreading a few points
+  behind the regression (``tol05``, ``tol10``, ``tol20``). The reference is
+  the linear model. ``--pools demo-sounds`` adds notebook 3's synthetic
+  pool, whose nearest neighbours do not share classes: the case the gate is
+  for.
 
 Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
 
     python benchmarks/default_screen.py                              # strategy + features, 20 seeds, ~9 min
     python benchmarks/default_screen.py --groups model               # spread vs linear, 20 seeds
+    python benchmarks/default_screen.py --groups strategy-spread     # strategies under "spread", ~25 min
+    python benchmarks/default_screen.py --groups model --pools demo-sounds --model-variants spread ungated
 """
 
 from __future__ import annotations
@@ -105,6 +113,20 @@ def strategy_challengers() -> dict:
     }
 
 
+def spread_strategy_challengers() -> dict:
+    """The strategy challengers again, every one scored and picking with the default model, ``"spread"``."""
+    return {
+        DEFAULT: ("margin", "spread"),
+        "entropy": ("entropy", "spread"),
+        "least_confidence": ("least_confidence", "spread"),
+        "diverse": ("diverse", "spread"),
+        "margin x typicality": (density_margin(1.0), "spread"),
+        "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), "spread"),
+        "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), "spread"),
+        "margin + 20% random": (R.margin_random(0.2), "spread"),
+    }
+
+
 # ----------------------------------------------------------------------------- feature challenger
 class HighBand(LogMelEmbedder):
     """The default 384 statistics (128 bands, at 16 kHz) + the same of 16 bands from 8 kHz to Nyquist at ``sr``."""
@@ -146,6 +168,19 @@ class _StrictGate(SpreadRegression):
     _gate_ties = False
 
 
+class _TolerantGate(SpreadRegression):
+    """The gate opens while spreading's held-out accuracy is at most ``tolerance`` below the regression's."""
+
+    def __init__(self, tolerance: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.tolerance = tolerance
+
+    def _spreading_wins(self, W, node, codes, X, k) -> bool:
+        super()._spreading_wins(W, node, codes, X, k)
+        spread_right, regression_right = self.gate_
+        return spread_right >= regression_right - self.tolerance * len(codes)
+
+
 MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed to simulate)
     "linear": ("linear (l2 = 1)", "linear"),
     "spread": ('"spread" (default: gated)', "spread"),
@@ -157,7 +192,24 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
         SpreadRegression(gate=False, max_nodes=300, n_neighbors=2, sample=True),
     ),
     "half": ("ungated, graph of a sample of half the pool", "half"),
+    "tol05": ("gate open unless spreading is 5 points behind", _TolerantGate(0.05)),
+    "tol10": ("gate open unless spreading is 10 points behind", _TolerantGate(0.1)),
+    "tol20": ("gate open unless spreading is 20 points behind", _TolerantGate(0.2)),
 }
+
+
+DEMO = "demo-sounds"  # notebook 3's synthetic pool: its nearest neighbours do not share classes
+
+
+def demo_pool():
+    """Notebook 3's pool: 240 clips of ``make_sounds`` (6 classes), tested on 120 others."""
+    from alwidget.datasets import make_sounds
+
+    pool, test = make_sounds(n_per_class=40, seed=0), make_sounds(n_per_class=20, seed=1)
+    X = pool.embed(progress=False, cache_dir=False)
+    y = np.asarray(pool.labels, dtype=object)
+    X_test, y_test = test.embed(progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
+    return R.Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
 
 
 def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
@@ -214,9 +266,18 @@ def print_table(pname: str, group: str, curves: dict, steps, ref: str, results: 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--groups", nargs="+", default=["strategy", "features"], choices=["strategy", "features", "peers", "model"]
+        "--groups",
+        nargs="+",
+        default=["strategy", "features"],
+        choices=["strategy", "strategy-spread", "features", "peers", "model"],
     )
-    ap.add_argument("--pools", nargs="+", default=list(R.SOURCES), choices=list(R.SOURCES))
+    ap.add_argument(
+        "--pools",
+        nargs="+",
+        default=list(R.SOURCES),
+        choices=[*R.SOURCES, DEMO],
+        help=f"{DEMO}: notebook 3's synthetic pool, a check that the model group's gate works",
+    )
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--model-variants", nargs="+", default=None, choices=list(MODEL_CHALLENGERS)[1:])
     args = ap.parse_args(argv)
@@ -227,14 +288,22 @@ def main(argv=None) -> None:
     results: dict = {}
     with threadpool_limits(1):
         for pname in args.pools:
-            src = R.SOURCES[pname]()
-            pool = R.make_pool(src, *R.embed(src, 16000))
+            if pname == DEMO:
+                src, pool = None, demo_pool()
+            else:
+                src = R.SOURCES[pname]()
+                pool = R.make_pool(src, *R.embed(src, 16000))
             if "strategy" in args.groups:
                 t0 = time.perf_counter()
                 steps, curves = R.alwidget_curves(pool, strategy_challengers(), seeds)
                 print_table(pname, "strategy and l2 (linear model)", curves, steps, LINEAR, results)
                 print(f"- {pname} strategy: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-            if "features" in args.groups:
+            if "strategy-spread" in args.groups:
+                t0 = time.perf_counter()
+                steps, curves = R.alwidget_curves(pool, spread_strategy_challengers(), seeds)
+                print_table(pname, 'strategy (model "spread")', curves, steps, DEFAULT, results)
+                print(f"- {pname} strategy-spread: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            if "features" in args.groups and src is not None:  # the demo sounds have no files to re-read
                 t0 = time.perf_counter()
                 X, keep = R.embed(src, 44100, HighBand())
                 both = R.make_pool(src, X, keep)
