@@ -690,9 +690,17 @@ def main(argv=None) -> None:
         metavar="METHOD",
         help='run only these methods (e.g. "skactiveml margin") and add them to the curves saved by an earlier run',
     )
+    ap.add_argument(
+        "--model",
+        default="linear",
+        choices=["linear", "spread"],
+        help='score every method with this model: "spread" is the default pipeline (margin + "spread"); '
+        "without the candidates and the 64-band rows",
+    )
     args = ap.parse_args(argv)
     global TAG
-    TAG = "-quick" if args.quick else ""
+    TAG = ("-quick" if args.quick else "") + ("-spread" if args.model == "spread" else "")
+    spec = 1.0 if args.model == "linear" else args.model  # the linear model with l2 = 1, or "spread"
     pools = args.pools or (["asterisk-lang", "megaglest-unit"] if args.quick else list(SOURCES))
     seeds = list(range(args.seeds or (2 if args.quick else 5)))
     torch.set_num_threads(1)
@@ -725,9 +733,9 @@ def main(argv=None) -> None:
                 cands = candidate_strategies()
                 for m in args.add:
                     if m in ALL_PEERS:
-                        curves[m] = peer_curves(m, pool, seeds, steps)
+                        curves[m] = peer_curves(m, pool, seeds, steps, model=_model(spec))
                     elif m in cands or m in S.available():
-                        curves.update(alwidget_curves(pool, {m: cands.get(m, (m, 1.0))}, seeds)[1])
+                        curves.update(alwidget_curves(pool, {m: cands.get(m, (m, spec))}, seeds)[1])
                     else:
                         raise SystemExit(f"unknown method {m!r}; use a strategy, a candidate or one of {ALL_PEERS}")
                     save(name, steps, curves)
@@ -736,14 +744,15 @@ def main(argv=None) -> None:
                 results[name] = (steps, curves)
                 continue
             names = QUICK_ALWIDGET if args.quick else ALWIDGET
-            strategies = {s: (s, 1.0) for s in names if s not in COMMITTEE}
-            strategies.update(
-                candidate_strategies()
-                if not args.quick
-                else {k: v for k, v in candidate_strategies().items() if k in ("margin+kpp20",)}
-            )
+            strategies = {s: (s, spec) for s in names if s not in COMMITTEE}
+            if args.model == "linear":
+                strategies.update(
+                    candidate_strategies()
+                    if not args.quick
+                    else {k: v for k, v in candidate_strategies().items() if k in ("margin+kpp20",)}
+                )
             steps, curves = alwidget_curves(pool, strategies, seeds)
-            if not args.quick:  # the former default features (64 mel bands), same split and seeds
+            if not args.quick and args.model == "linear":  # the former default features (64 mel bands)
                 old = make_pool(src, *embed(src, 16000, LogMelEmbedder(n_mels=64)))
                 _, more = alwidget_curves(old, {"margin": ("margin", 1.0), "random": ("random", 1.0)}, seeds)
                 curves.update({f"{k} [64 bands]": v for k, v in more.items()})
@@ -754,12 +763,12 @@ def main(argv=None) -> None:
                 peers = PEERS[1:3] if args.quick else ALL_PEERS if args.all_peers else PEERS
                 for peer in peers:
                     try:
-                        curves[peer] = peer_curves(peer, pool, seeds, steps)
+                        curves[peer] = peer_curves(peer, pool, seeds, steps, model=_model(spec))
                     except ImportError as exc:
                         print(f"- peer {peer} skipped: {exc}")
                     save(name, steps, curves)
                     print(f"- {peer}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-            committee = {s: (s, 1.0) for s in names if s in COMMITTEE}
+            committee = {s: (s, spec) for s in names if s in COMMITTEE}
             if committee:  # slowest (a committee of 5 refits per query): last
                 _, more = alwidget_curves(pool, committee, seeds[: args.committee_seeds or len(seeds)])
                 curves.update(more)
