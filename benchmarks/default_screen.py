@@ -124,7 +124,14 @@ def spread_strategy_challengers() -> dict:
         "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), "spread"),
         "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), "spread"),
         "margin + 20% random": (R.margin_random(0.2), "spread"),
+        "random picks to 10 labels": (R._margin_after(_random_cover, 10), "spread"),
+        "random picks to 20 labels": (R._margin_after(_random_cover, 20), "spread"),
     }
+
+
+def _random_cover(learner, candidates, n, rng):
+    """Uniformly random picks (the peers' cold start)."""
+    return np.sort(rng.choice(candidates, size=n, replace=False))
 
 
 # ----------------------------------------------------------------------------- feature challenger
@@ -279,6 +286,9 @@ def main(argv=None) -> None:
         help=f"{DEMO}: notebook 3's synthetic pool, a check that the model group's gate works",
     )
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument(
+        "--challengers", nargs="+", default=None, help="strategy-spread: run only these challengers (and the default)"
+    )
     ap.add_argument("--model-variants", nargs="+", default=None, choices=list(MODEL_CHALLENGERS)[1:])
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -300,7 +310,13 @@ def main(argv=None) -> None:
                 print(f"- {pname} strategy: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "strategy-spread" in args.groups:
                 t0 = time.perf_counter()
-                steps, curves = R.alwidget_curves(pool, spread_strategy_challengers(), seeds)
+                runs = spread_strategy_challengers()
+                if args.challengers:
+                    unknown = sorted(set(args.challengers) - set(runs))
+                    if unknown:
+                        ap.error(f"unknown challengers {unknown}; choose from {sorted(runs)}")
+                    runs = {k: v for k, v in runs.items() if k == DEFAULT or k in args.challengers}
+                steps, curves = R.alwidget_curves(pool, runs, seeds)
                 print_table(pname, 'strategy (model "spread")', curves, steps, DEFAULT, results)
                 print(f"- {pname} strategy-spread: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "features" in args.groups and src is not None:  # the demo sounds have no files to re-read
