@@ -49,7 +49,9 @@ the evidence for the change.
 
 Every method starts cold (no labels), picks batches of 5 up to 150 labels, and
 is scored after each batch on the held-out set with alwidget's linear model
-(``SoftmaxRegression``, the learner's own model for the l2 variants). alwidget
+(``SoftmaxRegression``, the learner's own model for the l2 variants), or with
+``--model spread`` with the default model, ``"spread"``, which the alwidget
+strategies then also pick with (curves saved apart, ``curves-<pool>-spread.npz``). alwidget
 strategies and the candidate defaults run through :func:`alwidget.simulate`
 (``n_initial=0``: the learner's k-means++ cold start until two classes have
 labels). Peers (modAL, scikit-activeml) get random picks until two classes
@@ -60,6 +62,7 @@ Run::
 
     pip install "modAL-python==0.4.2.1" "scikit-activeml==1.0.1" "setuptools<82"   # peers, optional
     python benchmarks/real_audio.py            # all pools, all methods, 5 seeds
+    python benchmarks/real_audio.py --model spread --all-peers   # the default pipeline, ~20 min a pool
     python benchmarks/real_audio.py --quick    # 2 pools, main strategies, 2 seeds
     python benchmarks/real_audio.py --report   # reprint the tables from the saved curves
     python benchmarks/real_audio.py --add "skactiveml margin"   # add one method to the saved curves
