@@ -702,7 +702,9 @@ class SpreadRegression(SoftmaxRegression):
         pseudo-labels go in only when spreading gets at least as many right
         (``gate_`` holds both counts). Without it the pseudo-labels lost 0.117
         AULC on the demo sounds, whose nearest neighbours do not share
-        classes; with it they kept their gain on two real pools.
+        classes; with it they kept their gain on two real pools. Gates that
+        open while spreading is up to 5, 10 or 20 points behind were no
+        better (``benchmarks/README.md``).
     n_neighbors : int, default 10
         Edges per node of the graph.
     max_nodes : int, default 5000
