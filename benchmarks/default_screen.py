@@ -18,9 +18,11 @@ Groups (``--groups``):
   ``t`` = inverse mean distance to the 20 nearest pool clips, scaled to a
   maximum of 1); a k-means++ or TypiClust cold start for the first 10 labels;
   a 20 % share of random picks; l2 = 0.3.
-* ``strategy-spread``: the same strategies (and ``least_confidence``), every
-  one with the default model ``"spread"``, paired with the default (margin):
+* ``strategy-spread``: the same strategies, ``least_confidence``, and random
+  picks for the first 10 or 20 labels (the peers' cold start), every one
+  with the default model ``"spread"``, paired with the default (margin):
   the strategy was chosen with the linear model, before ``"spread"``.
+  ``--challengers`` runs a subset.
 * ``features``: the default's 384 statistics plus the same three statistics
   of 16 mel bands from 8 kHz to the Nyquist frequency, read at 44.1 kHz (the
   high band that 16 kHz drops), against the 384 alone computed the same way.
@@ -35,8 +37,9 @@ Groups (``--groups``):
   clip's most likely class as a pseudo-label, weighted by confidence,
   balanced over classes, with total weight 0.3 times the number of labels.
   ``--model-variants`` adds the model without its gate, a gate that drops
-  ties, graphs of a sample of the pool (300 clips, or half), or gates that tolerate spreading a few points
-  behind the regression (``tol05``, ``tol10``, ``tol20``). The reference is
+  ties, graphs of a sample of the pool (300 clips, or half), or gates that
+  tolerate spreading a few points behind the regression (``tol05``,
+  ``tol10``, ``tol20``). The reference is
   the linear model. ``--pools demo-sounds`` adds notebook 3's synthetic
   pool, whose nearest neighbours do not share classes: the case the gate is
   for.
