@@ -39,7 +39,8 @@ Groups (``--groups``):
   ``--model-variants`` adds the model without its gate, a gate that drops
   ties, graphs of a sample of the pool (300 clips, or half), or gates that
   tolerate spreading a few points behind the regression (``tol05``,
-  ``tol10``, ``tol20``). The reference is
+  ``tol10``, ``tol20``), or a gate over three repeats of its 5-fold check
+  (``repeat3``). The reference is
   the linear model. ``--pools demo-sounds`` adds notebook 3's synthetic
   pool, whose nearest neighbours do not share classes: the case the gate is
   for.
@@ -191,6 +192,26 @@ class _TolerantGate(SpreadRegression):
         return spread_right >= regression_right - self.tolerance * len(codes)
 
 
+class _RepeatedGate(SpreadRegression):
+    """The gate's 5-fold check repeated over ``repeats`` fold assignments, counts summed (less noise)."""
+
+    def __init__(self, repeats: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.repeats = repeats
+
+    def _spreading_wins(self, W, node, codes, X, k) -> bool:
+        seed, total = self.seed, np.zeros(2, dtype=np.int64)
+        try:
+            for r in range(self.repeats):
+                self.seed = int(seed) + 7919 * r  # other folds on each repeat
+                super()._spreading_wins(W, node, codes, X, k)
+                total += self.gate_
+        finally:
+            self.seed = seed
+        self.gate_ = (int(total[0]), int(total[1]))
+        return total[0] >= total[1]
+
+
 MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed to simulate)
     "linear": ("linear (l2 = 1)", "linear"),
     "spread": ('"spread" (default: gated)', "spread"),
@@ -205,6 +226,10 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
     "tol05": ("gate open unless spreading is 5 points behind", _TolerantGate(0.05)),
     "tol10": ("gate open unless spreading is 10 points behind", _TolerantGate(0.1)),
     "tol20": ("gate open unless spreading is 20 points behind", _TolerantGate(0.2)),
+    "repeat3": ("gate over 3 repeats of the 5-fold check", _RepeatedGate(3)),
+    # an instance keeps its own seed (0) in every run, so its gate's folds are the same in every run:
+    # the rows of the instances above compare with this one, not with "spread" (folds from the learner's seed)
+    "seed0": ("gated, the folds of seed 0 in every run", SpreadRegression()),
 }
 
 
@@ -220,6 +245,26 @@ def demo_pool():
     y = np.asarray(pool.labels, dtype=object)
     X_test, y_test = test.embed(progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
     return R.Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
+
+
+def _seeded_instances() -> None:
+    """Give a ``SpreadRegression`` instance passed as the model the learner's seed, as ``"spread"`` gets.
+
+    ``make_model`` clones an instance with its own seed (0), so without this
+    every run of an instance variant checks its gate on the folds of seed 0
+    (``--seeded-variants``).
+    """
+    import alwidget.learner as L
+
+    original = L.make_model
+
+    def make_model(spec, *, seed=0, device="cpu"):
+        model = original(spec, seed=seed, device=device)
+        if isinstance(spec, SpreadRegression):
+            model.seed = seed
+        return model
+
+    L.make_model = make_model
 
 
 def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
@@ -293,7 +338,14 @@ def main(argv=None) -> None:
         "--challengers", nargs="+", default=None, help="strategy-spread: run only these challengers (and the default)"
     )
     ap.add_argument("--model-variants", nargs="+", default=None, choices=list(MODEL_CHALLENGERS)[1:])
+    ap.add_argument(
+        "--seeded-variants",
+        action="store_true",
+        help="model variants check their gate on folds from each run's seed, as the default does (not seed 0)",
+    )
     args = ap.parse_args(argv)
+    if args.seeded_variants:
+        _seeded_instances()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     t_start = time.perf_counter()
