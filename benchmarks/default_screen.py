@@ -128,14 +128,9 @@ def spread_strategy_challengers() -> dict:
         "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), "spread"),
         "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), "spread"),
         "margin + 20% random": (R.margin_random(0.2), "spread"),
-        "random picks to 10 labels": (R._margin_after(_random_cover, 10), "spread"),
-        "random picks to 20 labels": (R._margin_after(_random_cover, 20), "spread"),
+        "random picks to 10 labels": (R._margin_after(S.random_sampling, 10), "spread"),
+        "random picks to 20 labels": (R._margin_after(S.random_sampling, 20), "spread"),
     }
-
-
-def _random_cover(learner, candidates, n, rng):
-    """Uniformly random picks (the peers' cold start)."""
-    return np.sort(rng.choice(candidates, size=n, replace=False))
 
 
 # ----------------------------------------------------------------------------- feature challenger
