@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# rows of the distance matrix computed at once: 512 x 4,000 float64 = 16 MB
+# rows of the distance matrix computed at once: 512, or fewer where the pool is larger than
+# 8,192 clips, so that a block holds at most 4M distances (32 MB of float64)
 _BLOCK = 512
+_BLOCK_CELLS = 1 << 22
 
 
 def _sq_dist(X: np.ndarray, C: np.ndarray, c_sq: np.ndarray | None = None) -> np.ndarray:
@@ -38,8 +40,9 @@ def _nearest(A: np.ndarray, B: np.ndarray, k: int, self_offset: int | None) -> t
     b_sq = (B * B).sum(1)
     idx = np.empty((len(A), k), dtype=np.int64)
     dist = np.empty((len(A), k))
-    for start in range(0, len(A), _BLOCK):
-        D = _sq_dist(A[start : start + _BLOCK], B, b_sq)
+    block = max(16, min(_BLOCK, _BLOCK_CELLS // max(len(B), 1)))
+    for start in range(0, len(A), block):
+        D = _sq_dist(A[start : start + block], B, b_sq)
         if self_offset is not None:
             own = np.arange(len(D))
             D[own, self_offset + start + own] = np.inf

@@ -40,10 +40,18 @@ Groups (``--groups``):
   ties, graphs of a sample of the pool (300 clips, or half), or gates that
   tolerate spreading a few points behind the regression (``tol05``,
   ``tol10``, ``tol20``), or a gate over three repeats of its 5-fold check
-  (``repeat3``). The reference is
-  the linear model. ``--pools demo-sounds`` adds notebook 3's synthetic
-  pool, whose nearest neighbours do not share classes: the case the gate is
-  for.
+  (``repeat3``), or the whole pool's graph up to 20,000 clips, gated or
+  not (``nodes20k``, ``ungated20k``). The reference is the linear model
+  (``--model-reference`` picks another row). ``--pools demo-sounds`` adds
+  notebook 3's synthetic pool, whose nearest neighbours do not share
+  classes: the case the gate is for. ``--pools asterisk-lang-windows`` is
+  language ID cut into 1-second windows (12,630 pool windows: above the
+  5,000 clips where ``"spread"`` stops building a graph), and
+  ``asterisk-lang-windows-4k`` a seeded sample of 4,000 of them.
+
+Every table's curves are saved in the cache folder
+(``screen-curves-<group>-<pool>-seeds<n>-<rows>.npz``: steps, row names,
+curves ``(rows, seeds, steps)``), so any two rows can be paired later.
 
 Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
 
@@ -51,14 +59,18 @@ Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)
     python benchmarks/default_screen.py --groups model               # spread vs linear, 20 seeds
     python benchmarks/default_screen.py --groups strategy-spread     # strategies under "spread", ~25 min
     python benchmarks/default_screen.py --groups model --pools demo-sounds --model-variants spread ungated
+    python benchmarks/default_screen.py --groups model --model-reference spread --model-variants tol20 \
+        --seeded-variants --seeds 40                                 # the 20-point gate against the default
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -67,7 +79,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_audio as R  # noqa: E402
 
-from alwidget import SpreadRegression  # noqa: E402
+from alwidget import AudioDataset, SpreadRegression  # noqa: E402
 from alwidget import strategies as S  # noqa: E402
 from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel, _mel_basis  # noqa: E402
 
@@ -222,6 +234,11 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
     "tol10": ("gate open unless spreading is 10 points behind", _TolerantGate(0.1)),
     "tol20": ("gate open unless spreading is 20 points behind", _TolerantGate(0.2)),
     "repeat3": ("gate over 3 repeats of the 5-fold check", _RepeatedGate(3)),
+    "nodes20k": ("gated, graph of the whole pool up to 20,000 clips", SpreadRegression(max_nodes=20000)),
+    "ungated20k": (
+        "ungated, graph of the whole pool up to 20,000 clips",
+        SpreadRegression(gate=False, max_nodes=20000),
+    ),
     # an instance keeps its own seed (0) in every run, so its gate's folds are the same in every run:
     # the rows of the instances above compare with this one, not with "spread" (folds from the learner's seed)
     "seed0": ("gated, the folds of seed 0 in every run", SpreadRegression()),
@@ -240,6 +257,42 @@ def demo_pool():
     y = np.asarray(pool.labels, dtype=object)
     X_test, y_test = test.embed(progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
     return R.Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
+
+
+WINDOWS = "asterisk-lang-windows"  # language ID on 1-s windows (hop 0.5 s): a pool above 5,000 clips
+
+
+def windows_pool():
+    """Language ID on 1-second windows (hop 0.5 s) of the Asterisk prompts, split as ``asterisk-lang``.
+
+    Every window of a prompt gets its language, so windows of silence at a
+    prompt's ends are labelled too, as in a long recording cut into windows.
+    About 11,000 pool windows: the pool for models whose cost grows with the pool.
+    """
+    src = R.asterisk_lang()
+    paths = [os.path.abspath(str(p)) for p in src.paths]
+    label = dict(zip(paths, src.labels))
+    test = dict(zip(paths, src.test))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = AudioDataset.from_recordings(paths, window=1.0, hop=0.5, sr=16000, min_window=0.5)
+        X = ds.embed(progress=False, cache_dir=str(R.CACHE / "embeddings"), n_jobs=1)
+    files = np.array([os.path.abspath(p) for p in ds.paths])
+    y = np.array([label[f] for f in files], dtype=object)
+    is_test = np.array([test[f] for f in files])
+    keep = np.isfinite(X).all(axis=1)
+    tr, te = keep & ~is_test, keep & is_test
+    return R.Pool(WINDOWS, src, X[tr], y[tr], X[te], y[te], sorted(set(y[tr])))
+
+
+WINDOWS_4K = "asterisk-lang-windows-4k"  # a seeded sample of 4,000 of those windows: below 5,000 clips
+
+
+def windows_sample_pool(n: int = 4000):
+    """:func:`windows_pool` with a seeded sample of ``n`` pool windows (the test windows are all kept)."""
+    full = windows_pool()
+    keep = np.sort(np.random.default_rng(0).choice(len(full.X), size=n, replace=False))
+    return R.Pool(WINDOWS_4K, full.src, full.X[keep], full.y[keep], full.X_test, full.y_test, full.classes)
 
 
 def _seeded_instances() -> None:
@@ -262,12 +315,12 @@ def _seeded_instances() -> None:
     L.make_model = make_model
 
 
-def model_curves(pool, seeds, names=None) -> tuple[np.ndarray, dict]:
-    """Curves of the linear model and the model challengers with keys ``names`` (default: ``spread``)."""
+def model_curves(pool, seeds, names=None, reference="linear") -> tuple[np.ndarray, dict]:
+    """Curves of the ``reference`` model and the model challengers with keys ``names`` (default: ``spread``)."""
     names = ["spread"] if names is None else names
     runs = {}
     for key, (name, model) in MODEL_CHALLENGERS.items():
-        if key == "linear" or key in names:
+        if key == reference or key in names:
             if model == "half":
                 model = SpreadRegression(gate=False, max_nodes=len(pool.X) // 2, sample=True)
             runs[name] = ("margin", model)
@@ -301,6 +354,15 @@ def print_table(pname: str, group: str, curves: dict, steps, ref: str, results: 
     print(f"\n**`{pname}`, {group}** ({n} seeds; differences paired with `{ref}`)\n")
     print("| challenger | AULC | − ref (± std; s.e.) | seeds ahead | acc@20 | − ref (± std) |")
     print("|---|---|---|---|---|---|")
+    # every run's curves are kept, so any two rows can be paired later
+    slug = "-".join("".join(c if c.isalnum() else " " for c in group).split())
+    rows_id = hashlib.sha1("\n".join(curves).encode()).hexdigest()[:8]  # runs of other rows keep their file
+    np.savez(
+        R.CACHE / f"screen-curves-{slug}-{pname}-seeds{n}-{rows_id}.npz",
+        steps=steps,
+        names=np.array(list(curves)),
+        curves=np.stack([curves[k] for k in curves]),
+    )
     for name, a, d, a20, d20 in rows(curves, steps, ref):
         if name == ref:
             print(f"| {name} | {a.mean():.3f} | | | {a20.mean():.3f} | |")
@@ -325,14 +387,21 @@ def main(argv=None) -> None:
         "--pools",
         nargs="+",
         default=list(R.SOURCES),
-        choices=[*R.SOURCES, DEMO],
-        help=f"{DEMO}: notebook 3's synthetic pool, a check that the model group's gate works",
+        choices=[*R.SOURCES, DEMO, WINDOWS, WINDOWS_4K],
+        help=f"{DEMO}: notebook 3's synthetic pool, a check that the model group's gate works; "
+        f"{WINDOWS}: language ID on 1-s windows, a pool above 5,000 clips; {WINDOWS_4K}: 4,000 of them",
     )
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument(
         "--challengers", nargs="+", default=None, help="strategy-spread: run only these challengers (and the default)"
     )
     ap.add_argument("--model-variants", nargs="+", default=None, choices=list(MODEL_CHALLENGERS)[1:])
+    ap.add_argument(
+        "--model-reference",
+        default="linear",
+        choices=list(MODEL_CHALLENGERS),
+        help="model group: the row the others are paired with",
+    )
     ap.add_argument(
         "--seeded-variants",
         action="store_true",
@@ -350,6 +419,10 @@ def main(argv=None) -> None:
         for pname in args.pools:
             if pname == DEMO:
                 src, pool = None, demo_pool()
+            elif pname == WINDOWS:
+                src, pool = None, windows_pool()
+            elif pname == WINDOWS_4K:
+                src, pool = None, windows_sample_pool()
             else:
                 src = R.SOURCES[pname]()
                 pool = R.make_pool(src, *R.embed(src, 16000))
@@ -392,8 +465,8 @@ def main(argv=None) -> None:
                 print(f"- {pname} peers: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "model" in args.groups:
                 t0 = time.perf_counter()
-                steps, curves = model_curves(pool, seeds, args.model_variants)
-                ref = MODEL_CHALLENGERS["linear"][0]
+                steps, curves = model_curves(pool, seeds, args.model_variants, args.model_reference)
+                ref = MODEL_CHALLENGERS[args.model_reference][0]
                 print_table(pname, "model (margin sampling)", curves, steps, ref, results)
                 print(f"- {pname} model: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     if len(args.pools) > 1:

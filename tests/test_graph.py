@@ -40,6 +40,20 @@ def test_nearest_works_across_blocks(monkeypatch):
     assert not (idx == np.arange(30)[:, None]).any()
 
 
+def test_nearest_takes_fewer_rows_at_once_from_a_large_pool(monkeypatch):
+    import alwidget._graph as G
+
+    # a block holds at most _BLOCK_CELLS distances: 30 rows of B -> blocks of 600 // 30 = 20 rows
+    monkeypatch.setattr(G, "_BLOCK_CELLS", 600)
+    seen = []
+    original = G._sq_dist
+    monkeypatch.setattr(G, "_sq_dist", lambda A, C, c_sq=None: seen.append(len(A)) or original(A, C, c_sq))
+    X = np.random.default_rng(1).normal(size=(30, 3))
+    idx, _ = _nearest(X, X, 4, self_offset=0)
+    np.testing.assert_array_equal(idx, dense_knn(X, X, 4, exclude_self=True)[0])
+    assert seen == [20, 10]
+
+
 def dense_affinity(Z, k):
     idx, d = dense_knn(Z, Z, k, exclude_self=True)
     width = np.median(d[d > 0])
