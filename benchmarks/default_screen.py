@@ -41,7 +41,9 @@ Groups (``--groups``):
   tolerate spreading a few points behind the regression (``tol05``,
   ``tol10``, ``tol20``), or a gate over three repeats of its 5-fold check
   (``repeat3``), or the whole pool's graph up to 20,000 clips, gated or
-  not (``nodes20k``, ``ungated20k``). The reference is the linear model
+  not (``nodes20k``, ``ungated20k``), or a gate whose 5-fold check compares
+  the regression with and without the pseudo-labels (``modelgate``) instead
+  of label spreading alone. The reference is the linear model
   (``--model-reference`` picks another row). ``--pools demo-sounds`` adds
   notebook 3's synthetic pool, whose nearest neighbours do not share
   classes: the case the gate is for. ``--pools asterisk-lang-windows`` is
@@ -199,6 +201,61 @@ class _TolerantGate(SpreadRegression):
         return spread_right >= regression_right - self.tolerance * len(codes)
 
 
+class _ModelGate(SpreadRegression):
+    """The gate checks the model it guards: the regression with pseudo-labels against the regression alone.
+
+    In each of the 5 folds the labels of the other folds are spread, every
+    unlabelled node (not the held-out clips) gets its pseudo-label as in
+    :meth:`SpreadRegression.fit`, and the regression trained with them is
+    compared on the held-out labels with the regression trained without.
+    """
+
+    def fit(self, X, y, n_classes=None, *, init=None, basis=None, sample_weight=None, pool=None):
+        self._pool = pool
+        try:
+            return super().fit(X, y, n_classes, init=init, basis=basis, sample_weight=sample_weight, pool=pool)
+        finally:
+            self._pool = None
+
+    def _spreading_wins(self, W, node, codes, X, k) -> bool:
+        from alwidget import _graph
+        from alwidget.models import SoftmaxRegression
+
+        graph, rows = self._pool
+        _, _, extra = graph.affinity(rows, X)
+        features = np.concatenate([graph.features, extra]) if len(extra) else graph.features
+        folds = np.random.default_rng([int(self.seed), len(codes)]).permutation(len(codes)) % 5
+        with_right = without_right = 0
+        for f in range(5):
+            train, held = folds != f, folds == f
+            if not held.any() or len(np.unique(codes[train])) < 2:
+                continue
+            P = _graph.spread(W, node[train], codes[train], k, float(self.alpha), int(self.n_spread))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
+            conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)
+            conf[node] = 0.0  # neither the training labels nor the held-out clips get a pseudo-label
+            pseudo = P.argmax(axis=1)
+            per_class = np.bincount(pseudo, weights=conf, minlength=k)
+            conf = np.where(conf > 0, conf / np.maximum(per_class[pseudo], 1e-300), 0.0)
+            keep = np.flatnonzero(conf > 1e-12)
+            plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
+            without_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+            if len(keep) == 0:
+                with_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+                continue
+            w = conf[keep] * (float(self.weight) * int(train.sum()) / conf[keep].sum())
+            model = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(
+                np.concatenate([X[train], features[keep]]),
+                np.concatenate([codes[train], pseudo[keep]]),
+                k,
+                sample_weight=np.concatenate([np.ones(int(train.sum())), w]),
+            )
+            with_right += int((model.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+        self.gate_ = (with_right, without_right)
+        return with_right >= without_right
+
+
 class _RepeatedGate(SpreadRegression):
     """The gate's 5-fold check repeated over ``repeats`` fold assignments, counts summed (less noise)."""
 
@@ -239,6 +296,7 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
         "ungated, graph of the whole pool up to 20,000 clips",
         SpreadRegression(gate=False, max_nodes=20000),
     ),
+    "modelgate": ("gate checks the regression with pseudo-labels, not spreading alone", _ModelGate()),
     # an instance keeps its own seed (0) in every run, so its gate's folds are the same in every run:
     # the rows of the instances above compare with this one, not with "spread" (folds from the learner's seed)
     "seed0": ("gated, the folds of seed 0 in every run", SpreadRegression()),
