@@ -110,11 +110,12 @@ class ActiveLearner(PersistenceMixin):
         the linear model plus pseudo-labels of the unlabelled clips, spread
         over a k-nearest-neighbour graph of the pool (built at the first
         fit, pools of up to 5,000 clips; larger pools get the linear model).
-        On three pools of real recordings, with margin sampling over 20
-        seeds, it is ahead of ``"linear"`` by +0.018 and +0.026 AULC on two
-        and 0.006 behind on the third, and it uses the pool only when a
-        5-fold check on the labels says the graph predicts them at least as
-        well (unchecked, it lost 0.117 AULC on the demo sounds). A fit costs
+        On three pools of real recordings, with margin sampling over 40
+        seeds, its AULC is +0.016, +0.011 and -0.015 against ``"linear"``
+        (accuracy at 20 labels +0.071, +0.010, +0.008), and it uses the
+        pool only when a 5-fold check on the labels says the graph predicts
+        them at least as well (unchecked, it lost 0.081 AULC on the demo
+        sounds). A fit costs
         7-10x the linear model's; the widget trains in the background
         (``benchmarks/README.md``).
     seed : int, default 0
