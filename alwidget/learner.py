@@ -114,8 +114,8 @@ class ActiveLearner(PersistenceMixin):
         seeds, its AULC is +0.016, +0.011 and -0.015 against ``"linear"``
         (accuracy at 20 labels +0.071, +0.010, +0.008), and it uses the
         pool only when a 5-fold check on the labels says the graph predicts
-        them at least as well (unchecked, it lost 0.081 AULC on the demo
-        sounds). A fit costs
+        them at least as well (unchecked, it lost about 0.085 AULC to the
+        linear model on the demo sounds). A fit costs
         7-10x the linear model's; the widget trains in the background
         (``benchmarks/README.md``).
     seed : int, default 0
