@@ -43,7 +43,8 @@ Groups (``--groups``):
   (``repeat3``), or the whole pool's graph up to 20,000 clips, gated or
   not (``nodes20k``, ``ungated20k``), or a gate whose 5-fold check compares
   the regression with and without the pseudo-labels (``modelgate``) instead
-  of label spreading alone. The reference is the linear model
+  of label spreading alone, or pseudo-labels worth 0.1 of the labels
+  instead of 0.3 (``weight01``). The reference is the linear model
   (``--model-reference`` picks another row). ``--pools demo-sounds`` adds
   notebook 3's synthetic pool, whose nearest neighbours do not share
   classes: the case the gate is for. ``--pools asterisk-lang-windows`` is
@@ -296,6 +297,7 @@ MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed t
         "ungated, graph of the whole pool up to 20,000 clips",
         SpreadRegression(gate=False, max_nodes=20000),
     ),
+    "weight01": ("pseudo-labels worth 0.1 of the labels (default 0.3)", SpreadRegression(weight=0.1)),
     "modelgate": ("gate checks the regression with pseudo-labels, not spreading alone", _ModelGate()),
     # an instance keeps its own seed (0) in every run, so its gate's folds are the same in every run:
     # the rows of the instances above compare with this one, not with "spread" (folds from the learner's seed)
