@@ -138,6 +138,26 @@ def spread(W: sp.csr_matrix, nodes: np.ndarray, codes: np.ndarray, k: int, alpha
     return np.where(total > 1e-12, F / np.where(total > 1e-12, total, 1.0), 0.0)
 
 
+def pseudo_labels(P: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pseudo-labels from spread class scores ``P`` ``(N, k)``: nodes, classes and weights.
+
+    Each node's weight is its confidence (1 - normalised entropy), 0 for the
+    nodes ``exclude`` and for nodes no label reaches; weights are then
+    scaled so that every class has the same total. Returns the nodes with a
+    weight, their most likely class and that weight (summing to the number
+    of classes given a pseudo-label).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
+    conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)  # a node no label reaches: no weight
+    conf[exclude] = 0.0
+    pseudo = P.argmax(axis=1)
+    per_class = np.bincount(pseudo, weights=conf, minlength=k)
+    conf = np.where(conf > 0, conf / np.maximum(per_class[pseudo], 1e-300), 0.0)  # every class the same total
+    keep = np.flatnonzero(conf > 1e-12)
+    return keep, pseudo[keep], conf[keep]
+
+
 def sample_rows(n_pool: int, max_nodes: int, seed: int) -> np.ndarray:
     """The pool rows that are the graph's nodes: all of them, or a seeded sample of ``max_nodes``."""
     if n_pool <= max_nodes:

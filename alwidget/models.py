@@ -773,16 +773,20 @@ class SpreadRegression(SoftmaxRegression):
         if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not 0 < a < 1:
             raise InvalidInputError(f"SpreadRegression alpha must lie strictly between 0 and 1, got {a!r}")
 
+    def _gate_folds(self, codes: np.ndarray):
+        """The gate's 5 seeded folds of the labels: ``(train, held)`` masks, skipping folds it cannot check."""
+        folds = np.random.default_rng([int(self.seed), len(codes)]).permutation(len(codes)) % 5
+        for f in range(5):
+            train, held = folds != f, folds == f
+            if held.any() and len(np.unique(codes[train])) >= 2:
+                yield train, held
+
     def _spreading_wins(self, W, node, codes, X, k) -> bool:
         """5-fold check on the labels: does spreading predict held-out labels better than the regression?"""
         from alwidget import _graph
 
-        folds = np.random.default_rng([int(self.seed), len(codes)]).permutation(len(codes)) % 5
         spread_right = regression_right = 0
-        for f in range(5):
-            train, held = folds != f, folds == f
-            if not held.any() or len(np.unique(codes[train])) < 2:
-                continue
+        for train, held in self._gate_folds(codes):
             P = _graph.spread(W, node[train], codes[train], k, float(self.alpha), int(self.n_spread))
             spread_right += int((P[node[held]].argmax(axis=1) == codes[held]).sum())
             plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
@@ -817,22 +821,16 @@ class SpreadRegression(SoftmaxRegression):
         if self.gate and not self._spreading_wins(W, node, codes, X, k):
             return super().fit(X, y, n_classes, init=init, basis=basis)
         P = _graph.spread(W, node, codes, k, float(self.alpha), int(self.n_spread))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
-        conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)  # a node no label reaches: no weight
-        conf[node] = 0.0  # a labelled clip counts once, with its own label
-        pseudo = P.argmax(axis=1)
-        per_class = np.bincount(pseudo, weights=conf, minlength=k)
-        conf = np.where(conf > 0, conf / np.maximum(per_class[pseudo], 1e-300), 0.0)  # every class the same total
-        keep = np.flatnonzero(conf > 1e-12)
+        # a labelled clip counts once, with its own label
+        keep, pseudo, conf = _graph.pseudo_labels(P, node, k)
         if len(keep) == 0:
             return super().fit(X, y, n_classes, init=init, basis=basis)
-        conf = conf[keep] * (float(self.weight) * len(X) / conf[keep].sum())
+        conf = conf * (float(self.weight) * len(X) / conf.sum())
         features = np.concatenate([graph.features, extra]) if len(extra) else graph.features
         self.n_pseudo_ = len(keep)
         return super().fit(
             np.concatenate([X, features[keep]]),
-            np.concatenate([y_np, present[pseudo[keep]]]),
+            np.concatenate([y_np, present[pseudo]]),
             n_classes,
             init=init,
             basis=basis,

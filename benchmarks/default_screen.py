@@ -225,32 +225,22 @@ class _ModelGate(SpreadRegression):
         graph, rows = self._pool
         _, _, extra = graph.affinity(rows, X)
         features = np.concatenate([graph.features, extra]) if len(extra) else graph.features
-        folds = np.random.default_rng([int(self.seed), len(codes)]).permutation(len(codes)) % 5
         with_right = without_right = 0
-        for f in range(5):
-            train, held = folds != f, folds == f
-            if not held.any() or len(np.unique(codes[train])) < 2:
-                continue
+        for train, held in self._gate_folds(codes):
             P = _graph.spread(W, node[train], codes[train], k, float(self.alpha), int(self.n_spread))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                entropy = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
-            conf = np.where(P.sum(axis=1) > 0, 1.0 - entropy / np.log(k), 0.0)
-            conf[node] = 0.0  # neither the training labels nor the held-out clips get a pseudo-label
-            pseudo = P.argmax(axis=1)
-            per_class = np.bincount(pseudo, weights=conf, minlength=k)
-            conf = np.where(conf > 0, conf / np.maximum(per_class[pseudo], 1e-300), 0.0)
-            keep = np.flatnonzero(conf > 1e-12)
+            # neither the training labels nor the held-out clips get a pseudo-label
+            keep, pseudo, conf = _graph.pseudo_labels(P, node, k)
             plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
             without_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
             if len(keep) == 0:
                 with_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
                 continue
-            w = conf[keep] * (float(self.weight) * int(train.sum()) / conf[keep].sum())
+            n_train = int(train.sum())
             model = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(
                 np.concatenate([X[train], features[keep]]),
-                np.concatenate([codes[train], pseudo[keep]]),
+                np.concatenate([codes[train], pseudo]),
                 k,
-                sample_weight=np.concatenate([np.ones(int(train.sum())), w]),
+                sample_weight=np.concatenate([np.ones(n_train), conf * (float(self.weight) * n_train / conf.sum())]),
             )
             with_right += int((model.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
         self.gate_ = (with_right, without_right)
