@@ -17,7 +17,8 @@ to about 1e-5 (float32 rounding) and share cache entries.
 Named embedders: ``embedder="name"`` is looked up in a registry of factories
 (:func:`register_embedder`, :func:`available_embedders`); besides the two
 above it holds ``"aisfx"``, pretrained weights from an installed package
-(:mod:`alwidget.embedders.aisfx`).
+(:mod:`alwidget.embedders.aisfx`), and ``"logmel+aisfx"``, both side by side
+(:class:`ConcatEmbedder`; read the dataset at 44.1 kHz).
 
 Plug-ins: any callable ``f(batch, sr) -> (b, d)`` where ``batch`` is a
 float32 ndarray ``(b, n_samples)``, or a ``torch.nn.Module`` called as
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallableEmbedder",
+    "ConcatEmbedder",
     "Embedder",
     "LogMelEmbedder",
     "TorchEmbedder",
@@ -587,7 +589,78 @@ class TorchEmbedder(Embedder):
 # ---------------------------------------------------------------------- registry
 # name -> factory(device=...) returning an Embedder, a callable or a torch module
 _REGISTRY: dict[str, Callable[..., Any]] = {}
-_BUILTIN_NAMES = frozenset({"logmel", "mfcc", "aisfx"})
+_BUILTIN_NAMES = frozenset({"logmel", "mfcc", "aisfx", "logmel+aisfx"})
+
+
+class ConcatEmbedder(Embedder):
+    """Several embedders side by side: a clip's row is their rows concatenated.
+
+    Each part may see the clip at its own sample rate: the waveform is
+    resampled from the dataset's rate (soxr HQ, as the audio loader does), so
+    one dataset serves parts that want different rates. The built-in
+    ``"logmel+aisfx"`` is ``ConcatEmbedder(["logmel", "aisfx"],
+    rates=[16000, None])`` on a dataset read at ``sr=44100``: the default
+    log-mel statistics at 16 kHz beside the full-band pretrained embeddings
+    (d = 384 + 512). The learner standardises every column, so parts on
+    different scales need no weighting.
+
+    Parameters
+    ----------
+    parts : sequence
+        Two or more embedders: registered names, :class:`Embedder` instances,
+        callables or torch modules (anything :func:`get_embedder` takes).
+    rates : sequence of int or None, optional
+        One per part: the sample rate in Hz that part sees, or None for the
+        dataset's rate (the default for every part).
+    device : str
+        Torch device given to parts named by string or given as modules.
+    """
+
+    def __init__(self, parts: Sequence[Any], rates: Sequence[int | None] | None = None, *, device: str = "cpu"):
+        if isinstance(parts, (str, bytes)) or not isinstance(parts, Sequence) or len(parts) < 2:
+            msg = f"parts must be a list of two or more embedders (names, Embedder instances, callables), got {parts!r}"
+            raise InvalidInputError(msg)
+        rates = [None] * len(parts) if rates is None else list(rates)
+        if len(rates) != len(parts):
+            msg = f"rates must give one sample rate (or None) per part: {len(parts)} parts, {len(rates)} rates"
+            raise InvalidInputError(msg)
+        for r in rates:
+            if r is not None and (isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0):
+                msg = f"each rate must be a positive integer in Hz or None (the dataset's rate), got {r!r}"
+                raise InvalidInputError(msg)
+        self.parts = [get_embedder(p, device=device) for p in parts]
+        self.rates = [None if r is None else int(r) for r in rates]
+        self.device = str(device)
+
+    @property
+    def name(self) -> str:
+        return "+".join(p.name if r is None else f"{p.name}@{r}" for p, r in zip(self.parts, self.rates, strict=True))
+
+    def cache_params(self) -> dict:
+        return {"parts": [p.cache_key() for p in self.parts], "rates": self.rates}
+
+    def __repr__(self) -> str:
+        return f"ConcatEmbedder({self.parts!r}, rates={self.rates!r})"
+
+    def prepare(self, sr: int) -> None:
+        for part, rate in zip(self.parts, self.rates, strict=True):
+            part.prepare(sr if rate is None else rate)
+
+    def __call__(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        rows = []
+        for part, rate in zip(self.parts, self.rates, strict=True):
+            waves, at = list(waveforms), sr
+            if rate is not None and rate != sr:
+                import soxr
+
+                waves = [soxr.resample(np.asarray(y, np.float32), sr, rate, quality="HQ") for y in waves]
+                at = rate
+            out = _to_numpy(part(waves, at))
+            if out.ndim != 2 or out.shape[0] != len(waves):
+                msg = f"part {part.name!r} returned shape {out.shape} for {len(waves)} clips; it must return (n, d)"
+                raise InvalidInputError(msg)
+            rows.append(out.astype(np.float32, copy=False))
+        return np.hstack(rows)
 
 
 def register_embedder(name: str, factory: Callable[..., Any], *, overwrite: bool = False) -> None:
@@ -667,9 +740,15 @@ def _make_aisfx(device: str = "cpu") -> Embedder:
     return AisfxEmbedder(device=device)
 
 
+def _make_logmel_aisfx(device: str = "cpu") -> Embedder:
+    """The default log-mel statistics at 16 kHz beside aiSFX at the dataset's rate (build it at 44.1 kHz)."""
+    return ConcatEmbedder([LogMelEmbedder("logmel", device=device), _make_aisfx(device)], rates=[16000, None])
+
+
 _REGISTRY["logmel"] = functools.partial(LogMelEmbedder, "logmel")
 _REGISTRY["mfcc"] = functools.partial(LogMelEmbedder, "mfcc")
 _REGISTRY["aisfx"] = _make_aisfx
+_REGISTRY["logmel+aisfx"] = _make_logmel_aisfx
 
 
 def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | None = None) -> Embedder:

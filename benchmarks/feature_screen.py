@@ -11,6 +11,13 @@ Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)
 
     python benchmarks/feature_screen.py                    # every feature set, 5 seeds, about 5 minutes
     python benchmarks/feature_screen.py --sets logmel64 logmel128 --seeds 20
+
+The pretrained embedder against the default features, under the default model
+(needs ``pip install --no-deps aisfx==0.1.2``; the first run embeds every
+clip with aiSFX, about 30 clips/s on two cores)::
+
+    python benchmarks/feature_screen.py --model spread --seeds 20 \
+        --sets logmel128 aisfx@44k logmel128+aisfx logmel+aisfx@44k
 """
 
 from __future__ import annotations
@@ -79,7 +86,20 @@ SETS = {
     "logmel64@32k": (32000, lambda: LogMelEmbedder(n_mels=64)),
     "logmel96@22k": (22050, lambda: LogMelEmbedder(n_mels=96)),
     "logmel128@22k-fft2048": (22050, lambda: LogMelEmbedder(n_mels=128, n_fft=2048, hop_length=441)),
+    # the pretrained embedder, at its own rate, alone and beside the default features
+    "aisfx@44k": (44100, lambda: "aisfx"),
+    "logmel128+aisfx": ("logmel128", "aisfx@44k"),  # two datasets, at 16 and 44.1 kHz
+    "logmel+aisfx@44k": (44100, lambda: "logmel+aisfx"),  # the built-in: one dataset at 44.1 kHz
 }
+
+
+def features(src, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One row per source file and a keep mask; a pair of set names is their side-by-side concatenation."""
+    a, b = SETS[name]
+    if isinstance(a, str):
+        (Xa, ka), (Xb, kb) = features(src, a), features(src, b)
+        return np.hstack([Xa, Xb]), ka & kb
+    return R.embed(src, a, b())
 
 
 def main(argv=None) -> None:
@@ -87,30 +107,44 @@ def main(argv=None) -> None:
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--pools", nargs="+", default=list(R.SOURCES), choices=list(R.SOURCES))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument(
+        "--model",
+        default="linear",
+        choices=["linear", "spread"],
+        help="the model that picks and is scored (default: the linear model, as in the tables of the 128-band change)",
+    )
     args = ap.parse_args(argv)
+    spec = 1.0 if args.model == "linear" else "spread"
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
-    print(f"# Feature screen: margin and random, cold start, batch {R.BATCH}, budget {R.BUDGET}, seeds {seeds}\n")
-    print("| pool | features | d | ceiling | margin AULC | − first set (paired) | margin acc@20 | random AULC |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"# Feature screen: margin and random, model {args.model!r}, cold start, batch {R.BATCH}, "
+        f"budget {R.BUDGET}, seeds {seeds}\n"
+    )
+    print(
+        "| pool | features | d | ceiling | margin AULC | − first set (paired ± std; s.e.; seeds ahead) "
+        "| margin acc@20 | − first set | random AULC |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     with threadpool_limits(1):
         for pname in args.pools:
             src = R.SOURCES[pname]()
-            ref = None
+            ref = ref20 = None
             for name in args.sets:
                 t0 = time.perf_counter()
-                sr, make = SETS[name]
-                pool = R.make_pool(src, *R.embed(src, sr, make()))
-                strategies = {"margin": ("margin", 1.0), "random": ("random", 1.0)}
+                pool = R.make_pool(src, *features(src, name))
+                strategies = {"margin": ("margin", spec), "random": ("random", spec)}
                 steps, curves = R.alwidget_curves(pool, strategies, seeds)
                 margin, rand = R.aulc(curves["margin"], steps), R.aulc(curves["random"], steps)
-                ref = margin if ref is None else ref
-                d = margin - ref
                 at20 = curves["margin"][:, int(np.flatnonzero(steps == 20)[0])]
+                ref = margin if ref is None else ref
+                ref20 = at20 if ref20 is None else ref20
+                d, d20 = margin - ref, at20 - ref20
+                se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
                 print(
                     f"| {pname} | {name} | {pool.X.shape[1]} | {R.ceiling(pool):.3f} | "
-                    f"{margin.mean():.3f} ± {margin.std():.3f} | {d.mean():+.3f} ± {d.std():.3f} | "
-                    f"{at20.mean():.3f} | {rand.mean():.3f} |",
+                    f"{margin.mean():.3f} ± {margin.std():.3f} | {d.mean():+.3f} ± {d.std():.3f}; {se:.3f}; "
+                    f"{int((d > 0).sum())}/{len(d)} | {at20.mean():.3f} | {d20.mean():+.3f} | {rand.mean():.3f} |",
                     flush=True,
                 )
                 print(f"- {pname} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)

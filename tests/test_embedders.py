@@ -74,7 +74,7 @@ def small_dataset(n: int = 3, sr: int = 16000) -> AudioDataset:
 
 # ---------------------------------------------------------------------- registry
 def test_builtin_names_are_registered():
-    assert {"logmel", "mfcc", "aisfx"} <= set(available_embedders())
+    assert {"logmel", "mfcc", "aisfx", "logmel+aisfx"} <= set(available_embedders())
     for name in ("logmel", "mfcc"):
         emb = get_embedder(name, device="cpu")
         assert isinstance(emb, LogMelEmbedder)
@@ -165,6 +165,15 @@ def test_aisfx_absent_gives_the_install_command(monkeypatch):
     assert isinstance(err, AlwidgetError) and isinstance(err, InvalidInputError) and isinstance(err, ImportError)
     assert INSTALL in str(err)
     assert "not installed" in str(err)
+
+
+def test_logmel_plus_aisfx_without_aisfx_gives_the_install_command(monkeypatch):
+    from alwidget.embedders import MissingDependencyError
+
+    _pretend(monkeypatch, None)
+    with pytest.raises(MissingDependencyError, match="not installed") as info:
+        small_dataset().embed("logmel+aisfx", progress=False)
+    assert INSTALL in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -287,3 +296,20 @@ def test_aisfx_odd_clips_and_rates(tmp_path):
     # parallel workers get the embedder pickled, without the network
     clone = pickle.loads(pickle.dumps(emb))
     np.testing.assert_array_equal(clone([y], 44100), emb([y], 44100))
+
+
+@needs_aisfx
+def test_logmel_plus_aisfx_is_the_default_features_at_16k_beside_aisfx(tmp_path):
+    import soxr
+
+    from alwidget.features import ConcatEmbedder
+
+    waves = [make_clip(10 + k, 1.5 + 0.5 * k, [[220 * (k + 1), 0.3]], 0.05, 0.1) for k in range(3)]
+    ds = AudioDataset.from_arrays(waves, sr=44100)
+    emb = get_embedder("logmel+aisfx")
+    assert isinstance(emb, ConcatEmbedder) and emb.name == "logmel@16000+aisfx" and emb.rates == [16000, None]
+    X = ds.embed("logmel+aisfx", cache_dir=tmp_path, progress=False)
+    assert X.shape == (3, 384 + 512)
+    at16 = [soxr.resample(y, 44100, 16000, quality="HQ") for y in waves]
+    np.testing.assert_allclose(X[:, :384], LogMelEmbedder()(at16, 16000), rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(X[:, 384:], ds.embed("aisfx", cache_dir=False, progress=False))

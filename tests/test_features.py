@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from alwidget.audio import AudioDataset
 from alwidget.errors import InvalidInputError
-from alwidget.features import LogMelEmbedder, get_embedder, log_mel_spectrogram
+from alwidget.features import CallableEmbedder, ConcatEmbedder, LogMelEmbedder, get_embedder, log_mel_spectrogram
 
 SR = 16000
 
@@ -438,3 +438,53 @@ def test_cache_keeps_folders_with_equal_names_sizes_and_mtimes_apart(tmp_path):
     moved = AudioDataset.from_folder(tmp_path / "moved")
     np.testing.assert_array_equal(moved.embed(counting, name="counting", cache_dir=cache, progress=False), Xa)
     assert counting.seen == seen
+
+
+# ---------------------------------------------------------------------- ConcatEmbedder
+def clip_stats(batch, sr):
+    return np.stack([batch.mean(1), batch.std(1), np.full(len(batch), sr / 1000)], axis=1)
+
+
+def test_concat_embedder_joins_parts_each_at_its_own_rate(tmp_path, monkeypatch):
+    import soxr
+
+    waves = [np.asarray(librosa.resample(y, orig_sr=SR, target_sr=44100), np.float32) for y in clips(3)]
+    ds = AudioDataset.from_arrays(waves, 44100)
+    emb = ConcatEmbedder(["logmel", clip_stats], rates=[16000, None])
+    assert emb.name == "logmel@16000+test_features.clip_stats"
+    X = ds.embed(emb, cache_dir=tmp_path, progress=False)
+    assert X.shape == (3, 384 + 3) and X.dtype == np.float32
+    # the log-mel part sees each clip resampled to 16 kHz, as the audio loader would resample a file
+    at16 = [soxr.resample(y, 44100, 16000, quality="HQ") for y in waves]
+    np.testing.assert_allclose(X[:, :384], LogMelEmbedder()(at16, 16000), rtol=0, atol=1e-4)
+    # the second part sees the dataset's rate: its third column is sr / 1000
+    np.testing.assert_array_equal(X[:, -1], np.float32(44.1))
+    np.testing.assert_allclose(X[:, 384], [y.mean() for y in waves], rtol=1e-5, atol=1e-7)
+
+    def fail(*args):
+        raise AssertionError("should have been read from the cache")
+
+    with monkeypatch.context() as m:  # cached like any embedder, keyed by its parts and rates
+        m.setattr(LogMelEmbedder, "__call__", fail)
+        np.testing.assert_array_equal(ds.embed(emb, cache_dir=tmp_path, progress=False), X)
+        with pytest.raises(AssertionError, match="cache"):
+            ds.embed(ConcatEmbedder(["logmel", clip_stats], rates=[22050, None]), cache_dir=tmp_path, progress=False)
+    assert emb.cache_key() != ConcatEmbedder(["logmel", clip_stats]).cache_key()
+
+
+def test_concat_embedder_rejects_bad_parts_and_rates():
+    with pytest.raises(InvalidInputError, match="two or more embedders"):
+        ConcatEmbedder(["logmel"])
+    with pytest.raises(InvalidInputError, match="two or more embedders"):
+        ConcatEmbedder("logmel")
+    with pytest.raises(InvalidInputError, match="one sample rate .* per part: 2 parts, 1 rates"):
+        ConcatEmbedder(["logmel", "mfcc"], rates=[16000])
+    for bad in (0, -8000, True, 16000.5):
+        with pytest.raises(InvalidInputError, match="positive integer in Hz or None"):
+            ConcatEmbedder(["logmel", "mfcc"], rates=[bad, None])
+    with pytest.raises(InvalidInputError, match="unknown embedder 'vggish'"):
+        ConcatEmbedder(["logmel", "vggish"])
+    ds = AudioDataset.from_arrays(clips(2), SR)
+    broken = ConcatEmbedder(["mfcc", CallableEmbedder(lambda b, sr: np.zeros(3), name="flat")])
+    with pytest.raises(InvalidInputError, match="'flat' returned shape"):
+        ds.embed(broken, cache_dir=False, progress=False)
