@@ -14,7 +14,7 @@ numpy floor; cached >= 50x faster than cold.
 process, after a warm-up call on 4 clips that loads weights), e.g. the
 pretrained one beside log-mel at its native rate::
 
-    python benchmarks/bench_features.py --embedder logmel,aisfx --sr 44100 --n 200
+    python benchmarks/bench_features.py --embedder logmel,aisfx,logmel+aisfx --sr 44100 --n 200
 
 ``--recordings`` instead times windowed embedding of long recordings
 (``AudioDataset.from_recordings``): synthetic FLAC recordings, three quarters
@@ -68,15 +68,16 @@ def compare_embedders(names: list[str], folder: Path, sr: int, device: str) -> N
     ds = AudioDataset.from_folder(folder, sr=sr)
     warm = ds.subset(list(range(min(4, len(ds)))))
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
-    print(f"| {'embedder':<10} | {'d':>5} | {'first call, 4 clips (s)':>23} | {'time (s)':>8} | {'clips/s':>8} |")
-    print(f"|{'-' * 12}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 10}|")
+    w = max(10, *(len(n) for n in names))
+    print(f"| {'embedder':<{w}} | {'d':>5} | {'first call, 4 clips (s)':>23} | {'time (s)':>8} | {'clips/s':>8} |")
+    print(f"|{'-' * (w + 2)}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 10}|")
     for name in names:
         kwargs = {"cache_dir": False, "n_jobs": 1, "progress": False, "device": device}
         t_warm = timed(lambda: warm.embed(name, **kwargs))  # noqa: B023
         start = time.perf_counter()
         X = ds.embed(name, **kwargs)
         t = time.perf_counter() - start
-        print(f"| {name:<10} | {X.shape[1]:>5} | {t_warm:23.2f} | {t:8.2f} | {len(ds) / t:8.1f} |")
+        print(f"| {name:<{w}} | {X.shape[1]:>5} | {t_warm:23.2f} | {t:8.2f} | {len(ds) / t:8.1f} |")
 
 
 def stft_floor(paths: list[str], block: int = 1 << 18) -> None:
