@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from alwidget._resample import resample
+
 # A decoder may return a little less than the header promises (mp3 frame
 # counts are estimates); a window missing more than this fraction of its
 # samples counts as truncated. Same rule as for clips in alwidget.audio.
@@ -171,10 +173,8 @@ def read_span(rec: Recording, a: int, b: int) -> np.ndarray:
             y = _mono(f.read(frames=hi - lo, dtype="float32", always_2d=True))
     except (RuntimeError, OSError) as exc:
         raise ValueError(_sf_error(exc, rec.path)) from None
-    if rec.native_sr != rec.sr and len(y):
-        import soxr
-
-        y = soxr.resample(y, rec.native_sr, rec.sr, quality="HQ")
+    if len(y):
+        y = resample(y, rec.native_sr, rec.sr)
     return np.ascontiguousarray(y[a - base : b - base], dtype=np.float32)
 
 

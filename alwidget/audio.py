@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import soundfile as sf
 
+from alwidget._resample import resample
 from alwidget._recordings import Recording, probe_recording, read_span, read_window, window_spans
 from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError
 
@@ -180,11 +181,7 @@ def _read_segment(path: str, sr: int, offset: float, duration: float | None) -> 
         msg = f"truncated: its header promises {wanted} frames from {offset} s but only {len(y)} could be decoded"
         raise ValueError(msg)
     y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
-    if native_sr != sr:  # what librosa.resample(res_type="soxr_hq") runs, without importing librosa
-        import soxr
-
-        y = soxr.resample(y, native_sr, sr, quality="HQ")
-    return y
+    return resample(y, native_sr, sr)
 
 
 def _probe(path: str, offset: float, duration: float | None) -> tuple[float, float]:

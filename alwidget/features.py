@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 
 from alwidget._cache import EmbeddingCache, default_cache_dir
 from alwidget._recordings import Recording, stream_windows
+from alwidget._resample import resample
 from alwidget.audio import AudioError, _load, load_audio
 from alwidget.errors import AudioLoadError, InvalidInputError
 
@@ -649,17 +650,13 @@ class ConcatEmbedder(Embedder):
     def __call__(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
         rows = []
         for part, rate in zip(self.parts, self.rates, strict=True):
-            waves, at = list(waveforms), sr
-            if rate is not None and rate != sr:
-                import soxr
-
-                waves = [soxr.resample(np.asarray(y, np.float32), sr, rate, quality="HQ") for y in waves]
-                at = rate
+            at = sr if rate is None else rate
+            waves = [resample(np.asarray(y, np.float32), sr, at) for y in waveforms]
             out = _to_numpy(part(waves, at))
             if out.ndim != 2 or out.shape[0] != len(waves):
                 msg = f"part {part.name!r} returned shape {out.shape} for {len(waves)} clips; it must return (n, d)"
                 raise InvalidInputError(msg)
-            rows.append(out.astype(np.float32, copy=False))
+            rows.append(out)
         return np.hstack(rows)
 
 
@@ -1188,10 +1185,7 @@ def embed_query(ds: AudioDataset, audio: Any, *, sr: int | None = None) -> np.nd
                 "mix down with y.mean(axis=0) and drop NaN or infinite samples"
             )
             raise InvalidInputError(msg)
-        if int(sr) != ds.sr:
-            import soxr
-
-            y = soxr.resample(y, int(sr), ds.sr, quality="HQ").astype(np.float32, copy=False)
+        y = resample(y, int(sr), ds.sr)
         y = _load(y, ds.sr, 0.0, ds.clip_duration)  # a waveform is already cut: pad or trim only
         what = "the query waveform"
     out = _run_embedder(emb, [y], ds.sr, ["query"])

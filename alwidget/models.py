@@ -701,8 +701,9 @@ class SpreadRegression(SoftmaxRegression):
         spreading's held-out predictions with the regression's; the
         pseudo-labels go in only when spreading gets at least as many right
         (``gate_`` holds both counts). Without it the pseudo-labels lost 0.117
-        AULC to the linear model over 20 seeds (0.085 over 40) on the demo sounds, whose nearest neighbours do not share
-        classes; with it they kept their gain on language ID. Gates that
+        AULC to the linear model over 20 seeds (0.085 over 40) on the demo
+        sounds, whose nearest neighbours do not share classes; with it they
+        kept their gain on language ID. Gates that
         open while spreading is up to 5, 10 or 20 points behind were not
         better outside the noise (the 20-point gate: +0.004 AULC over three
         real pools and 40 seeds, 1.7 standard errors; ``benchmarks/README.md``).

@@ -231,9 +231,10 @@ class _ModelGate(SpreadRegression):
             # neither the training labels nor the held-out clips get a pseudo-label
             keep, pseudo, conf = _graph.pseudo_labels(P, node, k)
             plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
-            without_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+            plain_right = int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+            without_right += plain_right
             if len(keep) == 0:
-                with_right += int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
+                with_right += plain_right
                 continue
             n_train = int(train.sum())
             model = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(
@@ -317,7 +318,7 @@ def windows_pool():
 
     Every window of a prompt gets its language, so windows of silence at a
     prompt's ends are labelled too, as in a long recording cut into windows.
-    About 11,000 pool windows: the pool for models whose cost grows with the pool.
+    12,630 pool windows and 1,134 test windows: the pool for models whose cost grows with the pool.
     """
     src = R.asterisk_lang()
     paths = [os.path.abspath(str(p)) for p in src.paths]

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from alwidget._resample import resample
 from alwidget.embedders import MissingDependencyError
 from alwidget.errors import AlwidgetWarning, InvalidInputError
 from alwidget.features import Embedder
@@ -291,11 +292,7 @@ class AisfxEmbedder(Embedder):
         """Scaled log-mel input ``(frames, 96)`` of one clip, a float32 tensor on ``device``."""
         import torch
 
-        y = np.asarray(y, dtype=np.float32)
-        if sr != SAMPLE_RATE:
-            import soxr
-
-            y = soxr.resample(y, sr, SAMPLE_RATE, quality="HQ").astype(np.float32)
+        y = resample(np.asarray(y, dtype=np.float32), sr, SAMPLE_RATE)
         if len(y) == 0:
             y = np.zeros(1, np.float32)
         dev = torch.device(self.device)
