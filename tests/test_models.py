@@ -172,29 +172,6 @@ def test_fits_hold_blas_to_one_thread_and_restore_it_from_a_cached_controller():
         del sys.modules["_alwidget_test_new_module"]
 
 
-def test_the_compiled_conjugate_gradients_equal_the_python_loop_and_release_the_gil():
-    from alwidget import models
-
-    rng = np.random.default_rng(3)
-    m, d, k = 60, 9, 4
-    Xr = rng.normal(size=(m, d))
-    P = rng.random((m, k))
-    P /= P.sum(1, keepdims=True)
-    PT = np.ascontiguousarray(P.T)
-    a_val, a_vec = np.linalg.eigh(np.diag(P.mean(0)) - P.T @ P / m)
-    inv_denom = 1.0 / (np.clip(a_val, 0, None)[:, None] * np.linalg.eigvalsh(Xr.T @ Xr / m)[None, :] + 0.05)
-    grad = rng.normal(size=(k, d))
-    args = (grad, Xr, np.ascontiguousarray(Xr.T), PT, PT / m, a_vec, np.ascontiguousarray(a_vec.T), inv_denom)
-    compiled = models._conjugate_gradients()
-    step = compiled(*args, 0.05, 1e-10, 4 * k * d)
-    np.testing.assert_allclose(step, models._cg_steps(*args, 0.05, 1e-10, 4 * k * d), rtol=1e-9, atol=1e-12)
-    # it solves the Newton system: H step = -grad, with H applied as in the fit
-    U = step @ Xr.T
-    H_step = ((PT / m) * (U - (PT * U).sum(0))) @ Xr + 0.05 * step
-    np.testing.assert_allclose(H_step, -grad, atol=1e-8)
-    assert compiled.targetoptions.get("nogil") is True  # the UI thread runs while a fit solves
-
-
 # ---------------------------------------------------------------------- sample weights
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
