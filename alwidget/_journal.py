@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import threading
 import time
 import uuid
@@ -34,7 +35,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alwidget.errors import JournalError, JournalLockedError
+from alwidget.errors import InvalidInputError, JournalError, JournalLockedError
 
 try:  # POSIX: a kernel lock, released automatically when the process dies
     import fcntl
@@ -143,6 +144,90 @@ def _repair(line: str) -> tuple[list[dict], int]:
     return found, lost
 
 
+def check_path(path) -> Path:
+    """``path`` as a Path, or a clear error for a value that cannot name a journal file.
+
+    Refuses what is not a str or os.PathLike (ints, bytes), an empty name, a
+    folder, and anything that exists but is not a regular file (a FIFO would
+    block the first write forever, a device would swallow the labels).
+    """
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        msg = (
+            f"journal must be a file path (a str or pathlib.Path such as 'labels.jsonl'), "
+            f"got {type(path).__name__}: {path!r}"
+        )
+        raise InvalidInputError(msg)
+    raw = os.fspath(path)
+    if isinstance(raw, bytes) or not raw.strip():
+        msg = f"journal must be a file path such as 'labels.jsonl', got {path!r}"
+        raise InvalidInputError(msg)
+    p = Path(raw)
+    try:
+        st = os.stat(p)
+    except (OSError, ValueError):
+        return p  # created when opened (or the open explains what is wrong)
+    if stat.S_ISDIR(st.st_mode):
+        msg = f"the journal {p} is a folder; pass a file path inside it, e.g. {p / 'labels.jsonl'}"
+        raise JournalError(msg)
+    if not stat.S_ISREG(st.st_mode):
+        msg = (
+            f"the journal {p} is not a regular file (a pipe, socket or device); "
+            "pass the path of a normal file, e.g. labels.jsonl"
+        )
+        raise JournalError(msg)
+    return p
+
+
+def _open_append(path: Path):
+    """Open ``path`` for appending without ever blocking (a FIFO created meanwhile is refused, not waited on)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            msg = f"the journal {path} is a folder; pass a file path inside it, e.g. {path / 'labels.jsonl'}"
+            raise JournalError(msg) from None
+        if exc.errno == errno.ENXIO:  # a FIFO with no reader
+            msg = f"the journal {path} is a pipe, not a file; pass the path of a normal file, e.g. labels.jsonl"
+            raise JournalError(msg) from None
+        msg = (
+            f"cannot open the journal {path} for writing: {exc.strerror or exc}; "
+            "check that its folder exists, is writable and has free space, or use another journal file"
+        )
+        raise JournalError(msg) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            msg = (
+                f"the journal {path} is not a regular file (a pipe, socket or device); "
+                "pass the path of a normal file, e.g. labels.jsonl"
+            )
+            raise JournalError(msg)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return _wrap_fd(fd)  # opening changes nothing in an existing file
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _wrap_fd(fd: int):
+    """An unbuffered binary file over the journal's descriptor (tests swap in a disk that runs full)."""
+    return os.fdopen(fd, "ab", buffering=0)
+
+
+def session_name() -> str:
+    """The notebook this kernel runs (``JPY_SESSION_NAME``, set by Jupyter Server), or the script, or ""."""
+    name = os.environ.get("JPY_SESSION_NAME", "")
+    if not name:
+        import sys
+
+        argv0 = sys.argv[0] if sys.argv else ""
+        if argv0 and not argv0.endswith(("ipykernel_launcher.py", "-c")) and argv0 != "-c":
+            name = argv0
+    return name
+
+
 def file_key(path) -> tuple[int, int] | None:
     """``(st_dev, st_ino)`` of the file at ``path`` (links resolved), or None if it does not exist."""
     try:
@@ -183,23 +268,20 @@ class JournalWriter:
     closes itself.
     """
 
-    def __init__(self, path, *, takeover: bool = False, timeout: float = 5.0, on_takeover=None):
-        self.path = Path(path)
+    def __init__(
+        self, path, *, takeover: bool = False, timeout: float = 5.0, on_takeover=None, on_superseded=None
+    ):
+        self.path = check_path(path)
         self._file = None
         self._locked = False
         self._inherit: weakref.ref | None = None
         self._on_takeover = on_takeover
+        self._on_superseded = on_superseded
         self._good_size = 0  # bytes known to end with a complete record (or 0)
         self._need_newline = False
         self.taken_over_by: int | None = None  # pid of the process that took the journal over
-        try:
-            self._file = open(self.path, "ab", buffering=0)  # opening changes nothing in an existing file
-        except OSError as exc:
-            msg = (
-                f"cannot open the journal {self.path} for writing: {exc.strerror or exc}; "
-                "check that its folder exists, is writable and has free space, or use another journal file"
-            )
-            raise JournalError(msg) from None
+        self.taken_over_name: str = ""  # the notebook (or script) that took it over, where known
+        self._file = _open_append(self.path)
         try:
             st = os.fstat(self._file.fileno())
             self.key = (st.st_dev, st.st_ino)
@@ -236,10 +318,12 @@ class JournalWriter:
 
     def _holder(self) -> str:
         try:
-            pid = int(self._info_path.read_text().split()[0])
+            text = self._info_path.read_text()
+            pid = int(text.split("\n")[0])
         except (OSError, ValueError, IndexError):
             return "another running session"
-        return f"another running session (pid {pid})"
+        name = text.split("\n", 1)[1].strip() if "\n" in text else ""
+        return f"another running session ({name}, pid {pid})" if name else f"another running session (pid {pid})"
 
     def _lock(self, takeover: bool, timeout: float) -> None:
         if fcntl is None:  # pragma: no cover - Windows: best effort, no kernel lock
@@ -258,7 +342,11 @@ class JournalWriter:
         request = self._request_path
         tmp = request.with_name(f"{request.name}.{token}.tmp")
         try:
-            tmp.write_text(json.dumps({"pid": os.getpid(), "token": token, "until": time.time() + timeout + 1}))
+            tmp.write_text(
+                json.dumps(
+                    {"pid": os.getpid(), "token": token, "until": time.time() + timeout + 1, "name": session_name()}
+                )
+            )
             os.replace(tmp, request)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -292,13 +380,20 @@ class JournalWriter:
                     self._file, previous._file = previous._file, None
                     self._locked, previous._locked = previous._locked, False
                     _WATCHER.remove(previous)
+                    previous.taken_over_by = os.getpid()  # later appends there are refused, not kept pending
+                    previous.taken_over_name = "a newer learner in this kernel (a re-run cell)"
+                    if previous._on_superseded is not None:
+                        try:
+                            previous._on_superseded(previous)
+                        except Exception:  # noqa: BLE001 - a callback must not stop the new writer
+                            pass
                 else:
                     self._lock(False, 0)
                 self._inherit = None
             _OPEN_IN_THIS_PROCESS[self.key] = weakref.ref(self)
         if self._locked:
             try:
-                self._info_path.write_text(f"{os.getpid()}\n")
+                self._info_path.write_text(f"{os.getpid()}\n{session_name()}\n")
             except OSError:
                 pass  # only used in messages
             _WATCHER.add(self)
@@ -332,6 +427,10 @@ class JournalWriter:
         if self.closed or self._read_request() != (pid, token):
             return False  # the requester gave up meanwhile: keep the journal
         self.taken_over_by = pid
+        try:
+            self.taken_over_name = str(json.loads(self._request_path.read_text()).get("name") or "")
+        except (OSError, ValueError, AttributeError):
+            self.taken_over_name = ""
         self.close()
         return True
 
@@ -414,7 +513,7 @@ class JournalWriter:
             locked, self._locked = self._locked, False
             if f is not None and locked:
                 try:  # while still holding the lock, so a new holder's pid is never removed
-                    if self._info_path.read_text().strip() == str(os.getpid()):
+                    if self._info_path.read_text().split("\n")[0].strip() == str(os.getpid()):
                         self._info_path.unlink()
                 except (OSError, ValueError):
                     pass

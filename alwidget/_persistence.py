@@ -11,6 +11,7 @@ import json
 import math
 import numbers
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -73,7 +74,7 @@ class PersistenceMixin:
             "t": round(time.time(), 3),
         }
 
-    def open_journal(self, path, *, takeover: bool = False, timeout: float = 5.0) -> None:
+    def open_journal(self, path, *, takeover: bool = True, timeout: float = 5.0) -> None:
         """Append every event to the journal at ``path`` from now on.
 
         If the file already holds events, they are replayed first (resume):
@@ -90,13 +91,19 @@ class PersistenceMixin:
         Parameters
         ----------
         path : path of the journal (created if missing)
-        takeover : bool, default False
+        takeover : bool, default True
             If another running process holds the journal (e.g. the kernel of
-            a Voila page that was reloaded), ask it to hand the journal over
-            instead of failing: it finishes any write in progress, releases
-            the journal, and from then on refuses teach, skip, undo and
-            add_class with :class:`~alwidget.errors.JournalLockedError`. This
-            learner then replays every event the other one wrote.
+            a Voila page that was reloaded, or a notebook opened in a second
+            tab), ask it to hand the journal over: it finishes any write in
+            progress, releases the journal, and from then on refuses teach,
+            skip, undo and add_class with
+            :class:`~alwidget.errors.JournalLockedError`, saying where to
+            continue. This learner then replays every event the other one
+            wrote. So there is never more than one writer, and the newest
+            session always resumes. ``False`` refuses instead (raises
+            :class:`~alwidget.errors.JournalLockedError`). An older learner
+            of this same process on the same journal (a re-run cell) is
+            always superseded the same way.
         timeout : float, default 5.0
             Seconds to wait for the other process to hand the journal over.
 
@@ -112,10 +119,20 @@ class PersistenceMixin:
         if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 <= timeout < math.inf:
             msg = f"timeout must be a number of seconds (0 or more), got {timeout!r}"
             raise InvalidInputError(msg)
+        if not isinstance(takeover, (bool, np.bool_)):
+            msg = f"takeover must be True or False, got {takeover!r}"
+            raise InvalidInputError(msg)
+        path = _journal.check_path(path)
         if self._journal is not None and not self._journal.closed and _journal.file_key(path) == self._journal.key:
             return  # the journal already in use: nothing to do
-        on_takeover = _takeover_callback(weakref.ref(self))
-        writer = _journal.JournalWriter(path, takeover=takeover, timeout=timeout, on_takeover=on_takeover)
+        ref = weakref.ref(self)
+        writer = _journal.JournalWriter(
+            path,
+            takeover=bool(takeover),
+            timeout=timeout,
+            on_takeover=_takeover_callback(ref),
+            on_superseded=_superseded_callback(ref),
+        )
         try:
             contents = _journal.read(path)
             with self._lock:
@@ -196,11 +213,25 @@ class PersistenceMixin:
             if unsaved
             else " Every label given here is in the journal."
         )
+        if writer.taken_over_by == os.getpid():  # a newer learner of this kernel (a re-run cell) writes it now
+            return (
+                f"this learner no longer writes its journal {writer.path}: a newer learner in this kernel opened "
+                f"it (a re-run cell, or a new widget).{lost} Nothing was changed here: continue labelling in the "
+                "newest cell's widget (or with the newest learner)"
+            )
+        other = f"{writer.taken_over_name}, pid {writer.taken_over_by}" if writer.taken_over_name else (
+            f"pid {writer.taken_over_by}"
+        )
         return (
-            f"this session's journal {writer.path} was taken over by another session (pid {writer.taken_over_by}), "
+            f"this session's journal {writer.path} was taken over by another session ({other}), "
             f"e.g. after a page reload or a new tab.{lost} Nothing was changed here: continue labelling in the "
             "newest session, or re-run the cell here to take the journal back"
         )
+
+    def _journal_superseded(self, writer) -> None:
+        """A newer learner of this process opened the journal (its commit holds the file now)."""
+        if self._journal is writer:
+            self.journal_error = self._taken_over_message(writer, len(self._pending))
 
     def _journal_write(self, record: dict) -> None:
         """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so.
@@ -355,8 +386,9 @@ class PersistenceMixin:
         ``classes`` defaults to those recorded in the journal; other keyword
         arguments go to :class:`ActiveLearner`.
         """
+        path = _journal.check_path(path)
         if classes is None:
-            header = _journal.read(path).header if Path(path).exists() else None
+            header = _journal.read(path).header if path.exists() else None
             if header is None:
                 msg = f"{path} has no readable journal header; pass classes= explicitly"
                 raise JournalError(msg)
@@ -370,9 +402,14 @@ class PersistenceMixin:
         review or import; see :attr:`label_modes`); clips answered "unsure"
         are listed with an empty label and mode ``unsure``.
 
-        The file is written atomically (a temporary file, then renamed).
+        The file is written atomically (a temporary file, then renamed). A new
+        file gets the permissions ``open()`` would give it (``0o666 & ~umask``),
+        a replaced one keeps its own, as with the other writers
+        (:mod:`alwidget.export`).
         """
-        path = Path(path)
+        from alwidget.export import _check_path, _file_mode, _unencodable
+
+        path = _check_path(path)
         with self._lock:
             labels = self.labels
             modes = self.label_modes
@@ -388,6 +425,8 @@ class PersistenceMixin:
             raise ExportError(msg)
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        except UnicodeEncodeError as exc:  # a lone surrogate in the path
+            raise _unencodable(exc, f"labels to {path}") from None
         except OSError as exc:
             msg = f"cannot export labels to {path}: {exc.strerror or exc} in the folder {path.parent}"
             raise ExportError(msg) from None
@@ -401,13 +440,16 @@ class PersistenceMixin:
                     w.writerows(rows)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, _file_mode(path))  # mkstemp creates 0600
             os.replace(tmp, path)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             msg = f"cannot export labels to {path}: {exc.strerror or exc}; nothing was written there"
             raise ExportError(msg) from None
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, UnicodeEncodeError):  # an id or a class name with a lone surrogate, in CSV
+                raise _unencodable(exc, f"labels to {path}") from None
             raise
 
     def import_labels(self, path) -> int:
@@ -479,12 +521,27 @@ def _takeover_callback(ref: weakref.ref):
     return on_takeover
 
 
+def _superseded_callback(ref: weakref.ref):
+    """What a journal calls when a newer writer of this process adopts it (holds the learner weakly)."""
+
+    def on_superseded(writer) -> None:
+        learner = ref()
+        if learner is not None:
+            learner._journal_superseded(writer)
+
+    return on_superseded
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")  # as export_labels writes an integer; str.isdigit() also takes "²"
+
+
 def _coerce(value, known):
     """CSV cells are strings: turn ``"12"`` into ``12`` where the names are integers.
 
     ``known`` is True (ids are integers), False, or a list of class names.
+    Only ASCII digits make an integer: ``"²"``, ``"①"`` or ``"٣"`` stay names.
     """
-    if not isinstance(value, str) or not value.lstrip("-").isdigit():
+    if not isinstance(value, str) or not _ASCII_INTEGER.fullmatch(value):
         return value
     if known is True or (isinstance(known, list) and value not in known and int(value) in known):
         return int(value)

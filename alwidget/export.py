@@ -33,6 +33,7 @@ times are exact whenever the table is opened as a sound selection table.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -42,6 +43,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -119,7 +121,8 @@ def predictions_table(
     ----------
     ids : (n,) str or int, clip (window) ids
     recordings : (n,) str, the recording (file path) each window comes from
-    starts, ends : (n,) float, window bounds in seconds from the start of its recording
+    starts, ends : (n,) float, window bounds in seconds from the start of its recording;
+        NaN where unknown (e.g. clips known only by their id), an empty field in CSV
     proba : (n, c) float in [0, 1], class probabilities (columns in the order of ``classes``)
     classes : list of c class names (str or int)
     labels : (n,) label given to each window, or None where unlabelled; None for no labels
@@ -132,8 +135,8 @@ def predictions_table(
     -------
     DataFrame or structured array with the columns :data:`PREDICTION_COLUMNS`:
     ``id, recording, start, end, predicted, probability, label, mode``; rows sorted
-    by recording, then start (ties keep their input order). ``label`` and ``mode``
-    are None where there is none.
+    by recording, then start (ties keep their input order, unknown starts come
+    last). ``label`` and ``mode`` are None where there is none.
     """
     pd = _pandas_for(as_frame)
     classes = check_classes(classes)
@@ -302,8 +305,8 @@ def write_raven(
         )
         raise InvalidInputError(msg)
     recordings = _raven_texts(col["recording"], "recording")
-    starts = _float_column(col["start"], "start")
-    ends = _float_column(col["end"], "end")
+    starts = _float_column(col["start"], "start", allow_nan=True)
+    ends = _float_column(col["end"], "end", allow_nan=True)
     scores = _float_column(col["probability"], "probability")
     classes = _raven_texts(col["predicted"], "predicted")
     labels = _raven_texts(col["label"], "label", allow_empty=True) if label_column else None
@@ -311,7 +314,14 @@ def write_raven(
     bad = [i for i, (a, b) in enumerate(zip(starts, ends)) if not 0 <= a <= b]
     if bad:
         i = bad[0]
-        msg = f"row {bad[0]} of the table: start = {starts[i]} and end = {ends[i]} are not times with 0 <= start <= end"
+        if math.isnan(starts[i]) or math.isnan(ends[i]):
+            msg = (
+                f"row {i} of the table (recording {recordings[i]!r}): start = {starts[i]} and end = {ends[i]}; "
+                "a Raven selection needs both, and this window's place in its recording is unknown. Build the "
+                "learner with dataset= (the AudioDataset behind the rows), or fill in start and end"
+            )
+        else:
+            msg = f"row {i} of the table: start = {starts[i]} and end = {ends[i]} are not times with 0 <= start <= end"
         raise InvalidInputError(msg)
     band = f"\t{_fixed(low)}\t{_fixed(high)}"
     tails = [f"\t{c}\t{_fixed(s)}" for c, s in zip(classes, scores)]
@@ -357,6 +367,16 @@ def read_raven(path, *, score_column: str = "Score", as_frame: bool | None = Non
     int; every column whose name ends in ``(s)`` or ``(Hz)``, and ``score_column``,
     as float (an empty field is NaN); the others as text (class names stay str).
 
+    The text is decoded as UTF-16 or UTF-32 when it starts with their byte-order
+    mark (Raven Pro can save tables in UTF-16), as UTF-16 without one when its
+    first two bytes are an ASCII character and a zero byte, else as UTF-8 (with
+    or without a byte-order mark) and, when it is not valid UTF-8, as
+    Windows-1252 (cp1252), the code page Raven Pro uses on western Windows
+    systems. A table saved in another code page (Cyrillic, Japanese, ...) is
+    then misread: save it as UTF-8. Lines end at ``\\n``, ``\\r\\n`` or ``\\r``
+    only, so any other character (form feed, U+2028, ...) may appear in a field,
+    as :func:`write_raven` writes them.
+
     Returns
     -------
     DataFrame (when pandas is installed and ``as_frame`` is not False) or a list
@@ -364,13 +384,15 @@ def read_raven(path, *, score_column: str = "Score", as_frame: bool | None = Non
 
     Raises
     ------
-    InvalidInputError : not a selection table, a row with the wrong number of
-        fields, or a number that cannot be read (the message names the line)
+    InvalidInputError : the file is missing, a folder, unreadable or not text in
+        one of those encodings; not a selection table, a row with the wrong
+        number of fields, or a number that cannot be read (the message names the
+        line); a ``Selection`` or ``Channel`` that is not an integer in the
+        64-bit range
     """
     pd = _pandas_for(as_frame)
     path = _check_path(path)
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = f.read().splitlines()
+    lines = _LINE_END.split(_decode_table(_read_bytes(path, "Raven selection table"), path))
     if not lines or "Selection" not in lines[0].split("\t"):
         msg = f"{path} is not a Raven selection table: its first line has no 'Selection' column"
         raise InvalidInputError(msg)
@@ -401,6 +423,28 @@ def read_raven(path, *, score_column: str = "Score", as_frame: bool | None = Non
                 data[name] = pd.Series(values, dtype=object)
         return pd.DataFrame(data, columns=header)
     return [dict(zip(header, values)) for values in zip(*cols)]
+
+
+def _locate_ids(ids: Sequence) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(recordings, starts, ends)`` of clips known only by their ids.
+
+    An id ``file@start`` (``start`` seconds in ASCII digits, as in the ids of
+    ``AudioDataset.from_recordings``: ``rec.wav@12.5``) names a window of
+    ``file`` starting at ``start``; its end is unknown (NaN), the window length
+    not being part of the id. Any other id (``clip.wav``, ``7``, ``me@home.wav``)
+    is its own recording, with both times NaN.
+    """
+    recordings = [str(clip) for clip in ids]
+    starts = np.full(len(recordings), np.nan)
+    ends = np.full(len(recordings), np.nan)
+    for k, clip in enumerate(ids):
+        window = _WINDOW_ID.fullmatch(clip) if isinstance(clip, str) else None
+        if window is not None and math.isfinite(float(window[2])):
+            recordings[k], starts[k] = window[1], float(window[2])
+    return recordings, starts, ends
+
+
+_WINDOW_ID = re.compile(r"(.+)@([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)", re.DOTALL)
 
 
 def raven_file_names(recordings: Sequence[str]) -> dict[str, str]:
@@ -600,10 +644,13 @@ def _check_seconds(values, n: int, name: str) -> np.ndarray:
                 msg = f"{name}[{i}] = {v!r} is not a number; pass seconds from the start of the recording"
                 raise InvalidInputError(msg)
         arr = np.array(items, dtype=np.float64) if items else np.zeros(0)
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    bad = np.flatnonzero(np.isinf(arr) | (arr < 0))  # NaN: unknown, allowed
     if bad.size:
         i = int(bad[0])
-        msg = f"{name}[{i}] = {arr[i]} is not a finite time >= 0; pass seconds from the start of the recording"
+        msg = (
+            f"{name}[{i}] = {arr[i]} is not a finite time >= 0; pass seconds from the start of the recording "
+            "(NaN where unknown)"
+        )
         raise InvalidInputError(msg)
     return arr
 
@@ -723,6 +770,12 @@ def _check_column_names(class_column, score_column, label_column) -> list[str]:
         if value in taken:
             msg = f"{arg}={value!r} clashes with another column of the table; choose another name"
             raise InvalidInputError(msg)
+        if arg != "score_column" and _raven_kind(value, "") != "text":
+            msg = (
+                f"{arg}={value!r} ends in (s) or (Hz), which marks a measurement in seconds or Hz: read_raven would "
+                "read its names as numbers; choose another name"
+            )
+            raise InvalidInputError(msg)
         taken.add(value)
         out.append(value)
     return out
@@ -742,20 +795,29 @@ def _raven_texts(values: list, column: str, *, allow_empty: bool = False) -> lis
     joined = "".join(out)
     if "\t" in joined or "\n" in joined or "\r" in joined:
         i = next(i for i, v in enumerate(out) if any(c in v for c in "\t\r\n"))
-        msg = f"row {i}: the {column} {out[i]!r} holds a tab or a line break, which a Raven table cannot store"
+        msg = (
+            f"row {i}: the {column} {out[i]!r} holds a tab or a line break, which a Raven table cannot store; "
+            "rename it, or replace those characters in the table before writing it"
+        )
         raise InvalidInputError(msg)
     return out
 
 
-def _float_column(values: list, column: str) -> list[float]:
+def _float_column(values: list, column: str, *, allow_nan: bool = False) -> list[float]:
+    """Floats of a table column; with ``allow_nan`` a NaN (or None) is kept as NaN (unknown)."""
     arr = np.asarray(values) if values else np.zeros(0)
     if arr.ndim == 1 and arr.dtype.kind in "iuf" and np.isfinite(arr).all():
         return arr.astype(np.float64).tolist()
+    out = []
     for i, v in enumerate(values):
+        if allow_nan and _is_missing(v):
+            out.append(math.nan)
+            continue
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             msg = f"row {i} of the table: {column} = {v!r} is not a finite number"
             raise InvalidInputError(msg)
-    return [float(v) for v in values]
+        out.append(float(v))
+    return out
 
 
 def _sequence_offsets(durations, recordings: list[str]) -> dict[str, float]:
@@ -827,7 +889,7 @@ def _stem(recording: str) -> str:
     name = _base_name(recording)
     if "." in name[1:]:
         name = name.rsplit(".", 1)[0]
-    name = re.sub(r'[<>:"|?*\x00-\x1f]', "_", name)
+    name = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "_", name)  # "/" and "\\" only in a name of slashes alone
     return name or "recording"
 
 
@@ -844,10 +906,80 @@ def _parse_raven(value: str, kind: str, path: Path, lineno: int, column: str):
         return value
     if kind == "float" and not value.strip():
         return math.nan
+    if kind == "int":
+        if not _INTEGER.fullmatch(value):
+            msg = f"{path}, line {lineno}: {column} = {value!r} is not an integer (digits 0-9 only); correct that line"
+            raise InvalidInputError(msg)
+        number = int(value)
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            msg = (
+                f"{path}, line {lineno}: {column} = {value!r} is beyond the 64-bit integer range "
+                f"({_INT64_MIN} .. {_INT64_MAX}); correct that line"
+            )
+            raise InvalidInputError(msg)
+        return number
     try:
-        return int(value) if kind == "int" else float(value)
+        return float(value)
     except ValueError:
         msg = f"{path}, line {lineno}: {column} = {value!r} is not a number"
+        raise InvalidInputError(msg) from None
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # real line ends only: not str.splitlines()'s \v, \f, \x1c, U+2028, ...
+_INTEGER = re.compile(r" *[+-]?[0-9]+ *")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    if path.is_dir():
+        msg = f"cannot read the {what} {path}: it is a folder; pass the path of a file in it"
+        raise InvalidInputError(msg)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        msg = f"cannot read the {what} {path}: it does not exist; check the path (relative to {Path.cwd()})"
+        raise InvalidInputError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read the {what} {path}: {exc.strerror or exc}"
+        raise InvalidInputError(msg) from None
+
+
+def _decode_table(data: bytes, path: Path) -> str:
+    """Text of a table: by byte-order mark, UTF-16 without one, UTF-8, else cp1252 (see :func:`read_raven`)."""
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            break
+    else:
+        codec = name = None
+        if len(data) >= 2 and data[0] < 0x80 and (data[0] == 0) != (data[1] == 0):  # "S\0" or "\0S"
+            codec, name = ("utf-16-le" if data[1] == 0 else "utf-16-be"), "UTF-16"
+    if codec is not None:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError as exc:
+            msg = (
+                f"cannot read {path}: it starts as {name} text, but bytes {exc.start}..{exc.end - 1} are not "
+                f"valid {name} ({exc.reason}); the file may be truncated or damaged: save it again, as UTF-8"
+            )
+            raise InvalidInputError(msg) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        msg = (
+            f"cannot read {path}: it is neither UTF-8, UTF-16 nor Windows-1252 text (byte {exc.start} is "
+            f"0x{data[exc.start]:02x}); save it as UTF-8 and read it again"
+        )
         raise InvalidInputError(msg) from None
 
 
@@ -878,7 +1010,7 @@ def _write_files(files: list[tuple[Path, str]], what: str) -> None:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o644)
+            os.chmod(tmp, _file_mode(target))
         for (target, _), tmp in zip(files, temps):
             existed = target.exists()
             os.replace(tmp, target)
@@ -890,11 +1022,58 @@ def _write_files(files: list[tuple[Path, str]], what: str) -> None:
             Path(tmp).unlink(missing_ok=True)
         for done in created:
             done.unlink(missing_ok=True)
+        if isinstance(exc, UnicodeEncodeError):
+            raise _unencodable(exc, f"the {what} {target}") from None
         if not isinstance(exc, OSError):
             raise
         left = f"; {len(replaced)} existing file(s) were already replaced" if replaced else "; nothing was written"
         msg = f"cannot write the {what} {target}: {exc.strerror or exc}{left}"
         raise ExportError(msg) from None
+
+
+def _unencodable(exc: UnicodeEncodeError, what: str) -> InvalidInputError:
+    """The error for text that UTF-8 cannot encode (a lone surrogate, e.g. from an undecodable file name)."""
+    text = exc.object
+    a = text.rfind("\n", 0, exc.start) + 1
+    b = text.find("\n", exc.start)
+    line = text[a : b if b >= 0 else len(text)]
+    shown = line if len(line) <= 120 else line[:117] + "..."
+    msg = (
+        f"cannot write {what}: the text {shown!r} holds {text[exc.start]!r}, a lone surrogate that UTF-8 cannot "
+        "encode (a file name that was not valid UTF-8?); replace it, e.g. with "
+        "name.encode('utf-8', 'replace').decode('utf-8'), and write again; nothing was written"
+    )
+    return InvalidInputError(msg)
+
+
+def _file_mode(target: Path) -> int:
+    """Permission bits for ``target``: those of the file it replaces, else what ``open()`` would give.
+
+    A new file gets ``0o666 & ~umask`` (0644 under the usual umask 022), as a
+    plain ``open(path, "w")`` would: ``tempfile.mkstemp`` alone creates 0600.
+    """
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the platform allows (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -341,20 +341,18 @@ class ActiveLearner(PersistenceMixin):
         """``{index: mode}`` for every labelled clip: how it was found (see :data:`LABEL_MODES`)."""
         with self._lock:
             history = list(self._history)
-        modes: dict[int, str] = {}
-        before: dict[int, dict] = {}  # history position of a relabel -> the modes it replaced
+        modes: dict[int, str] = {}  # the mode of each clip's last label (kept while a skip or unsure hides it)
+        before: dict[int, dict] = {}  # history position of an event -> the modes it replaced
         for pos, event in enumerate(history):
-            if event.kind == "teach":
-                modes.update(dict.fromkeys(event.indices, event.mode))
-            elif event.kind == "relabel":
+            if event.kind in ("teach", "relabel", "skip", "unsure"):
                 before[pos] = {i: modes.get(i) for i in event.indices}
-                modes.update(dict.fromkeys(event.indices, event.mode))
-            elif event.kind == "undo" and history[event.target].kind == "teach":
-                for i in event.indices:
-                    modes.pop(i, None)
-            elif event.kind == "undo" and history[event.target].kind == "relabel":
+                if event.kind in ("teach", "relabel"):
+                    modes.update(dict.fromkeys(event.indices, event.mode))
+            elif event.kind == "undo":  # undo reverts the latest live event: restore what it replaced
                 for i, mode in before.pop(event.target, {}).items():
-                    if mode is not None:
+                    if mode is None:
+                        modes.pop(i, None)
+                    else:
                         modes[i] = mode
         with self._lock:
             labelled = set(self.labeled_idx.tolist())
@@ -380,6 +378,7 @@ class ActiveLearner(PersistenceMixin):
         ----------
         idx : int or sequence of int
             Pool indices, currently unlabelled (skipped clips may be taught).
+            An empty selection (with an empty ``labels``) records nothing.
         labels : class name, or a sequence with one name per index
             A single name is applied to every index.
         mode : str, default ``"active"``
@@ -392,9 +391,11 @@ class ActiveLearner(PersistenceMixin):
             For an index out of range or already labelled, or an unknown class;
             the learner is unchanged after a rejected call.
         """
-        idx, _ = check_indices(idx, self.n_pool)
+        idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
         names = self._check_labels(labels, len(idx))
         mode = _check_mode(mode)
+        if len(idx) == 0:  # an empty batch (e.g. every search hit held out): nothing to record
+            return
         with self._lock:
             self._teach(idx, names, mode=mode)
 
@@ -416,8 +417,10 @@ class ActiveLearner(PersistenceMixin):
 
     def skip(self, idx, *, mode: str = "active") -> None:
         """Set clip(s) ``idx`` aside: they are never queried again (until undone)."""
-        idx, _ = check_indices(idx, self.n_pool)
+        idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
         mode = _check_mode(mode)
+        if len(idx) == 0:  # an empty batch: nothing to record
+            return
         with self._lock:
             self._skip(idx, mode=mode)
 
@@ -445,9 +448,11 @@ class ActiveLearner(PersistenceMixin):
         mode : str, default ``"review"``
             Recorded with the new labels (see :attr:`label_modes`).
         """
-        idx, _ = check_indices(idx, self.n_pool)
+        idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
         names = self._check_labels(labels, len(idx))
         mode = _check_mode(mode)
+        if len(idx) == 0:  # an empty batch: nothing to record
+            return
         with self._lock:
             self._relabel(idx, names, mode=mode)
 
@@ -474,8 +479,10 @@ class ActiveLearner(PersistenceMixin):
         ``mode="review"`` (a label review) a labelled clip may be answered
         "unsure" too, which withdraws its label.
         """
-        idx, _ = check_indices(idx, self.n_pool)
+        idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
         mode = _check_mode(mode)
+        if len(idx) == 0:  # an empty batch: nothing to record
+            return
         with self._lock:
             self._unsure(idx, mode=mode)
 
@@ -822,7 +829,15 @@ class ActiveLearner(PersistenceMixin):
 
     # ---------------------------------------------------------------- search and export
     def similar(
-        self, query, n: int = 10, *, exclude_labeled: bool = True, embed=None, approximate=None, build: bool = True
+        self,
+        query,
+        n: int = 10,
+        *,
+        exclude_labeled: bool = True,
+        embed=None,
+        approximate=None,
+        build: bool = True,
+        exclude=None,
     ):
         """The pool clips most like ``query`` (search by example).
 
@@ -843,6 +858,8 @@ class ActiveLearner(PersistenceMixin):
         build : bool, default True
             False: search exactly while no approximate index is built, rather
             than build one first (see :func:`alwidget.search.similar`).
+        exclude : sequence of int, optional
+            Pool indices never returned (e.g. held-out evaluation clips).
 
         Returns
         -------
@@ -855,7 +872,14 @@ class ActiveLearner(PersistenceMixin):
         if embed is None and self.dataset is not None:
             embed = getattr(self.dataset, "embed_query", None)
         return similar(
-            self, query, n, exclude_labeled=exclude_labeled, embed=embed, approximate=approximate, build=build
+            self,
+            query,
+            n,
+            exclude_labeled=exclude_labeled,
+            embed=embed,
+            approximate=approximate,
+            build=build,
+            exclude=exclude,
         )
 
     def predictions(self, threshold: float | None = None, *, as_frame: bool | None = None):
@@ -864,8 +888,13 @@ class ActiveLearner(PersistenceMixin):
         Columns: ``id, recording, start, end, predicted, probability, label,
         mode`` (a clip answered "unsure" has no label and mode ``"unsure"``).
         ``recording``, ``start`` and ``end`` (seconds) come from
-        :attr:`dataset` (a plain clip spans its file); without a dataset the
-        recording is the clip id and the times are NaN.
+        :attr:`dataset` (a plain clip spans its file). Without a dataset they
+        come from the clip id where it names a window, ``file@start`` as in
+        ``AudioDataset.from_recordings(...).clip_ids`` (``rec.wav@12.5``:
+        recording ``rec.wav``, start 12.5, end NaN, the window length being
+        unknown); for any other id the recording is the id and both times are
+        NaN (empty in CSV). Pass ``dataset=`` for exact times (Raven exports
+        need them).
 
         Parameters
         ----------
@@ -876,7 +905,7 @@ class ActiveLearner(PersistenceMixin):
             None: a pandas DataFrame when pandas is installed, else a numpy
             structured array; True requires pandas; False always numpy.
         """
-        from alwidget.export import predictions_table
+        from alwidget.export import _locate_ids, predictions_table
 
         proba = np.asarray(self.predict_proba(), dtype=np.float64)
         with self._lock:
@@ -891,8 +920,7 @@ class ActiveLearner(PersistenceMixin):
             starts = np.array([ds.start(i) for i in range(n)], dtype=np.float64)
             ends = np.array([ds.end(i) for i in range(n)], dtype=np.float64)
         else:
-            recordings = [str(i) for i in ids]
-            starts = ends = np.full(n, np.nan)
+            recordings, starts, ends = _locate_ids(ids)
         return predictions_table(
             ids=ids,
             recordings=recordings,

@@ -98,6 +98,7 @@ def similar(
     embed=None,
     approximate: bool | None = None,
     build: bool = True,
+    exclude=None,
 ) -> SearchResult:
     """The ``n`` pool clips most similar to ``query`` (cosine, standardised space).
 
@@ -126,6 +127,9 @@ def similar(
         built (:func:`index_ready`) instead of building one first, which
         takes minutes per million rows (the labelling session's choice: its
         worker must stay free).
+    exclude : sequence of int, optional
+        Pool indices never returned, e.g. held-out evaluation clips (labelling
+        them would inflate the held-out accuracy).
 
     Returns
     -------
@@ -142,11 +146,17 @@ def similar(
     if not isinstance(build, (bool, np.bool_)):
         msg = f"build must be True or False, got {build!r}"
         raise InvalidInputError(msg)
+    n_pool = learner.n_pool
+    excluded = (
+        check_indices(exclude, n_pool, unique=False, allow_empty=True)[0]
+        if exclude is not None
+        else np.empty(0, dtype=np.int64)
+    )
     codes = np.array(learner._codes, copy=True)  # one snapshot: the UI thread may label meanwhile
     q, own = _query_vector(learner, query, embed)
-    n_pool = learner.n_pool
     eligible = codes == _UNLABELED if exclude_labeled else np.ones(n_pool, dtype=bool)
     eligible[own] = False
+    eligible[excluded] = False
     n_eligible = int(np.count_nonzero(eligible))
     k = min(n, n_eligible)
     if k == 0:

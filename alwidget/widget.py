@@ -14,6 +14,7 @@ shortcut fires meanwhile.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +80,12 @@ class LabelingWidget(anywidget.AnyWidget):
     command = traitlets.Dict().tag(sync=True)
     autoplay = traitlets.Bool(True).tag(sync=True)
 
-    _SESSION_KW = (
-        "eval_set",
-        "oracle",
-        "journal",
-        "prefetch",
-        "n_mels",
-        "top_k",
-        "window",
-        "audit_rate",
-        "mode",
-        "context",
+    # every keyword of LabelingSession but ``start`` (the widget starts it): read from its signature, never
+    # spelled out again here, so a new session argument cannot be left out
+    _SESSION_KW = tuple(
+        name
+        for name, p in inspect.signature(LabelingSession.__init__).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "start"
     )
 
     def __init__(self, learner, dataset, *, autoplay: bool = True, **kwargs: Any):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alwidget import export
-from alwidget.errors import ExportError, InvalidInputError, MissingDependencyError
+from alwidget import ActiveLearner, export
+from alwidget.errors import AlwidgetError, ExportError, InvalidInputError, JournalWarning, MissingDependencyError
 from alwidget.export import (
     labels_table,
     predictions_table,
@@ -628,3 +628,274 @@ def test_raven_round_trip_property(table, with_durations):
             rows = read_raven(tmp / name, as_frame=False)
             assert np.allclose([r["Begin Time (s)"] for r in rows], mine["start"], rtol=0, atol=1e-6)
             assert np.allclose([r["End Time (s)"] for r in rows], mine["end"], rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- names with line separators
+
+# str.splitlines() splits on all of these; a Raven table is split on real newlines only
+LINE_SEPARATORS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def test_raven_round_trip_of_names_with_unicode_line_separators(tmp_path):
+    for sep in LINE_SEPARATORS:
+        rec = f"site{sep}1/rec{sep}2.wav"
+        table = predictions_table(
+            **small(
+                recordings=[rec, "a.wav", "a.wav", rec],
+                classes=[f"be{sep}ll", "bird"],
+                labels=[None, f"x{sep}y", None, sep + "z"],
+            )
+        )
+        write_raven(table, tmp_path / "t.txt", sr=8000, class_column=f"C{sep}", label_column=f"L{sep}")
+        rows = read_raven(tmp_path / "t.txt", as_frame=False)
+        assert [r["Begin Path"] for r in rows] == table["recording"].tolist()
+        assert [r["Begin File"] for r in rows] == [export._base_name(r) for r in table["recording"]]
+        assert [r[f"C{sep}"] for r in rows] == table["predicted"].tolist()
+        assert [r[f"L{sep}"] for r in rows] == [v or "" for v in table["label"]]
+        (path,) = write_raven(table[table["recording"] == rec], tmp_path, per_recording=True, sr=8000)
+        assert path.parent == tmp_path and path.name == f"rec{sep if sep >= ' ' else '_'}2.selections.txt"
+        assert [r["Class"] for r in read_raven(path, as_frame=False)] == ["bird", f"be{sep}ll"]
+
+
+def test_raven_still_refuses_tabs_and_newlines_naming_the_value(tmp_path):
+    for bad in ("be\tll", "be\nll", "be\rll"):
+        table = predictions_table(**small(classes=[bad, "bird"]))
+        with pytest.raises(InvalidInputError, match=repr(bad).replace("\\", "\\\\")):
+            write_raven(table, tmp_path / "t.txt", sr=8000)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_raven_per_recording_name_of_a_slash_only_recording_stays_in_the_folder(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    rows = [{"recording": "///", "start": 0.0, "end": 1.0, "predicted": "x", "probability": 1.0}]
+    (path,) = write_raven(rows, folder, per_recording=True, sr=8000)
+    assert path.parent == folder and path.exists()
+    assert [p.parent for p in tmp_path.rglob("*.txt")] == [folder]
+
+
+def test_raven_text_columns_cannot_be_named_as_measurements(tmp_path):
+    table = predictions_table(**small())
+    for name in ("Label (s)", "Class (Hz)"):
+        with pytest.raises(InvalidInputError, match=r"label_column='Label \(s\)'|class_column='Class \(Hz\)'"):
+            write_raven(table, tmp_path / "t.txt", sr=8000, **{"label_column" if "L" in name else "class_column": name})
+    write_raven(table, tmp_path / "t.txt", sr=8000, score_column="Score (s)")  # a number: read back as one
+    assert read_raven(tmp_path / "t.txt", score_column="x", as_frame=False)[0]["Score (s)"] == 0.75
+
+
+def test_raven_lone_surrogate_is_a_clear_error(tmp_path):
+    table = predictions_table(**small(classes=["be\ud800ll", "bird"]))
+    with pytest.raises(InvalidInputError, match="UTF-8"):
+        write_raven(table, tmp_path / "t.txt", sr=8000)
+    with pytest.raises(InvalidInputError, match="UTF-8"):
+        write_csv(table, tmp_path / "t.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+cell_texts = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\t\r\n")
+    | st.sampled_from(list(LINE_SEPARATORS)),
+    min_size=1,
+    max_size=8,
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(cell_texts, st.none() | cell_texts), min_size=1, max_size=8),
+    st.lists(cell_texts, min_size=2, max_size=2, unique=True),
+    cell_texts,
+)
+def test_raven_round_trip_of_any_text_property(rows, classes, label_name):
+    n = len(rows)
+    table = predictions_table(
+        ids=list(range(n)),
+        recordings=[rec for rec, _ in rows],
+        starts=[float(i) for i in range(n)],
+        ends=[i + 1.5 for i in range(n)],
+        proba=np.tile([0.25, 0.75], (n, 1)) if n % 2 else np.tile([0.75, 0.25], (n, 1)),
+        classes=classes,
+        labels=[label for _, label in rows],
+        as_frame=False,
+    )
+    column = label_name + " label"  # a name ending in (s) or (Hz) is refused (a measurement)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_raven(table, tmp / "all.txt", sr=8000, label_column=column)
+        back = read_raven(tmp / "all.txt", as_frame=False)
+        assert [r["Begin Path"] for r in back] == table["recording"].tolist()
+        assert [r["Class"] for r in back] == table["predicted"].tolist()
+        assert [r[column] for r in back] == [v or "" for v in table["label"]]
+        assert [r["End Time (s)"] for r in back] == table["end"].tolist()
+        out = tmp / "per"
+        out.mkdir()
+        paths = write_raven(table, out, per_recording=True, sr=8000, label_column=column)
+        assert {p.parent for p in paths} == {out} and len(set(paths)) == len(set(table["recording"].tolist()))
+        back = [r for p in paths for r in read_raven(p, as_frame=False)]
+        assert sorted(r[column] for r in back) == sorted(v or "" for v in table["label"])
+
+
+# --------------------------------------------------------------------------- read_raven: encodings and errors
+
+RAVEN_TEXT = RAVEN_HEADER + "\tAnnotation\r\n1\tSpectrogram 1\t1\t1.5\t2.25\t0\t8000\tGrünspecht – café\r\n"
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["utf-8", "utf-8-sig", "cp1252", "utf-16", "utf-16-le-bom", "utf-16-be-bom", "utf-16-le", "utf-16-be"],
+)
+def test_read_raven_decodes_windows_encodings(tmp_path, encoding):
+    if encoding.endswith("-bom"):
+        data = ("\ufeff" + RAVEN_TEXT).encode(encoding[: -len("-bom")])
+    else:
+        data = RAVEN_TEXT.encode(encoding)
+    (tmp_path / "r.txt").write_bytes(data)
+    rows = read_raven(tmp_path / "r.txt", as_frame=False)
+    assert [(r["Selection"], r["Begin Time (s)"], r["Annotation"]) for r in rows] == [(1, 1.5, "Grünspecht – café")]
+    assert list(rows[0]) == [*RAVEN_HEADER.split("\t"), "Annotation"]  # no byte-order mark left in a name
+
+
+def test_read_raven_undecodable_file_is_a_clear_error(tmp_path):
+    (tmp_path / "r.txt").write_bytes(RAVEN_TEXT.encode("cp1252") + b"\x81\n")  # 0x81: not in cp1252 either
+    with pytest.raises(InvalidInputError, match=r"r\.txt.*UTF-8"):
+        read_raven(tmp_path / "r.txt")
+    (tmp_path / "s.txt").write_bytes(b"\xff\xfe" + RAVEN_TEXT.encode("utf-16-le") + b"\x00")  # odd length
+    with pytest.raises(InvalidInputError, match=r"s\.txt.*UTF-16"):
+        read_raven(tmp_path / "s.txt")
+
+
+def test_read_raven_missing_file_or_folder_names_the_path(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"nope\.txt.*does not exist") as info:
+        read_raven(tmp_path / "nope.txt")
+    assert isinstance(info.value, AlwidgetError)
+    with pytest.raises(InvalidInputError, match="is a folder") as info:
+        read_raven(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("as_frame", [False, pytest.param(None, marks=pytest.mark.skipif(not HAVE_PANDAS, reason=""))])
+@pytest.mark.parametrize("value", [str(2**63), str(-(2**63) - 1), "1_0", "١", "--1"])
+def test_read_raven_selection_beyond_int64_or_not_ascii_is_a_clear_error(tmp_path, value, as_frame):
+    (tmp_path / "r.txt").write_text(RAVEN_HEADER + f"\n{value}\tSpectrogram 1\t1\t0\t1\t0\t100\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=rf"r\.txt, line 2: Selection = '{value}'"):
+        read_raven(tmp_path / "r.txt", as_frame=as_frame)
+
+
+def test_read_raven_accepts_the_int64_bounds(tmp_path):
+    lines = [f"{v}\tSpectrogram 1\t1\t0\t1\t0\t100" for v in (2**63 - 1, -(2**63), "+7", " 8 ")]
+    (tmp_path / "r.txt").write_text(RAVEN_HEADER + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    rows = read_raven(tmp_path / "r.txt", as_frame=False)
+    assert [r["Selection"] for r in rows] == [2**63 - 1, -(2**63), 7, 8]
+    if HAVE_PANDAS:
+        assert read_raven(tmp_path / "r.txt")["Selection"].tolist() == [2**63 - 1, -(2**63), 7, 8]
+
+
+# --------------------------------------------------------------------------- learner: import, predictions, export
+
+
+def test_import_labels_with_unicode_digits_is_not_an_integer(tmp_path):
+    path = tmp_path / "labels.csv"
+    rows = ["0,0,²,active", "1,1,①,active", "2,2,٣,active", "3,3,--1,import"]
+    path.write_text("id,index,label,mode\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    learner = ActiveLearner(np.eye(5, dtype=np.float32), [3, "a"])  # integer ids and an integer class
+    assert learner.import_labels(path) == 4
+    assert learner.labels == {0: "²", 1: "①", 2: "٣", 3: "--1"}  # names, not the class 3
+    assert learner.classes == [3, "a", "²", "①", "٣", "--1"]
+
+    rows = ["²,0,a,active", "①,1,a,active", "٣,2,a,active", "--1,3,a,active", "-0,4,a,active"]
+    path.write_text("id,index,label,mode\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    learner = ActiveLearner(np.eye(5, dtype=np.float32), ["a"])
+    with pytest.warns(JournalWarning, match=r"4 id\(s\) not in the pool.*'²', '①', '٣'"):
+        assert learner.import_labels(path) == 1  # "-0" is the integer id 0
+    assert learner.labels == {0: "a"}
+
+
+def _fitted_learner(**kwargs):
+    X = np.random.default_rng(3).normal(size=(6, 3)).astype(np.float32)
+    learner = ActiveLearner(X, ["a", "b"], **kwargs)
+    learner.teach([0, 1], ["a", "b"])
+    learner.unsure(2)
+    return learner
+
+
+def test_predictions_of_a_learner_with_plain_ids(tmp_path):
+    ids = [f"clip{i}.wav" for i in range(6)]
+    table = _fitted_learner(ids=ids).predictions(as_frame=False)
+    assert table["id"].tolist() == ids and table["recording"].tolist() == ids
+    assert np.isnan(table["start"]).all() and np.isnan(table["end"]).all()
+    assert table["label"].tolist()[:3] == ["a", "b", None] and table["mode"].tolist()[:3] == ["active"] * 2 + ["unsure"]
+    write_csv(table, tmp_path / "p.csv")
+    first = (tmp_path / "p.csv").read_text().splitlines()[1].split(",")
+    assert first[:4] == ["clip0.wav", "clip0.wav", "", ""] and first[6:] == ["a", "active"]  # times left empty
+    with pytest.raises(InvalidInputError, match=r"row 0.*start.*unknown.*dataset="):
+        write_raven(table, tmp_path / "t.txt", sr=8000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+
+
+def test_predictions_of_a_learner_with_window_ids():
+    ids = ["b/rec.flac@12.5", "b/rec.flac@0.0", "a.wav@2", "odd@name.wav", "@3.5", "c.wav@1e400"]
+    table = _fitted_learner(ids=ids).predictions(as_frame=False)
+    got = {i: (rec, s) for i, rec, s in zip(table["id"], table["recording"], table["start"].tolist())}
+    assert got["b/rec.flac@12.5"] == ("b/rec.flac", 12.5)
+    assert got["b/rec.flac@0.0"] == ("b/rec.flac", 0.0)
+    assert got["a.wav@2"] == ("a.wav", 2.0)
+    for plain in ("odd@name.wav", "@3.5", "c.wav@1e400"):  # not a window id: the id is the recording
+        assert got[plain][0] == plain and math.isnan(got[plain][1])
+    assert np.isnan(table["end"]).all()  # the window length is not in the id
+    assert table["recording"].tolist()[:3] == ["@3.5", "a.wav", "b/rec.flac"]
+    assert table["start"].tolist()[1:4] == [2.0, 0.0, 12.5]  # sorted by recording, then start
+
+
+def test_predictions_of_a_learner_without_ids():
+    learner = _fitted_learner()
+    for table in [learner.predictions(as_frame=False)] + ([learner.predictions()] if HAVE_PANDAS else []):
+        assert list(table["id"]) == list(range(6))
+        assert list(table["recording"]) == [str(i) for i in range(6)]
+        assert np.isnan(np.asarray(table["start"], dtype=float)).all()
+        assert np.isnan(np.asarray(table["end"], dtype=float)).all()
+    assert len(learner.predictions(threshold=1.0, as_frame=False)) <= 6
+
+
+def test_predictions_table_accepts_unknown_times_but_no_other_non_finite_ones():
+    table = predictions_table(**small(starts=[0.0, math.nan, 0.0, 1.0], ends=[1.0, math.nan, math.nan, 2.0]))
+    assert np.isnan(table["start"]).sum() == 1 and np.isnan(table["end"]).sum() == 2
+    assert list(table["id"]) == ["w1", 7, "w0", "w3"]  # an unknown start sorts last within its recording
+    for bad in (math.inf, -math.inf, -1.0):
+        with pytest.raises(InvalidInputError, match=r"starts\[1\]"):
+            predictions_table(**small(starts=[0.0, bad, 0.0, 1.0]))
+        with pytest.raises(InvalidInputError, match=r"ends\[1\]"):
+            predictions_table(**small(ends=[1.0, bad, 1.0, 2.0]))
+
+
+def test_export_labels_of_an_undecodable_file_name_is_a_clear_error(tmp_path):
+    learner = _fitted_learner(ids=["bad\udcff.wav"] + [f"c{i}" for i in range(5)])  # os.listdir of a non-UTF-8 name
+    with pytest.raises(InvalidInputError, match=r"labels to .*labels\.csv.*lone surrogate"):
+        learner.export_labels(tmp_path / "labels.csv")
+    assert list(tmp_path.iterdir()) == []
+    learner.export_labels(tmp_path / "labels.json")  # JSON escapes it: a round trip
+    fresh = ActiveLearner(np.zeros((6, 3), dtype=np.float32), ["a", "b"], ids=learner.ids)
+    assert fresh.import_labels(tmp_path / "labels.json") == 2 and fresh.labels == learner.labels
+    with pytest.raises(InvalidInputError, match="path"):
+        learner.export_labels(None)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_export_labels_file_mode_like_the_other_writers(tmp_path):
+    learner = _fitted_learner(ids=[f"c{i}" for i in range(6)])
+    table = predictions_table(**small())
+    old = os.umask(0o027)
+    try:
+        learner.export_labels(tmp_path / "labels.csv")
+        learner.export_labels(tmp_path / "labels.json")
+        write_csv(table, tmp_path / "p.csv")
+        write_raven(table, tmp_path / "t.txt", sr=8000)
+        with open(tmp_path / "plain.txt", "w") as f:  # what open() gives under this umask
+            f.write("x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(["labels.csv", "labels.json", "p.csv", "t.txt", "plain.txt"], 0o640)
+    learner.export_labels(tmp_path / "labels.csv")  # default umask now (022): a new file is 0644
+    assert (tmp_path / "labels.csv").stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode
+    learner.export_labels(tmp_path / "new.csv")
+    assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o666 & ~old

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from alwidget import ActiveLearner
 from alwidget._journal import JournalWriter, encode, read
-from alwidget.errors import AlwidgetError, JournalError, JournalLockedError, JournalWarning
+from alwidget.errors import AlwidgetError, InvalidInputError, JournalError, JournalLockedError, JournalWarning
 
 X = np.arange(60, dtype=np.float32).reshape(20, 3)
 CLASSES = ["bird", "bell"]
@@ -197,7 +197,7 @@ def test_second_live_process_is_refused(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         with pytest.raises(JournalLockedError, match="open in another running session"):
-            ActiveLearner(np.zeros((20, 3), dtype="float32"), CLASSES, journal=path)
+            ActiveLearner(np.zeros((20, 3), dtype="float32"), CLASSES).open_journal(path, takeover=False)
     finally:
         proc.kill()
         proc.wait()
@@ -211,9 +211,16 @@ def test_same_process_reopen_takes_over(tmp_path):
     old.teach(1, "bird")
     new = ActiveLearner(X, CLASSES, journal=path)  # re-running the notebook cell
     assert new.labels == {1: "bird"}
-    with pytest.warns(JournalWarning, match="NOT being saved"):
-        old.teach(2, "bird")
-    assert old.journal_error is not None
+    # the superseded learner refuses (it never accepts a label it cannot write) and says where to continue
+    assert "newer learner in this kernel" in old.journal_error
+    for call in (lambda: old.teach(2, "bird"), lambda: old.skip(3), old.undo, lambda: old.add_class("hum")):
+        with pytest.raises(JournalLockedError, match=r"newer learner in this kernel.*continue labelling in the newest"):
+            call()
+    assert old.labels == {1: "bird"} and old.skipped_idx.tolist() == [] and old.classes == CLASSES
+    new.teach(2, "bell")
+    records = read(path).records
+    assert [r["ids"] for r in records if r["kind"] == "teach"] == [[1], [2]]  # one writer: each label once
+    new.close_journal()
 
 
 def test_disk_full_keeps_state_tells_the_user_and_catches_up(tmp_path, monkeypatch):
@@ -459,7 +466,7 @@ def test_a_link_cannot_bypass_the_lock(tmp_path, link):
     try:
         assert proc.stdout.readline().strip() == "ready"
         with pytest.raises(JournalLockedError, match="open in another running session"):
-            ActiveLearner(X, CLASSES, journal=other)
+            ActiveLearner(X, CLASSES).open_journal(other, takeover=False)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "taught"  # the holder still writes, alone
@@ -525,8 +532,8 @@ class _Disk:
 
 
 class _QuotaFile(io.RawIOBase):
-    def __init__(self, path, disk):
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    def __init__(self, fd, disk):
+        self._fd = fd
         self._disk = disk
 
     def writable(self):
@@ -570,13 +577,7 @@ def disk(monkeypatch):
 
     disk = _Disk()
 
-    def fake_open(file, mode="r", buffering=-1, *args, **kwargs):
-        if "a" in mode and "b" in mode:  # the journal (not its text side files)
-            raw = _QuotaFile(file, disk)
-            return raw if buffering == 0 else io.BufferedWriter(raw)
-        return open(file, mode, buffering, *args, **kwargs)
-
-    monkeypatch.setattr(_journal, "open", fake_open, raising=False)
+    monkeypatch.setattr(_journal, "_wrap_fd", lambda fd: _QuotaFile(fd, disk))  # the journal, not its side files
     return disk
 
 
@@ -682,7 +683,7 @@ def test_takeover_from_a_live_process_gets_every_label_and_stops_the_old_writer(
         assert proc.stdout.readline().strip() == "ready"
         new = ActiveLearner(X, CLASSES)
         with pytest.raises(JournalLockedError, match="takeover=True"):
-            new.open_journal(path)
+            new.open_journal(path, takeover=False)
         assert new.journal is None
         new.open_journal(path, takeover=True)
         assert new.labels == {1: "bird", 2: "bell"} and new.skipped_idx.tolist() == [3]
@@ -702,7 +703,7 @@ def test_takeover_from_a_live_process_gets_every_label_and_stops_the_old_writer(
     new.teach(6, "bell")
     with open(path, "rb") as f, pytest.raises(BlockingIOError):
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    assert (tmp_path / "labels.jsonl.lock").read_text().strip() == str(os.getpid())
+    assert (tmp_path / "labels.jsonl.lock").read_text().split("\n")[0] == str(os.getpid())
     assert not (tmp_path / "labels.jsonl.takeover").exists()
     new.close_journal()
     gc.collect()  # writers of earlier tests, if any are still unreachable
@@ -840,3 +841,109 @@ def test_relabel_is_undoable_journalled_and_replayed_with_its_mode(tmp_path):
     ]
     b.undo()
     assert b.labels == {1: "bird", 2: "bird"}
+
+
+# ---------------------------------------------------------------- issue 25: every path resumes
+CONSTRUCTOR_HOLDER = """
+import json, sys, numpy as np
+from alwidget import ActiveLearner
+from alwidget.errors import JournalLockedError
+learner = ActiveLearner(np.arange(60, dtype="float32").reshape(20, 3), ["bird", "bell"], journal=sys.argv[1])
+learner.teach([1, 2], ["bird", "bell"])
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    learner.teach(4, "bird")
+    print(json.dumps({"teach": "accepted"}), flush=True)
+except JournalLockedError as exc:
+    print(json.dumps({"teach": str(exc), "labels": {str(k): v for k, v in learner.labels.items()}}), flush=True)
+"""
+
+
+def test_the_constructor_takes_the_journal_over_like_a_reloaded_page(tmp_path, monkeypatch):
+    # the README Quickstart opens the journal in ActiveLearner(journal=): a Voila reload or second tab
+    # runs that line in a new kernel while the old kernel still holds the journal
+    path = tmp_path / "labels.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSTRUCTOR_HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/labelling.ipynb")
+        new = ActiveLearner(X, CLASSES, journal=path)
+        assert new.labels == {1: "bird", 2: "bell"}
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        report = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "taken over by another session (/home/me/labelling.ipynb, pid" in report["teach"]
+    assert report["labels"] == {"1": "bird", "2": "bell"}  # the old one changed nothing
+    new.teach(5, "bird")
+    assert [r["ids"] for r in read(path).records if r["kind"] == "teach"] == [[1, 2], [5]]
+    new.close_journal()
+
+
+def test_from_journal_takes_over_too(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSTRUCTOR_HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        new = ActiveLearner.from_journal(path, X)
+        assert new.labels == {1: "bird", 2: "bell"} and new.classes == CLASSES
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert "taken over" in json.loads(proc.stdout.readline())["teach"]
+    finally:
+        proc.kill()
+        proc.wait()
+    new.close_journal()
+
+
+@pytest.mark.parametrize(
+    ("value", "exc", "match"),
+    [
+        (123, InvalidInputError, "journal must be a file path .*int: 123"),
+        (b"labels.jsonl", InvalidInputError, "journal must be a file path .*bytes"),
+        ("", InvalidInputError, "journal must be a file path"),
+        (1.5, InvalidInputError, "float"),
+    ],
+)
+def test_a_journal_that_is_not_a_path_is_a_clear_error(value, exc, match):
+    learner = ActiveLearner(X, CLASSES)
+    with pytest.raises(exc, match=match):
+        ActiveLearner(X, CLASSES, journal=value)
+    with pytest.raises(exc, match=match):
+        learner.open_journal(value)
+    with pytest.raises(exc, match=match):
+        ActiveLearner.from_journal(value, X, classes=CLASSES)
+    assert learner.journal is None
+
+
+def test_a_folder_or_fifo_journal_is_refused_and_never_hangs(tmp_path):
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    with pytest.raises(JournalError, match=r"is a folder; pass a file path inside it"):
+        ActiveLearner(X, CLASSES, journal=folder)
+    with pytest.raises(JournalError, match=r"is a folder"):
+        ActiveLearner.from_journal(folder, X)
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    result = {}
+
+    def opener():
+        try:
+            ActiveLearner(X, CLASSES, journal=fifo)
+        except JournalError as exc:
+            result["error"] = str(exc)
+
+    thread = threading.Thread(target=opener, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "opening a FIFO as the journal hung"
+    assert "not a regular file" in result["error"] and str(fifo) in result["error"]
+    with pytest.raises(JournalError, match="not a regular file"):
+        ActiveLearner.from_journal(fifo, X, classes=CLASSES)

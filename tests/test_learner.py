@@ -415,7 +415,8 @@ def test_rejected_calls_leave_state_unchanged():
         (lambda: learner.teach([4, 5], ["bell"]), ValueError, "got 1 labels for 2 indices"),
         (lambda: learner.teach([4, 4], "bell"), ValueError, "index 4 is given more than once"),
         (lambda: learner.teach(1.5, "bell"), ValueError, "index 1.5 is not an integer"),
-        (lambda: learner.teach([], "bell"), ValueError, "no index given"),
+        (lambda: learner.teach([], ["bell"]), ValueError, "got 1 labels for 0 indices"),
+        (lambda: learner.teach([], [], mode="nonsense"), ValueError, "mode"),
         (lambda: learner.skip(2), AlreadyLabeledError, "clip 2 is already labelled 'bird' and cannot be skipped"),
         (lambda: learner.skip(3), ValueError, "clip 3 is already skipped"),
         (lambda: learner.add_class("bird"), ValueError, "class 'bird' already exists"),
@@ -427,6 +428,24 @@ def test_rejected_calls_leave_state_unchanged():
         assert isinstance(info.value, AlwidgetError)
         assert snapshot(learner) == before
         assert len(learner.history) == n_hist
+
+
+def test_an_empty_batch_records_nothing(tmp_path):
+    # e.g. every search hit was held out: the loop calls teach with nothing left
+    X, _ = blobs(10)
+    learner = ActiveLearner(X, CLASSES, journal=tmp_path / "labels.jsonl")
+    learner.teach(2, "bird")
+    size = (tmp_path / "labels.jsonl").stat().st_size
+    before, n_hist = snapshot(learner), len(learner.history)
+    learner.teach([], [])
+    learner.teach(np.array([], dtype=np.int64), "bird")
+    learner.skip([])
+    learner.unsure([])
+    learner.relabel([], [])
+    assert snapshot(learner) == before and len(learner.history) == n_hist
+    assert (tmp_path / "labels.jsonl").stat().st_size == size  # nothing journalled
+    assert learner.undo().indices == (2,)  # the undo history is untouched
+    learner.close_journal()
 
 
 def test_unknown_label_message_is_not_quoted_like_a_plain_keyerror():
@@ -795,3 +814,64 @@ def test_unsure_is_never_trained_on_never_queried_and_can_be_undone_or_taught_la
     learner.unsure(2)
     learner.teach(2, "a")  # decided later: a label like any other
     assert learner.labels[2] == "a" and learner.unsure_idx.tolist() == []
+
+
+# ---------------------------------------------------------------- issue 25: modes survive every undo
+def test_undo_of_an_unsure_withdrawal_brings_back_the_label_and_its_mode():
+    learner = ActiveLearner(np.zeros((6, 2), dtype="float32"), ["a", "b"])
+    learner.teach(1, "a", mode="search")
+    learner.unsure(1, mode="review")  # a label review withdraws the label
+    learner.teach(1, "b")
+    assert learner.label_modes == {1: "active"}
+    learner.undo()
+    assert learner.labels == {} and learner.label_modes == {}
+    learner.undo()
+    assert learner.labels == {1: "a"} and learner.label_modes == {1: "search"}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["teach", "relabel", "skip", "unsure", "undo"]),
+            st.integers(0, 3),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(["active", "search", "review"]),
+        ),
+        max_size=25,
+    )
+)
+def test_label_modes_match_a_snapshot_stack_under_any_sequence(ops):
+    # reference: the state before every live event on a stack; undo pops it
+    learner = ActiveLearner(np.zeros((4, 2), dtype="float32"), ["a", "b"])
+    state: dict[int, tuple] = {}  # clip -> ("label", name, mode) / ("skip",) / ("unsure",)
+    stack: list[dict] = []
+    for kind, i, name, mode in ops:
+        now = state.get(i, ("open",))
+        labelled = now[0] == "label"
+        try:
+            if kind == "teach":
+                learner.teach(i, name, mode=mode)
+                new = ("label", name, mode)
+            elif kind == "relabel":
+                learner.relabel(i, name, mode=mode)
+                new = ("label", name, mode)
+            elif kind == "skip":
+                learner.skip(i, mode=mode)
+                new = ("skip",)
+            elif kind == "unsure":
+                learner.unsure(i, mode=mode)
+                new = ("unsure",)
+            else:
+                learner.undo()
+                state = stack.pop()
+                continue
+        except AlwidgetError:
+            continue  # refused calls change nothing
+        assert kind != "teach" or not labelled
+        stack.append(dict(state))
+        state[i] = new
+    expected_labels = {i: s[1] for i, s in state.items() if s[0] == "label"}
+    expected_modes = {i: s[2] for i, s in state.items() if s[0] == "label"}
+    assert learner.labels == expected_labels
+    assert learner.label_modes == expected_modes

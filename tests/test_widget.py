@@ -198,3 +198,33 @@ def test_review_modes_through_the_widget(widget, sounds):
     w.command = {"kind": "unsure", "seq": 4, "view": "t", "clip": i}
     assert sum(b["unsure"] for b in w.search["bins"]) == 1 and w.learner.unsure_idx.tolist() == [i]
     assert _traits(w) == w.session.snapshot()
+
+
+def test_every_session_argument_is_accepted_and_forwarded(sounds, monkeypatch):
+    """Each keyword of LabelingSession (but start) reaches the session with the value the widget was given."""
+    import inspect
+
+    from alwidget import widget as widget_module
+
+    ds, X, classes = sounds
+    params = inspect.signature(widget_module.LabelingSession.__init__).parameters
+    names = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "start"]
+    assert "search_n" in names and "audit_rate" in names
+    seen = {}
+
+    class Spy(widget_module.LabelingSession):
+        def __init__(self, learner, dataset, **kw):
+            seen.update(kw)
+            super().__init__(learner, dataset, **kw)
+
+    monkeypatch.setattr(widget_module, "LabelingSession", Spy)
+    sentinels = {name: params[name].default for name in names}  # the defaults pass validation...
+    sentinels.update(search_n=5, prefetch=3, top_k=2, window=7, n_mels=32, audit_rate=0.0, context=0.5)
+    w = widget_module.LabelingWidget(ActiveLearner(X, classes), ds, **sentinels)
+    try:
+        for name in names:  # ...and each one arrives as given
+            assert name in seen, name
+            assert seen[name] is sentinels[name] or seen[name] == sentinels[name], name
+        assert w.session.search_n == 5
+    finally:
+        w.close()
