@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from alwidget import _journal
+from alwidget._ledger import UndoEntry
 from alwidget._validation import LABEL_MODES, check_class_name
 from alwidget.errors import (
     AlwidgetError,
@@ -154,10 +155,10 @@ class PersistenceMixin:
                 if has_events:
                     pending = []
                 else:  # events given before this journal was opened are copied into it
-                    pending = [self._event_record(e, pos, e.target) for pos, e in enumerate(self._history)]
+                    pending = [self._event_record(e, pos, e.target) for pos, e in enumerate(self._ledger.events)]
                     # renumber: in the copy an event's number is its position in the history
-                    self._undo_stack = [(pos, idx, prev, pos) for pos, idx, prev, _ in self._undo_stack]
-                    self._next_seq = len(self._history)
+                    self._ledger.renumber()
+                    self._next_seq = len(self._ledger)
                 self._pending = [_journal.encode(r) for r in pending]
                 if contents.header is None and not contents.records:
                     self._pending.insert(0, _journal.encode(self._header()))  # a new (or headless, empty) journal
@@ -177,10 +178,10 @@ class PersistenceMixin:
                 "Pass the path of a new or existing journal file (e.g. labels.jsonl), not a data file"
             )
             raise JournalError(msg)
-        if contents.records and self._history:
+        if contents.records and len(self._ledger):
             msg = (
                 f"the journal {path} already holds {len(contents.records)} events and this learner has "
-                f"{len(self._history)} of its own; resume with a fresh learner, or use a new journal file"
+                f"{len(self._ledger)} of its own; resume with a fresh learner, or use a new journal file"
             )
             raise JournalError(msg)
         if contents.header is not None:
@@ -265,20 +266,20 @@ class PersistenceMixin:
 
     def _revert_last_event(self, record: dict) -> None:
         """Undo the effect of the event just recorded (``record`` is its journal record)."""
-        event = self._history.pop()
+        event = self._ledger.pop_last()
         self._next_seq = record["seq"]
         if event.kind in ("teach", "relabel", "skip", "unsure"):
-            _, idx, prev, _ = self._undo_stack.pop()
+            _, idx, prev, _ = self._ledger.pop_undoable()
             self._set_codes(idx, prev)
         elif event.kind == "undo":
-            reverted = self._history[event.target]
+            reverted = self._ledger[event.target]
             idx = np.asarray(reverted.indices, dtype=np.int64)
             prev = self._codes[idx].copy()
             if reverted.kind in ("teach", "relabel"):
                 self._set_codes(idx, np.array([self._code[c] for c in reverted.labels], dtype=np.int32))
             else:
                 self._set_codes(idx, _SKIPPED if reverted.kind == "skip" else _UNSURE)
-            self._undo_stack.append((event.target, idx, prev, record["target"]))
+            self._ledger.push_undoable(UndoEntry(event.target, idx, prev, record["target"]))
         elif event.kind == "add_class":
             del self._code[self._classes.pop()]
         self._label_version += 1  # counters only grow: caches see "changed" and recompute the same state
@@ -362,7 +363,7 @@ class PersistenceMixin:
                     target = rec["target"]
                     if target not in applied:
                         continue  # its event was lost or its clips are gone: nothing to revert
-                    if not self._undo_stack or self._undo_stack[-1][3] != target:
+                    if self._ledger.last_undoable_seq() != target:
                         problems.append(f"{path}: undo of event {target} does not match the history; it was skipped")
                         continue
                     self._undo(t=t, seq=seq)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from alwidget import strategies as _strategies
+from alwidget._ledger import Event, LabelLedger
 from alwidget._persistence import PersistenceMixin
 from alwidget._validation import (
     LABEL_MODES,
@@ -58,30 +58,6 @@ _SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
 _WINDOW_SLICES = 16
 _WINDOW_STRIDE = 4  # labels and skips per move of the window by one slice
 _PERMUTATION_TABLE = 1 << 22  # pools of up to this many rows keep the candidate permutation as a table (16 MB)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of :attr:`ActiveLearner.history`.
-
-    Attributes
-    ----------
-    kind : ``"teach"``, ``"relabel"``, ``"skip"``, ``"unsure"``, ``"undo"`` or ``"add_class"``
-    indices : pool indices the event touched (empty for ``add_class``)
-    labels : class names given (``teach``), or the new class (``add_class``)
-    target : for ``undo``, the position in ``history`` of the event it reverted
-    time : wall-clock time of the event, seconds since the epoch
-    mode : how the clips of a ``teach`` or ``skip`` were found: ``"active"``
-        (the learner's queries, or code), ``"search"`` (search by example),
-        ``"review"`` or ``"import"`` (:meth:`ActiveLearner.import_labels`)
-    """
-
-    kind: str
-    indices: tuple[int, ...] = ()
-    labels: tuple = ()
-    target: int | None = None
-    time: float = field(default_factory=time.time, compare=False)
-    mode: str = "active"
 
 
 class ActiveLearner(PersistenceMixin):
@@ -201,8 +177,7 @@ class ActiveLearner(PersistenceMixin):
 
         self._codes = np.full(len(self._X), _UNLABELED, dtype=np.int32)
         self._tally: dict[int, int] = {}  # code -> number of clips with it, for every code but _UNLABELED
-        self._history: list[Event] = []
-        self._undo_stack: list[tuple[int, np.ndarray, np.ndarray, int]] = []  # (history pos, idx, prev, seq)
+        self._ledger = LabelLedger()  # the history and its undo stack
         self._label_version = 0  # bumps whenever the training set or the classes change
         self._version = 0  # bumps on every change
         self._lock = threading.RLock()
@@ -334,27 +309,13 @@ class ActiveLearner(PersistenceMixin):
     @property
     def history(self) -> tuple[Event, ...]:
         """Every teach, skip, undo and add_class so far, oldest first."""
-        return tuple(self._history)
+        return self._ledger.events
 
     @property
     def label_modes(self) -> dict:
         """``{index: mode}`` for every labelled clip: how it was found (see :data:`LABEL_MODES`)."""
         with self._lock:
-            history = list(self._history)
-        modes: dict[int, str] = {}  # the mode of each clip's last label (kept while a skip or unsure hides it)
-        before: dict[int, dict] = {}  # history position of an event -> the modes it replaced
-        for pos, event in enumerate(history):
-            if event.kind in ("teach", "relabel", "skip", "unsure"):
-                before[pos] = {i: modes.get(i) for i in event.indices}
-                if event.kind in ("teach", "relabel"):
-                    modes.update(dict.fromkeys(event.indices, event.mode))
-            elif event.kind == "undo":  # undo reverts the latest live event: restore what it replaced
-                for i, mode in before.pop(event.target, {}).items():
-                    if mode is None:
-                        modes.pop(i, None)
-                    else:
-                        modes[i] = mode
-        with self._lock:
+            modes = self._ledger.label_modes()
             labelled = set(self.labeled_idx.tolist())
         return {i: m for i, m in modes.items() if i in labelled}
 
@@ -509,14 +470,14 @@ class ActiveLearner(PersistenceMixin):
         caller can bring its clips back.
         """
         with self._lock:
-            if not self._undo_stack:
+            if not self._ledger.can_undo():
                 msg = "nothing to undo: no teach or skip is left to revert"
                 raise NothingToUndoError(msg)
             return self._undo()
 
     def _undo(self, t: float | None = None, seq: int | None = None) -> Event:
-        pos, idx, prev, target_seq = self._undo_stack.pop()
-        event = self._history[pos]
+        pos, idx, prev, target_seq = self._ledger.pop_undoable()
+        event = self._ledger[pos]
         self._set_codes(idx, prev)
         undo = Event("undo", event.indices, event.labels, target=pos, time=t or time.time())
         self._record(undo, target_seq=target_seq, seq=seq)
@@ -545,10 +506,8 @@ class ActiveLearner(PersistenceMixin):
         if not replaying:
             seq = self._next_seq
         self._next_seq = max(self._next_seq, seq + 1)
-        self._history.append(event)
-        if event.kind in ("teach", "relabel", "skip", "unsure"):
-            self._undo_stack.append((len(self._history) - 1, idx, prev, seq))
-        reverted = self._history[event.target] if event.kind == "undo" else None
+        self._ledger.append(event, idx, prev, seq)
+        reverted = self._ledger[event.target] if event.kind == "undo" else None
         withdrawn = event.kind == "unsure" and prev is not None and bool((prev >= 0).any())
         if (
             event.kind in ("teach", "relabel", "add_class")
