@@ -118,7 +118,10 @@ class LabelLedger:
 
     # ------------------------------------------------------------------ writing
     def append(self, event: Event, idx=None, prev=None, seq: int = 0) -> int:
-        """Append ``event``; an undoable one goes on the undo stack with its clips' previous codes. Returns its position."""
+        """Append ``event`` and return its position; an undoable one goes on the undo stack.
+
+        ``idx`` and ``prev`` are its clips and their codes before it; ``seq`` its journal number.
+        """
         self._events.append(event)
         pos = len(self._events) - 1
         if event.kind in UNDOABLE:

@@ -69,7 +69,7 @@ class PersistenceMixin:
             "format": _journal.FORMAT,
             "v": _journal.VERSION,
             "n_pool": self.n_pool,
-            "dim": int(self._X.shape[1]),
+            "dim": int(self._pool.dim),
             "ids": "index" if self._ids is None else "clip",
             "classes": list(self._classes),
             "t": round(time.time(), 3),
@@ -293,10 +293,10 @@ class PersistenceMixin:
                 + ("pass ids=dataset.clip_ids" if id_kind == "index" else "build the learner without ids")
             )
             raise JournalError(msg)
-        if header.get("dim") != self._X.shape[1] or (id_kind == "index" and header.get("n_pool") != self.n_pool):
+        if header.get("dim") != self._pool.dim or (id_kind == "index" and header.get("n_pool") != self.n_pool):
             msg = (
                 f"the journal {path} was written for a pool of {header.get('n_pool')} clips x {header.get('dim')} "
-                f"features, but this learner has {self.n_pool} x {self._X.shape[1]}: a journal from a different "
+                f"features, but this learner has {self.n_pool} x {self._pool.dim}: a journal from a different "
                 "dataset? Use the same embeddings, or pass ids= to match clips by id"
             )
             raise JournalError(msg)

@@ -31,14 +31,19 @@ from alwidget.errors import (
 )
 from alwidget import models as _models
 from alwidget._graph import PoolGraph, sample_rows
+from alwidget._pool import (
+    _SUBSET_STREAM,
+    CandidateWindow,
+    Pool,
+    gather_rows,
+    pool_blocks,
+    sample_candidates,
+)
 from alwidget.models import (
     _TorchClassifier,
     fit_model,
-    gather_rows,
     make_model,
-    pool_blocks,
     predict_proba_with,
-    to_float32,
 )
 
 __all__ = ["ActiveLearner", "Event"]
@@ -47,17 +52,9 @@ _UNLABELED = -1
 _SKIPPED = -2
 _UNSURE = -3  # answered "unsure": never trained on, never asked again (until taught)
 _COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
-_CHUNK_ROWS = 65_536
-_STATS_CHUNK = 16_384  # rows per block of the statistics of a pool larger than _CHUNK_ROWS
 # a query scores every candidate up to this many, a seeded random subset of this many above
 # (ActiveLearner(candidates=...)); see benchmarks/README.md, "Ten million windows"
 _MAX_CANDIDATES = 20_000
-_SUBSET_STREAM = 1  # extra seed word of the candidate subset's generator
-# a pool of at least twice `candidates` rows draws its candidates from a window of this many
-# slices of a seeded permutation, moved by one slice per label or skip (_CandidateWindow)
-_WINDOW_SLICES = 16
-_WINDOW_STRIDE = 4  # labels and skips per move of the window by one slice
-_PERMUTATION_TABLE = 1 << 22  # pools of up to this many rows keep the candidate permutation as a table (16 MB)
 
 
 class ActiveLearner(PersistenceMixin):
@@ -154,7 +151,7 @@ class ActiveLearner(PersistenceMixin):
         journal=None,
         dataset=None,
     ):
-        self._X = check_embeddings(embeddings, allow_float16=True)  # float16/float32, memory-mapped: no copy
+        self._pool = Pool(check_embeddings(embeddings, allow_float16=True))  # float16/float32, memory-mapped: no copy
         self._classes = check_classes(classes)
         self._code = {c: i for i, c in enumerate(self._classes)}
         _strategies.get(strategy)  # fail now, not at the first query
@@ -169,19 +166,18 @@ class ActiveLearner(PersistenceMixin):
         self.device = device
         self.n_committee = check_positive_int(n_committee, "n_committee")
         self.candidates = None if candidates is None else check_positive_int(candidates, "candidates")
-        self.dataset = _check_dataset(dataset, len(self._X))
+        self.dataset = _check_dataset(dataset, len(self._pool))
         if ids is None and dataset is not None:
             ids = dataset.clip_ids
-        self._ids = _check_ids(ids, len(self._X))
+        self._ids = _check_ids(ids, len(self._pool))
         self._index_of_id: dict | None = None
 
-        self._codes = np.full(len(self._X), _UNLABELED, dtype=np.int32)
+        self._codes = np.full(len(self._pool), _UNLABELED, dtype=np.int32)
         self._tally: dict[int, int] = {}  # code -> number of clips with it, for every code but _UNLABELED
         self._ledger = LabelLedger()  # the history and its undo stack
         self._label_version = 0  # bumps whenever the training set or the classes change
         self._version = 0  # bumps on every change
         self._lock = threading.RLock()
-        self._mean, self._scale = _pool_stats(self._X)
 
         self.model_ = None
         self.model_version_ = 0
@@ -190,7 +186,7 @@ class ActiveLearner(PersistenceMixin):
         self._fit_n_classes = 0
         self._proba_cache: tuple[int, np.ndarray] | None = None
         self._subset_cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (fit version, rows, proba)
-        self._window: _CandidateWindow | None = None  # candidates of a large pool (built at its first query)
+        self._window: CandidateWindow | None = None  # candidates of a large pool (built at its first query)
         self._committee: tuple[int, list] | None = None
         self._graphs: dict[tuple[int, int], PoolGraph] = {}  # (n_neighbors, max_nodes) -> graph, for "spread"
 
@@ -208,9 +204,33 @@ class ActiveLearner(PersistenceMixin):
 
         A read-only view: a memory-mapped pool stays on disk.
         """
-        view = self._X.view()
+        view = self._pool.X.view()
         view.flags.writeable = False
         return view
+
+    @property
+    def pool(self) -> Pool:
+        """The embeddings with their standardisation and readers (``X``, ``mean``, ``scale``, ``rows``, ``blocks``).
+
+        Read-only for callers: search and review read the pool through it.
+        """
+        return self._pool
+
+    def label_codes(self) -> np.ndarray:
+        """A copy of every clip's state, int32 ``(n_pool,)``: a class code (>= 0, an index into
+        :attr:`classes`), -1 open, -2 skipped, -3 unsure. Taken under the learner's lock, so it is
+        one consistent snapshot while other threads label."""
+        with self._lock:
+            return self._codes.copy()
+
+    def labeled_snapshot(self) -> tuple[np.ndarray, np.ndarray, list]:
+        """``(indices, codes, classes)`` of the labelled clips, taken together under the lock.
+
+        ``indices`` int64 ``(m,)`` ascending, ``codes`` int64 ``(m,)`` into ``classes``.
+        """
+        with self._lock:
+            lab = np.flatnonzero(self._codes >= 0)
+            return lab, self._codes[lab].astype(np.int64), list(self._classes)
 
     @property
     def classes(self) -> list:
@@ -220,7 +240,7 @@ class ActiveLearner(PersistenceMixin):
     @property
     def n_pool(self) -> int:
         """Number of clips in the pool."""
-        return len(self._X)
+        return len(self._pool)
 
     @property
     def labeled_idx(self) -> np.ndarray:
@@ -559,7 +579,7 @@ class ActiveLearner(PersistenceMixin):
 
     def _features(self, idx) -> np.ndarray:
         """:meth:`features` for indices already known to be valid."""
-        return (self._X[idx] - self._mean) / self._scale
+        return (self._pool.X[idx] - self._pool.mean) / self._pool.scale
 
     def fit(self) -> ActiveLearner:
         """Train the model on every current label (deterministic for a given seed).
@@ -592,7 +612,7 @@ class ActiveLearner(PersistenceMixin):
         """``(graph, rows)`` for a model that uses the pool (and may on this pool's size), else None."""
         if not getattr(model, "uses_pool", False):
             return None
-        if len(self._X) > int(model.max_nodes) and not model.sample:
+        if len(self._pool) > int(model.max_nodes) and not model.sample:
             return None
         return self._pool_graph(model), rows
 
@@ -601,7 +621,7 @@ class ActiveLearner(PersistenceMixin):
         key = (int(model.n_neighbors), int(model.max_nodes))
         graph = self._graphs.get(key)
         if graph is None:
-            rows = sample_rows(len(self._X), key[1], self.seed)
+            rows = sample_rows(len(self._pool), key[1], self.seed)
             graph = PoolGraph(rows, self._rows_features(rows), key[0])
             self._graphs[key] = graph  # two threads may both build it: the same graph, one is kept
         return graph
@@ -625,12 +645,12 @@ class ActiveLearner(PersistenceMixin):
         """
         model, version, k = self._fitted()
         if X is not None:
-            X = check_embeddings(X, name="X", n_features=self._X.shape[1], allow_float16=True)
-            return _check_finite_proba(model, predict_proba_with(model, X, k, (self._mean, self._scale)))
+            X = check_embeddings(X, name="X", n_features=self._pool.X.shape[1], allow_float16=True)
+            return _check_finite_proba(model, predict_proba_with(model, X, k, self._pool.stats))
         cache = self._proba_cache
         if cache is not None and cache[0] == version:
             return cache[1]
-        proba = _check_finite_proba(model, predict_proba_with(model, self._X, k, (self._mean, self._scale)))
+        proba = _check_finite_proba(model, predict_proba_with(model, self._pool.X, k, self._pool.stats))
         proba.flags.writeable = False
         self._proba_cache = (version, proba)
         return proba
@@ -646,7 +666,7 @@ class ActiveLearner(PersistenceMixin):
             msg = f"y must be a sequence with one true class name per row of X, got {y!r}"
             raise InvalidInputError(msg)
         y = list(np.asarray(y, dtype=object).ravel()) if isinstance(y, np.ndarray) else list(y)
-        X = check_embeddings(X, name="X", n_features=self._X.shape[1])
+        X = check_embeddings(X, name="X", n_features=self._pool.X.shape[1])
         if len(y) != len(X):
             msg = f"X has {len(X)} rows but y has {len(y)} labels"
             raise InvalidInputError(msg)
@@ -681,9 +701,9 @@ class ActiveLearner(PersistenceMixin):
                 members.append(fit_model(model, Xl[boot], y[boot], k, pool=pool))
             self._committee = (version, members)
         members = self._committee[1]
-        stats = (self._mean, self._scale)
+        stats = self._pool.stats
         # candidates are read once for all members (from the window or, in runs, the pool); the whole pool is streamed
-        X = self._X if rows is None else self._candidate_rows(rows)
+        X = self._pool.X if rows is None else self._candidate_rows(rows)
         return np.stack([_check_finite_proba(m, predict_proba_with(m, X, k, stats)) for m in members])
 
     def candidate_proba(self, candidates) -> np.ndarray:
@@ -706,9 +726,9 @@ class ActiveLearner(PersistenceMixin):
         sub = self._subset_cache
         if sub is not None and sub[0] == version and np.array_equal(sub[1], rows):
             return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
-        stats = (self._mean, self._scale)
+        stats = self._pool.stats
         # the pool's own precision (as predict_proba): float64 up to _EXACT_SCORE_VALUES values, float32 above
-        exact = self._X.size <= _models._EXACT_SCORE_VALUES
+        exact = self._pool.X.size <= _models._EXACT_SCORE_VALUES
         window = self._window
         proba = None
         if window is not None:
@@ -717,7 +737,7 @@ class ActiveLearner(PersistenceMixin):
                 if where is not None:  # the query's own candidates: the window's rows, in memory, scored in one call
                     proba = predict_proba_with(model, window.buffer, k, stats, exact=exact)[where]
         if proba is None:
-            proba = predict_proba_with(model, self._X, k, stats, rows=rows, exact=exact)
+            proba = predict_proba_with(model, self._pool.X, k, stats, rows=rows, exact=exact)
         proba = _check_finite_proba(model, proba)
         proba.flags.writeable = False
         self._subset_cache = (version, rows, proba)
@@ -741,7 +761,7 @@ class ActiveLearner(PersistenceMixin):
             return None
         if cache is not None and cache[0] == version:
             return cache[1][rows]
-        return _check_finite_proba(model, predict_proba_with(model, self._X, k, (self._mean, self._scale), rows=rows))
+        return _check_finite_proba(model, predict_proba_with(model, self._pool.X, k, self._pool.stats, rows=rows))
 
     def class_proba(self, name) -> np.ndarray:
         """Probability of class ``name`` for every pool clip, ``(n_pool,)`` float32.
@@ -762,8 +782,8 @@ class ActiveLearner(PersistenceMixin):
         if (cache is not None and cache[0] == version) or self._scores_whole_pool():
             return np.array(self.predict_proba()[:, code])
         out = np.empty(self.n_pool, dtype=np.float32)
-        stats = (self._mean, self._scale)
-        for start, block in pool_blocks(self._X, chunk=_models._SCORE_CHUNK):
+        stats = self._pool.stats
+        for start, block in pool_blocks(self._pool.X, chunk=_models._SCORE_CHUNK):
             proba = _check_finite_proba(model, predict_proba_with(model, block, k, stats, exact=False))
             out[start : start + len(block)] = proba[:, code]
         return out
@@ -776,7 +796,7 @@ class ActiveLearner(PersistenceMixin):
                 where = window.positions(rows)
                 if where is not None:
                     return window.buffer[where]
-        return gather_rows(self._X, rows)
+        return gather_rows(self._pool.X, rows)
 
     def _candidate_limit(self) -> int:
         limit = _MAX_CANDIDATES if self.candidates is None else self.candidates
@@ -930,12 +950,12 @@ class ActiveLearner(PersistenceMixin):
             cand = np.flatnonzero(allowed)
         elif self.n_pool >= 2 * limit:  # a large pool: the window of candidates after this many labels and skips
             window = self._window
-            if window is None or not window.fits(self._X, self.seed, limit):
-                window = self._window = _CandidateWindow(self._X, self.seed, limit)
+            if window is None or not window.fits(self._pool.X, self.seed, limit):
+                window = self._window = CandidateWindow(self._pool.X, self.seed, limit)
             cand = window.candidates(n_labelled + n_skipped, allowed)
         else:  # a random subset, drawn from its own stream (the strategy's rng is unchanged)
             subset_rng = np.random.default_rng([self.seed, n_labelled, n_skipped, _SUBSET_STREAM])
-            cand = _sample_candidates(allowed, n_allowed, limit, subset_rng)
+            cand = sample_candidates(allowed, n_allowed, limit, subset_rng)
         if len(cand) == 0:
             msg = f"the pool is exhausted: all {self.n_pool} clips are labelled, skipped or excluded"
             raise PoolExhaustedError(msg)
@@ -971,8 +991,8 @@ class ActiveLearner(PersistenceMixin):
             with self._window.lock:
                 raw = self._window.rows(idx)
         if raw is None:
-            raw = gather_rows(self._X, idx)
-        return (raw - self._mean) / self._scale
+            raw = gather_rows(self._pool.X, idx)
+        return (raw - self._pool.mean) / self._pool.scale
 
 
 def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
@@ -1013,184 +1033,6 @@ def _check_finite_proba(model, proba: np.ndarray) -> np.ndarray:
         )
         raise InvalidInputError(msg)
     return proba
-
-
-class _CandidateWindow:
-    """The candidates of a pool of at least twice ``limit`` rows, and their raw embeddings.
-
-    A seeded pseudo-random permutation of the pool's rows (:func:`_permute`,
-    computed on the fly: no table of 10M row numbers) is cut into slices of
-    ``ceil(limit / _WINDOW_SLICES)`` rows. After ``t`` labels and skips a
-    query's candidates are the unlabelled rows among the ``limit`` rows that
-    start at slice ``t // 4`` (16 slices, the last one cut short): distinct
-    rows, a uniformly random sample of the pool, in permutation order, that
-    depend only on the seed and ``t`` (so the same calls, or a journal
-    replay, give the same queries). Every fourth label or skip moves the
-    window by one slice, so a query reads at most one new slice per four
-    labels (1,250 scattered rows at the default) and keeps the others in
-    memory: on a memory-mapped pool of 10M windows, reading 200,000
-    scattered rows took 120 to 400 ms here, 12,500 about 40 ms. Memory: the
-    slices' rows in float32, in one buffer scored in one call
-    (``limit x d x 4`` bytes, 15 MB at 20,000 x 192; a float16 pool's rows
-    are widened once, when read). Pools of up to ``_PERMUTATION_TABLE`` rows
-    keep the permutation as a table, computed once.
-    """
-
-    def __init__(self, X: np.ndarray, seed: int, limit: int):
-        self.X, self.seed, self.limit = X, seed, limit
-        self.per = -(-limit // _WINDOW_SLICES)
-        self.n_slices = -(-limit // self.per)
-        self.keys = np.random.default_rng([seed, _SUBSET_STREAM]).integers(0, 2**63, size=4, dtype=np.uint64)
-        self.table: np.ndarray | None = None  # the whole permutation (int32), for pools of up to _PERMUTATION_TABLE
-        self.slices: dict[int, np.ndarray] = {}  # j -> its rows, in permutation order
-        # X[rows] of every slice in float32, slice j at slot j % n_slices: the window is scored in one call
-        self.buffer = np.empty((self.n_slices * self.per, *X.shape[1:]), dtype=np.float32)
-        self.last: tuple[np.ndarray, np.ndarray] | None = None  # the last candidates, their rows of the buffer
-        self.lock = threading.Lock()
-
-    def fits(self, X: np.ndarray, seed: int, limit: int) -> bool:
-        return X is self.X and seed == self.seed and limit == self.limit
-
-    def candidates(self, t: int, allowed: np.ndarray) -> np.ndarray:
-        """The window's rows after ``t`` labels and skips, where ``allowed`` is True."""
-        n = len(self.X)
-        t //= _WINDOW_STRIDE
-        js = range(t, t + self.n_slices)
-        with self.lock:
-            for j in [j for j in self.slices if j not in js]:
-                del self.slices[j]
-            new = [j for j in js if j not in self.slices]
-            if new:  # the new slices' rows in one pass through the permutation (its per-call cost is most of it)
-                pos = (np.asarray(new, dtype=np.int64)[:, None] * self.per + np.arange(self.per, dtype=np.int64)) % n
-                if self.table is None and n <= _PERMUTATION_TABLE:  # computed once: later slices are lookups
-                    self.table = _permute(np.arange(n, dtype=np.int64), n, self.keys).astype(np.int32)
-                pos = pos.reshape(-1)
-                found = self.table[pos].astype(np.int64) if self.table is not None else _permute(pos, n, self.keys)
-                in_memory = self.X.dtype == np.float32 and not isinstance(self.X, np.memmap)
-                for j, rows in zip(new, found.reshape(len(new), self.per)):
-                    slot = (j % self.n_slices) * self.per
-                    if in_memory:  # straight into the buffer
-                        np.take(self.X, rows, axis=0, out=self.buffer[slot : slot + self.per], mode="clip")  # rows < n
-                    else:  # read in runs (pread for a memory-mapped file), float16 widened once
-                        to_float32(gather_rows(self.X, rows), out=self.buffer[slot : slot + self.per])
-                    self.slices[j] = rows
-            parts, where = [], []
-            take = self.limit - (self.n_slices - 1) * self.per  # the window holds exactly `limit` rows
-            for j in js:
-                rows = self.slices[j] if j != js[-1] else self.slices[j][:take]
-                keep = np.flatnonzero(allowed[rows])
-                parts.append(rows[keep])
-                where.append((j % self.n_slices) * self.per + keep)
-            cand = np.concatenate(parts)
-            self.last = (cand, np.concatenate(where))
-        return cand
-
-    def positions(self, rows: np.ndarray) -> np.ndarray | None:
-        """Where the rows ``rows`` lie in :attr:`buffer`, if they are the last candidates (else None)."""
-        last = self.last
-        if last is None or len(rows) != len(last[0]) or not np.array_equal(rows, last[0]):
-            return None
-        return last[1]
-
-    def rows(self, idx: np.ndarray) -> np.ndarray | None:
-        """``X[idx]`` (float32) from memory if every row of ``idx`` is one of the last candidates, else None.
-
-        Call it holding :attr:`lock`, as :meth:`positions`.
-        """
-        last = self.last
-        if last is None or len(idx) == 0:
-            return None
-        cand, where = last
-        order = np.argsort(cand, kind="stable")
-        pos = np.minimum(np.searchsorted(cand, idx, sorter=order), len(cand) - 1)
-        at = order[pos]  # position of each row of idx among the candidates
-        if not np.array_equal(cand[at], idx):
-            return None
-        return self.buffer[where[at]]
-
-
-def _permute(i: np.ndarray, n: int, keys: np.ndarray) -> np.ndarray:
-    """Positions ``i`` (int64, in ``0 .. n - 1``) through a seeded pseudo-random permutation of ``0 .. n - 1``.
-
-    A balanced Feistel network on the smallest even number of bits that holds
-    ``n`` (one round per key, a splitmix64 round function), made a
-    permutation of ``0 .. n - 1`` by cycle walking: a value ``>= n`` is put
-    through the network again until it lands below ``n``.
-    """
-    bits = max(2, int(n - 1).bit_length())
-    half = (bits + 1) // 2
-    mask = np.uint64((1 << half) - 1)
-    shift = np.uint64(half)
-    out = i.astype(np.uint64)
-    todo = np.arange(len(out))
-    with np.errstate(over="ignore"):
-        while len(todo):
-            v = out[todo]
-            for k in keys:
-                left, right = v >> shift, v & mask
-                h = (right + k) * np.uint64(0x9E3779B97F4A7C15)
-                h ^= h >> np.uint64(30)
-                h *= np.uint64(0xBF58476D1CE4E5B9)
-                h ^= h >> np.uint64(27)
-                v = (right << shift) | (left ^ (h & mask))
-            out[todo] = v
-            todo = todo[v >= n]
-    return out.astype(np.int64)
-
-
-def _sample_candidates(allowed: np.ndarray, n_allowed: int, m: int, rng: np.random.Generator) -> np.ndarray:
-    """``m`` of the ``n_allowed`` rows where ``allowed`` is True, uniformly at random, ascending.
-
-    With mostly unlabelled rows (the usual case, ``m`` a small part of the
-    pool) it draws row numbers with replacement, a few more than needed,
-    keeps the distinct allowed ones and drops a random surplus: by symmetry
-    every ``m``-subset is equally likely, and there is no pass over the pool
-    (``rng.choice(..., replace=False)`` took 40 ms at 10M rows, this 10 ms).
-    """
-    n_pool = len(allowed)
-    if n_allowed * 4 >= n_pool and m * 8 <= n_allowed:
-        draw = int(m * n_pool / n_allowed * 1.05) + 64
-        rows = np.empty(0, dtype=np.int64)
-        for _ in range(8):  # one round almost always; each one adds more rows
-            rows = np.concatenate([rows, rng.integers(0, n_pool, size=draw)])
-            rows.sort()
-            rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]  # distinct
-            rows = rows[allowed[rows]]
-            if len(rows) >= m:
-                drop = rng.choice(len(rows), size=len(rows) - m, replace=False)
-                return np.delete(rows, drop)
-    return np.sort(rng.choice(np.flatnonzero(allowed), size=m, replace=False))
-
-
-def _pool_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation (float32), in one streaming pass.
-
-    Blocks of rows (float16 widened to float32 first, the same numbers) are
-    summed in float64; the pages of a memory-mapped pool are released after
-    each block. A pool of at most ``_CHUNK_ROWS`` rows is one block with the
-    arithmetic it always had (so small pools give bit-identical statistics);
-    larger pools are summed in blocks of ``_STATS_CHUNK`` rows without
-    float64 copies, 3x faster.
-    """
-    total = np.zeros(X.shape[1])
-    total_sq = np.zeros(X.shape[1])
-    one_block = len(X) <= _CHUNK_ROWS
-    step = len(X) if one_block else _STATS_CHUNK
-    wide = np.empty((min(len(X), step), X.shape[1]), dtype=np.float32) if X.dtype == np.float16 else None
-    for _, block in pool_blocks(X, chunk=step):
-        block = to_float32(block, wide) if wide is not None else block
-        if one_block:
-            block = block.astype(np.float64)
-            total += block.sum(axis=0)
-            total_sq += (block * block).sum(axis=0)
-        else:
-            total += block.sum(axis=0, dtype=np.float64)
-            total_sq += np.einsum("ij,ij->j", block, block, dtype=np.float64)
-    mean = total / len(X)
-    var = np.maximum(total_sq / len(X) - mean * mean, 0.0)
-    scale = np.sqrt(var)
-    scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant features: leave unscaled
-    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 def _check_mode(mode) -> str:

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import mmap
-import os
 import sys
 import threading
-import warnings
 
 import numpy as np
 import scipy.optimize
@@ -37,26 +34,21 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch.nn import functional as F
 
+from alwidget._pool import (  # noqa: F401 (re-exported: the row I/O lived here)
+    _EXACT_SCORE_VALUES,
+    _FAST_CHUNK,
+    _SCORE_CHUNK,
+    _tensor,
+    gather_rows,
+    pool_blocks,
+    to_float32,
+)
 from alwidget._solvers import newton_cg
-from alwidget._validation import check_positive_int, release_pages
+from alwidget._validation import check_positive_int
 from alwidget.errors import InvalidInputError
 
 __all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "make_model", "predict_proba_with"]
 
-_SCORE_CHUNK = 131_072
-# rows per chunk on the float32 path: 16,384 x 192 x 4 bytes = 12.6 MB stays
-# below glibc's mmap threshold (32 MB), so chunk buffers are reused instead of
-# freshly mapped and page-faulted each time (that cost more than the product)
-_FAST_CHUNK = 16_384
-# a gather from a memory-mapped pool maps about this many bytes of the file
-# between two page releases: a run of rows spans at most this much of the file,
-# or holds at most this / 64 KB rows (each scattered row maps a whole 64 KB
-# window of the file: the kernel's fault-around)
-_GATHER_BYTES = 16 << 20
-_FAULT_AROUND = 64 << 10
-# pools with at most this many embedding values (n_rows * dim) are scored in
-# float64, so near-ties between clips break the same way on every CPU
-_EXACT_SCORE_VALUES = 1 << 22
 # logit gap that gives a class with no example a vanishing probability (exp(-50) ~ 2e-22)
 _ABSENT_GAP = 50.0
 
@@ -90,137 +82,6 @@ def _one_thread():
             if _limit_users == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
-
-
-def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
-    """A tensor sharing ``a``'s memory (no copy on CPU), read-only arrays included.
-
-    torch warns that it cannot protect a read-only array from writes; the
-    models never write to their inputs, so that warning is silenced here.
-    """
-    if a.flags.writeable:
-        return torch.from_numpy(a).to(device)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(a).to(device)
-
-
-def pool_blocks(X: np.ndarray, rows: np.ndarray | None = None, chunk: int = _SCORE_CHUNK):
-    """Yield ``(start, block)``: ``X`` (or ``X[rows]``) ``chunk`` rows at a time, in ``X``'s dtype.
-
-    For a memory-mapped ``X`` the pages read are released as it goes
-    (:func:`~alwidget._validation.release_pages`), so a pass over a pool on
-    disk keeps about one block in memory, not the pool.
-    """
-    if rows is None:
-        for start in range(0, len(X), chunk):
-            stop = min(len(X), start + chunk)
-            yield start, X[start:stop]
-            release_pages(X, start, stop)
-        return
-    for start in range(0, len(rows), chunk):
-        yield start, gather_rows(X, rows[start : start + chunk])
-
-
-def gather_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``X[rows]`` (a copy, same values and order).
-
-    From a memory-mapped ``X`` the rows are read in ascending order. Rows
-    more than 64 KB apart on average (12,500 rows of 10M: 300 KB apart) are
-    read from the file with one ``pread`` each: no page of the map is
-    touched (a page fault maps a whole 64 KB window and cost about 5 us
-    here, a ``pread`` 2-3 us). Denser rows are read through the map in runs
-    that map about ``_GATHER_BYTES`` of the file (a run spans at most that
-    much of it, or holds at most ``_GATHER_BYTES / 64 KB`` rows), and each
-    run's pages are released after it: reading 200,000 scattered rows of a
-    3.84 GB file maps about 16 MB at a time, not the file.
-    """
-    rows = np.asarray(rows)
-    if getattr(X, "_mmap", None) is None or len(rows) == 0:
-        return np.asarray(X[rows])
-    order = None
-    if len(rows) > 1 and (np.diff(rows) < 0).any():
-        order = np.argsort(rows, kind="stable")
-        rows = rows[order]
-    out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
-    where = _file_rows(X)
-    sparse = (int(rows[-1]) - int(rows[0])) * X.strides[0] > len(rows) * _FAULT_AROUND
-    if where is not None and sparse and _pread_rows(where, rows, out):
-        pass
-    else:
-        _map_rows(X, rows, out)
-    if order is None:
-        return out
-    back = np.empty_like(out)
-    back[order] = out
-    return back
-
-
-def _file_rows(X: np.ndarray) -> tuple[str, int, int] | None:
-    """``(path, byte offset of row 0, bytes per row)`` of a memory-mapped ``X`` with C-ordered rows, or None."""
-    path, mm = getattr(X, "filename", None), getattr(X, "_mmap", None)
-    row_bytes = X.itemsize * int(np.prod(X.shape[1:]))
-    if path is None or X.ndim < 1 or X.strides[0] != row_bytes or not X[:1].flags.c_contiguous:
-        return None
-    if getattr(X, "mode", None) not in ("r", "r+", "w+"):  # a copy-on-write map may differ from its file
-        return None
-    try:
-        base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
-    except (BufferError, TypeError, ValueError):
-        return None
-    start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY  # where np.memmap's map begins in the file
-    return str(path), X.ctypes.data - base + start, row_bytes
-
-
-def _pread_rows(where: tuple[str, int, int], rows: np.ndarray, out: np.ndarray) -> bool:
-    """Read rows (ascending) into ``out`` with one ``pread`` each; False where the file cannot be read so."""
-    path, first, row_bytes = where
-    if not hasattr(os, "preadv"):
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        view = memoryview(out.reshape(-1).view(np.uint8))
-        for j, r in enumerate(rows.tolist()):
-            if os.preadv(fd, [view[j * row_bytes : (j + 1) * row_bytes]], first + r * row_bytes) != row_bytes:
-                return False
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
-def _map_rows(X: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
-    """``out[:] = X[rows]`` (rows ascending) through the map, in runs, releasing each run's pages."""
-    span = max(1, _GATHER_BYTES // max(1, X.strides[0]))  # rows of the file
-    count = max(1, _GATHER_BYTES // _FAULT_AROUND)  # scattered rows
-    a = 0
-    while a < len(rows):
-        # dense rows: cut after `span` rows of the file; scattered rows: after `count` rows
-        b = max(a + count, int(np.searchsorted(rows, rows[a] + span)))
-        b = min(b, len(rows))
-        out[a:b] = X[rows[a:b]]
-        release_pages(X, int(rows[a]), int(rows[b - 1]) + 1)
-        a = b
-
-
-def to_float32(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``block`` as float32 (the same values); float16 is widened by torch, 5x faster than numpy here.
-
-    ``out`` (float32, at least ``len(block)`` rows) is filled and returned
-    instead of a fresh array: a reused buffer is not page-faulted again.
-    """
-    if block.dtype != np.float16:
-        if out is None:
-            return np.asarray(block, dtype=np.float32)
-        out[: len(block)] = block
-        return out[: len(block)]
-    dst = np.empty(block.shape, dtype=np.float32) if out is None else out[: len(block)]
-    torch.from_numpy(dst).copy_(_tensor(np.ascontiguousarray(block), "cpu"))
-    return dst
 
 
 class _TorchClassifier:

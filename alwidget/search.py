@@ -38,9 +38,9 @@ needed (growing the request until enough eligible ones come back, then
 falling back to exact search). Candidates are re-scored exactly from the pool,
 so approximate scores equal exact ones; only a missed neighbour can differ.
 The index holds a float32 copy of the standardised pool (as much memory as the
-pool itself) plus its graph, and is cached on the learner as
-``learner._search_index``, keyed on the pool array, so it is rebuilt only when
-the pool changes. :func:`build_index` builds it ahead of the first query.
+pool itself) plus its graph, and is cached here per pool object
+(``learner.pool``), keyed on the pool array, so it is rebuilt only when the
+pool changes. :func:`build_index` builds it ahead of the first query.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -62,6 +63,7 @@ from alwidget.errors import AlwidgetWarning, InvalidInputError, MissingDependenc
 __all__ = ["SearchResult", "similar", "build_index", "index_ready"]
 
 _UNLABELED = -1
+_INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Pool -> _AnnIndex (dies with its pool)
 _EXACT_MAX_ROWS = 1_000_000  # approximate=None: exact up to this many clips
 _CHUNK_ROWS = 8_192  # rows standardised at once: 6 MB at d=192, stays in cache
 _SHARD_ROWS = 262_144  # rows per HNSW graph; fixed, so the index does not depend on the core count
@@ -152,7 +154,7 @@ def similar(
         if exclude is not None
         else np.empty(0, dtype=np.int64)
     )
-    codes = np.array(learner._codes, copy=True)  # one snapshot: the UI thread may label meanwhile
+    codes = learner.label_codes()  # one snapshot: the UI thread may label meanwhile
     q, own = _query_vector(learner, query, embed)
     eligible = codes == _UNLABELED if exclude_labeled else np.ones(n_pool, dtype=bool)
     eligible[own] = False
@@ -190,14 +192,14 @@ def index_ready(learner) -> bool:
     10M rows on 2 cores); call :func:`build_index` ahead to get
     millisecond searches.
     """
-    index = getattr(learner, "_search_index", None)
+    index = _cached_index(learner)
     return index is not None and index.key == _pool_key(learner)
 
 
 # ---------------------------------------------------------------- the query
 def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(unit query (d,) float32, pool indices that make up the query)``."""
-    d = learner._X.shape[1]
+    d = learner.pool.X.shape[1]
     none = np.empty(0, dtype=np.int64)
     if isinstance(query, (str, os.PathLike)):
         return _centroid(learner, _embed_audio(embed, query, None, d), "the embedding of the audio"), none
@@ -208,13 +210,13 @@ def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
         _bad_query(query)
     if isinstance(query, numbers.Integral):
         idx, _ = check_indices(query, learner.n_pool)
-        return _centroid(learner, learner._X[idx], f"clip {int(idx[0])}"), idx
+        return _centroid(learner, learner.pool.X[idx], f"clip {int(idx[0])}"), idx
     if isinstance(query, (list, tuple, range)) and len(query) == 0:
         msg = "the query is empty; pass a pool index, a list of indices, an embedding or audio"
         raise InvalidInputError(msg)
     if isinstance(query, (list, tuple, range)) and all(isinstance(v, (numbers.Integral, np.bool_)) for v in query):
         idx, _ = check_indices(list(query), learner.n_pool, unique=False)  # names a bool or a huge int
-        return _centroid(learner, learner._X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
+        return _centroid(learner, learner.pool.X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
     try:
         arr = np.asarray(query)
     except (TypeError, ValueError):
@@ -222,12 +224,12 @@ def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
     if arr.dtype.kind in "iu":
         if arr.ndim == 0:  # a 0-d integer array: one index
             idx, _ = check_indices(arr.item(), learner.n_pool)
-            return _centroid(learner, learner._X[idx], f"clip {int(idx[0])}"), idx
+            return _centroid(learner, learner.pool.X[idx], f"clip {int(idx[0])}"), idx
         if arr.ndim != 1:
             msg = f"query indices must be a flat sequence of pool indices, got an array of shape {arr.shape}"
             raise InvalidInputError(msg)
         idx, _ = check_indices(arr, learner.n_pool, unique=False)
-        return _centroid(learner, learner._X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
+        return _centroid(learner, learner.pool.X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
     if arr.dtype.kind != "f" or arr.ndim == 0:
         _bad_query(query)
     if arr.size == 0:
@@ -300,7 +302,7 @@ def _embed_audio(embed, audio, sr, d: int) -> np.ndarray:
 def _centroid(learner, rows: np.ndarray, what: str) -> np.ndarray:
     """Unit vector ``(d,)`` float32: mean of the rows' unit standardised vectors."""
     rows = np.ascontiguousarray(rows, dtype=np.float32)
-    units = _unit_rows(rows, learner._mean, learner._scale, np.empty_like(rows))
+    units = _unit_rows(rows, learner.pool.mean, learner.pool.scale, np.empty_like(rows))
     c = units.mean(axis=0, dtype=np.float64)
     norm = float(np.sqrt(c @ c))
     if not norm > 1e-6:
@@ -357,7 +359,7 @@ def _ranked(idx: np.ndarray, s: np.ndarray) -> SearchResult:
 
 def _exact(learner, q: np.ndarray, n: int, eligible: np.ndarray) -> SearchResult:
     """Exact top ``n`` over the rows where ``eligible`` is True, chunk by chunk."""
-    X, mean, scale = learner._X, learner._mean, learner._scale
+    X, mean, scale = learner.pool.X, learner.pool.mean, learner.pool.scale
     n_pool = len(X)
     chunk = max(1, int(_CHUNK_ROWS))
     buf = np.empty((min(chunk, n_pool), X.shape[1]), dtype=np.float32)
@@ -435,33 +437,38 @@ class _AnnIndex:
 
 def _pool_key(learner) -> tuple:
     """Identity of the pool: its array, shape, memory and standardisation."""
-    X = learner._X
+    X = learner.pool.X
     return (
         id(X),
         X.shape,
         X.__array_interface__["data"][0],
-        np.asarray(learner._mean).tobytes(),
-        np.asarray(learner._scale).tobytes(),
+        np.asarray(learner.pool.mean).tobytes(),
+        np.asarray(learner.pool.scale).tobytes(),
     )
 
 
 def _index_for(learner, voyager) -> _AnnIndex:
     """The learner's cached index, built first if missing or made for another pool."""
     key = _pool_key(learner)
-    index = getattr(learner, "_search_index", None)
+    index = _cached_index(learner)
     if index is not None and index.key == key:
         return index
     with _build_lock:
-        index = getattr(learner, "_search_index", None)
+        index = _cached_index(learner)
         if index is None or index.key != key:
             index = _build(learner, voyager, key)
-            learner._search_index = index
+            _INDEXES[learner.pool] = index
     return index
+
+
+def _cached_index(learner) -> _AnnIndex | None:
+    """The index built for ``learner``'s pool object, if any (it may be stale: compare its key)."""
+    return _INDEXES.get(learner.pool)
 
 
 def _build(learner, voyager, key: tuple) -> _AnnIndex:
     """Build one single-threaded HNSW graph per shard, shards in parallel threads."""
-    X, mean, scale = learner._X, learner._mean, learner._scale
+    X, mean, scale = learner.pool.X, learner.pool.mean, learner.pool.scale
     n_pool, d = X.shape
     chunk = max(1, int(_CHUNK_ROWS))
     bounds = [(lo, min(n_pool, lo + _SHARD_ROWS)) for lo in range(0, n_pool, _SHARD_ROWS)]
@@ -515,6 +522,6 @@ def _approximate(learner, index: _AnnIndex, q: np.ndarray, n: int, eligible: np.
         k *= 4
     if len(cand) == 0:
         return None
-    rows = learner._X[cand]
-    s = _scores(rows, learner._mean, learner._scale, q, np.empty(rows.shape, dtype=np.float32))
+    rows = learner.pool.X[cand]
+    s = _scores(rows, learner.pool.mean, learner.pool.scale, q, np.empty(rows.shape, dtype=np.float32))
     return _ranked(*_select(cand, s, n))

@@ -11,7 +11,8 @@ import pytest
 
 from alwidget import ActiveLearner
 from alwidget import learner as learner_module
-from alwidget import models, strategies
+from alwidget import _pool as pool_module
+from alwidget import strategies
 from alwidget._validation import check_embeddings, release_pages
 from alwidget.errors import InvalidInputError
 
@@ -128,7 +129,8 @@ def test_memmaps_give_the_queries_of_an_in_memory_float32_copy(tmp_path, candida
     for name, pool in pools.items():
         learner = ActiveLearner(pool, list(range(4)), candidates=candidates, seed=2)
         picks = _run(learner, y, rounds=5, n=3)
-        results[name] = (picks, learner.predict_proba(), learner._mean, learner._scale, learner.embeddings.dtype)
+        pool_ = learner.pool
+        results[name] = (picks, learner.predict_proba(), pool_.mean, pool_.scale, learner.embeddings.dtype)
     ref = results["float32 in memory"]
     for name, (picks, proba, mean, scale, dtype) in results.items():
         assert picks == ref[0], name
@@ -266,7 +268,7 @@ def test_the_window_moves_one_slice_per_label_and_holds_the_rows_it_scores(tmp_p
     a, b, c = seen
     window = learner._window
     assert window is not None and window.per == 100 and window.n_slices == 16
-    perm = learner_module._permute(np.arange(20_000), 20_000, window.keys)
+    perm = pool_module.permute(np.arange(20_000), 20_000, window.keys)
     assert np.array_equal(a, perm[0:1600][~np.isin(perm[0:1600], [0, 1, 2])])  # t = 3: slice 0
     assert np.array_equal(b, perm[100:1700][~np.isin(perm[100:1700], [0, 1, 2, 3])])  # t = 4: one slice on
     assert np.array_equal(c, perm[100:1700][~np.isin(perm[100:1700], [0, 1, 2, 3, 4])])  # t = 5: same slices
@@ -293,9 +295,9 @@ def test_subset_queries_are_reproducible_and_use_the_subset():
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 1000, 4097, 65_536, 100_003])
 def test_permute_is_a_seeded_permutation(n):
     keys = np.random.default_rng(n).integers(0, 2**63, size=4, dtype=np.uint64)
-    p = learner_module._permute(np.arange(n), n, keys)
+    p = pool_module.permute(np.arange(n), n, keys)
     assert np.array_equal(np.sort(p), np.arange(n))
-    assert np.array_equal(learner_module._permute(np.arange(n)[::-1].copy(), n, keys), p[::-1])
+    assert np.array_equal(pool_module.permute(np.arange(n)[::-1].copy(), n, keys), p[::-1])
     if n >= 1000:  # no trace of the order it came from
         assert abs(np.corrcoef(np.arange(n), p)[0, 1]) < 0.1
 
@@ -306,14 +308,14 @@ def test_sample_candidates_is_uniform_and_exact():
     allowed[rng.choice(100_000, 5_000, replace=False)] = False
     counts = np.zeros(100_000)
     for s in range(40):
-        rows = learner_module._sample_candidates(allowed, int(allowed.sum()), 2_000, np.random.default_rng(s))
+        rows = pool_module.sample_candidates(allowed, int(allowed.sum()), 2_000, np.random.default_rng(s))
         assert len(rows) == 2_000 and np.all(np.diff(rows) > 0) and allowed[rows].all()
         counts[rows] += 1
     # each allowed row is drawn with probability 2000 / 95000 per draw: no region is favoured
     assert abs(counts[:50_000].sum() - counts[50_000:].sum()) < 0.05 * counts.sum()
     few = np.zeros(100_000, dtype=bool)
     few[::50] = True  # mostly disallowed: the flatnonzero path
-    rows = learner_module._sample_candidates(few, 2_000, 1_500, np.random.default_rng(1))
+    rows = pool_module.sample_candidates(few, 2_000, 1_500, np.random.default_rng(1))
     assert len(rows) == 1_500 and few[rows].all() and len(np.unique(rows)) == 1_500
 
 
@@ -363,7 +365,7 @@ def _stats_reference(X):
 def test_pool_stats_of_one_block_are_bit_identical_to_before(shape):
     rng = np.random.default_rng(sum(shape))
     X = (rng.normal(size=shape) * 3 + 5).astype(np.float32)
-    mean, scale = learner_module._pool_stats(X)
+    mean, scale = pool_module.pool_stats(X)
     ref_mean, ref_scale = _stats_reference(X)
     assert np.array_equal(mean, ref_mean) and np.array_equal(scale, ref_scale)
 
@@ -372,11 +374,11 @@ def test_pool_stats_in_many_blocks(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(5000, 6)) * 2 + 100).astype(np.float16)
     np.save(tmp_path / "x.npy", X)
-    monkeypatch.setattr(learner_module, "_CHUNK_ROWS", 512)
-    monkeypatch.setattr(learner_module, "_STATS_CHUNK", 700)
+    monkeypatch.setattr(pool_module, "_CHUNK_ROWS", 512)
+    monkeypatch.setattr(pool_module, "_STATS_CHUNK", 700)
     ref_mean, ref_scale = _stats_reference(X.astype(np.float32))
     for pool in (X, X.astype(np.float32), np.load(tmp_path / "x.npy", mmap_mode="r")):
-        mean, scale = learner_module._pool_stats(pool)
+        mean, scale = pool_module.pool_stats(pool)
         np.testing.assert_allclose(mean, ref_mean, rtol=1e-6)
         np.testing.assert_allclose(scale, ref_scale, rtol=1e-5)
 
@@ -387,15 +389,15 @@ def test_gather_rows(monkeypatch, tmp_path, mapped, fault_around):
     X = np.arange(60_000, dtype=np.float32).reshape(20_000, 3)
     np.save(tmp_path / "x.npy", X)
     pool = np.load(tmp_path / "x.npy", mmap_mode="r") if mapped else X
-    monkeypatch.setattr(models, "_GATHER_BYTES", 4096)  # many runs
-    monkeypatch.setattr(models, "_FAULT_AROUND", fault_around)
+    monkeypatch.setattr(pool_module, "_GATHER_BYTES", 4096)  # many runs
+    monkeypatch.setattr(pool_module, "_FAULT_AROUND", fault_around)
     rows = np.random.default_rng(0).integers(0, 20_000, 500)  # unsorted, with repeats
-    assert np.array_equal(models.gather_rows(pool, rows), X[rows])
-    assert np.array_equal(models.gather_rows(pool, np.sort(rows)), X[np.sort(rows)])
-    assert np.array_equal(models.gather_rows(pool[100:], rows[rows < 19_900]), X[100:][rows[rows < 19_900]])
-    assert models.gather_rows(pool, np.empty(0, dtype=np.int64)).shape == (0, 3)
+    assert np.array_equal(pool_module.gather_rows(pool, rows), X[rows])
+    assert np.array_equal(pool_module.gather_rows(pool, np.sort(rows)), X[np.sort(rows)])
+    assert np.array_equal(pool_module.gather_rows(pool[100:], rows[rows < 19_900]), X[100:][rows[rows < 19_900]])
+    assert pool_module.gather_rows(pool, np.empty(0, dtype=np.int64)).shape == (0, 3)
     if mapped:
-        assert models._file_rows(pool[100:]) == (str(tmp_path / "x.npy"), pool.offset + 100 * 12, 12)
+        assert pool_module._file_rows(pool[100:]) == (str(tmp_path / "x.npy"), pool.offset + 100 * 12, 12)
 
 
 def test_gather_rows_reads_a_copy_on_write_map_through_the_map(tmp_path, monkeypatch):
@@ -403,9 +405,9 @@ def test_gather_rows_reads_a_copy_on_write_map_through_the_map(tmp_path, monkeyp
     np.save(tmp_path / "x.npy", X)
     C = np.load(tmp_path / "x.npy", mmap_mode="c")
     C[9_000] = -1.0  # a private change the file does not have
-    monkeypatch.setattr(models, "_FAULT_AROUND", 1 << 20)
-    assert models._file_rows(C) is None
-    assert np.array_equal(models.gather_rows(C, np.array([5, 9_000])), [X[5], [-1.0, -1.0, -1.0]])
+    monkeypatch.setattr(pool_module, "_FAULT_AROUND", 1 << 20)
+    assert pool_module._file_rows(C) is None
+    assert np.array_equal(pool_module.gather_rows(C, np.array([5, 9_000])), [X[5], [-1.0, -1.0, -1.0]])
 
 
 def test_margin_is_the_gap_between_the_top_two():

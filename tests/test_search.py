@@ -31,9 +31,9 @@ def clustered(n=300, d=8, k=6, seed=0, spread=1.0, centre_scale=2.0, offset=5.0)
 
 def reference(learner, q_rows, n, *, excluded=(), exclude_labeled=True):
     """Brute force in float64: (indices, scores) ordered by score desc, index asc."""
-    Z = (learner.embeddings.astype(np.float64) - learner._mean) / learner._scale
+    Z = (learner.embeddings.astype(np.float64) - learner.pool.mean) / learner.pool.scale
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-    Q = (np.atleast_2d(q_rows).astype(np.float64) - learner._mean) / learner._scale
+    Q = (np.atleast_2d(q_rows).astype(np.float64) - learner.pool.mean) / learner.pool.scale
     Q /= np.linalg.norm(Q, axis=1, keepdims=True)
     c = Q.mean(axis=0)
     c /= np.linalg.norm(c)
@@ -194,7 +194,7 @@ def test_read_only_memory_mapped_pool(tmp_path):
     np.save(tmp_path / "pool.npy", X)
     pool = np.load(tmp_path / "pool.npy", mmap_mode="r")
     learner = ActiveLearner(pool, CLASSES)
-    assert not learner._X.flags.writeable  # a view of the mapped file, not a copy
+    assert not learner.pool.X.flags.writeable  # a view of the mapped file, not a copy
     got = search.similar(learner, [10, 11], 7)
     in_memory = search.similar(ActiveLearner(X, CLASSES), [10, 11], 7)
     assert got.indices.tolist() == in_memory.indices.tolist()
@@ -292,8 +292,8 @@ def test_undefined_direction_is_an_error():
     X = clustered(50, seed=6)
     learner = ActiveLearner(X, CLASSES)
     with pytest.raises(InvalidInputError, match="no direction"):
-        search.similar(learner, learner._mean.astype(np.float64), 3)
-    mirrored = 2 * learner._mean.astype(np.float64) - X[0]
+        search.similar(learner, learner.pool.mean.astype(np.float64), 3)
+    mirrored = 2 * learner.pool.mean.astype(np.float64) - X[0]
     with pytest.raises(InvalidInputError, match="no direction"):
         search.similar(learner, np.stack([X[0], mirrored]), 3)
 
@@ -324,7 +324,7 @@ def test_small_pools_stay_exact_by_default(monkeypatch, learner):
     monkeypatch.setattr(search, "_build", fail)
     search.similar(learner, 0, 5)
     search.similar(learner, 0, 5, approximate=False)
-    assert not hasattr(learner, "_search_index")
+    assert search._cached_index(learner) is None
 
 
 # ---------------------------------------------------------------- approximate search
@@ -367,7 +367,7 @@ def test_approximate_recall_against_exact(big_learner):
 @voyager_needed
 def test_index_is_reused_and_rebuilt_for_another_pool(big_learner, monkeypatch):
     search.build_index(big_learner)
-    index = big_learner._search_index
+    index = search._cached_index(big_learner)
     builds = []
     real_build = search._build
 
@@ -378,18 +378,18 @@ def test_index_is_reused_and_rebuilt_for_another_pool(big_learner, monkeypatch):
     monkeypatch.setattr(search, "_build", counting_build)
     search.similar(big_learner, 5, 10, approximate=True)
     search.similar(big_learner, [6, 7], 10, approximate=True)
-    assert builds == [] and big_learner._search_index is index
-    X = big_learner._X
-    big_learner._X = X.copy()  # another pool object (same content)
+    assert builds == [] and search._cached_index(big_learner) is index
+    X = big_learner.pool.X
+    big_learner.pool.X = X.copy()  # another pool object (same content)
     try:
         got = search.similar(big_learner, 5, 10, approximate=True)
-        assert builds == [1] and big_learner._search_index is not index
+        assert builds == [1] and search._cached_index(big_learner) is not index
         assert got.indices.tolist() == search.similar(big_learner, 5, 10, approximate=False).indices.tolist()
         search.similar(big_learner, 5, 10, approximate=True)
         assert builds == [1]
     finally:
-        big_learner._X = X
-        big_learner._search_index = index
+        big_learner.pool.X = X
+        search._INDEXES[big_learner.pool] = index
 
 
 @voyager_needed
@@ -401,14 +401,14 @@ def test_sharded_build_is_deterministic(monkeypatch):
     first.teach(list(range(0, 9_000, 97)), "bell")
     second.teach(list(range(0, 9_000, 97)), "bell")
     assert len(search.similar(first, 3, 5, approximate=True).indices) == 5
-    assert [lo for lo, _, _ in first._search_index.shards] == [0, 2_500, 5_000, 7_500]
+    assert [lo for lo, _, _ in search._cached_index(first).shards] == [0, 2_500, 5_000, 7_500]
     rng = np.random.default_rng(11)
     for q in rng.choice(9_000, 25, replace=False):
         a = search.similar(first, int(q), 10, approximate=True)
         b = search.similar(second, int(q), 10, approximate=True)
         assert a.indices.tolist() == b.indices.tolist()
         np.testing.assert_array_equal(a.scores, b.scores)
-        for graph_a, graph_b in zip(first._search_index.shards, second._search_index.shards):
+        for graph_a, graph_b in zip(search._cached_index(first).shards, search._cached_index(second).shards):
             qa = graph_a[2].query(X[int(q)] / np.linalg.norm(X[int(q)]), k=20, num_threads=1, query_ef=64)[0]
             qb = graph_b[2].query(X[int(q)] / np.linalg.norm(X[int(q)]), k=20, num_threads=1, query_ef=64)[0]
             assert qa.tolist() == qb.tolist()
@@ -442,8 +442,8 @@ def test_recall_error_falls_back_to_exact(monkeypatch):
         def query(self, *a, **k):
             raise voyager.RecallError("only found 3 of 10 requested neighbors")
 
-    lo, hi, _ = learner._search_index.shards[0]
-    monkeypatch.setattr(learner._search_index, "shards", [(lo, hi, Failing())])
+    lo, hi, _ = search._cached_index(learner).shards[0]
+    monkeypatch.setattr(search._cached_index(learner), "shards", [(lo, hi, Failing())])
     got = search.similar(learner, 9, 10, approximate=True)
     assert got.indices.tolist() == search.similar(learner, 9, 10, approximate=False).indices.tolist()
 
