@@ -374,19 +374,11 @@ class JournalWriter:
         with _REGISTRY_LOCK:
             previous = self._inherit() if self._inherit is not None else None
             if self._inherit is not None:
-                if previous is not None and previous._file is not None:
+                handed = previous.hand_over() if previous is not None else None
+                if handed is not None:
                     # adopt its locked file descriptor: no moment in which another process could take the lock
                     self._file.close()
-                    self._file, previous._file = previous._file, None
-                    self._locked, previous._locked = previous._locked, False
-                    _WATCHER.remove(previous)
-                    previous.taken_over_by = os.getpid()  # later appends there are refused, not kept pending
-                    previous.taken_over_name = "a newer learner in this kernel (a re-run cell)"
-                    if previous._on_superseded is not None:
-                        try:
-                            previous._on_superseded(previous)
-                        except Exception:  # noqa: BLE001 - a callback must not stop the new writer
-                            pass
+                    self._file, self._locked = handed
                 else:
                     self._lock(False, 0)
                 self._inherit = None
@@ -397,6 +389,27 @@ class JournalWriter:
             except OSError:
                 pass  # only used in messages
             _WATCHER.add(self)
+
+    def hand_over(self) -> tuple | None:
+        """Give this writer's open, locked file to a newer writer of this process (called under the registry lock).
+
+        Returns ``(file, locked)``, or None if this writer is closed. From
+        then on this writer refuses appends (:attr:`taken_over_by` is this
+        process), and its ``on_superseded`` callback is told.
+        """
+        if self._file is None:
+            return None
+        handed = (self._file, self._locked)
+        self._file, self._locked = None, False
+        _WATCHER.remove(self)
+        self.taken_over_by = os.getpid()  # later appends here are refused, not kept pending
+        self.taken_over_name = "a newer learner in this kernel (a re-run cell)"
+        if self._on_superseded is not None:
+            try:
+                self._on_superseded(self)
+            except Exception:  # noqa: BLE001 - a callback must not stop the new writer
+                pass
+        return handed
 
     def _read_request(self) -> tuple[int, str] | None:
         """``(pid, token)`` of a live process asking for this journal now, or None."""
@@ -409,7 +422,7 @@ class JournalWriter:
             return None  # a stale request: its sender gave up or died
         return pid, token
 
-    def _check_request(self) -> None:
+    def check_request(self) -> None:
         """Called by the watcher thread: hand the journal over if a live process asks for it."""
         request = None if self.closed else self._read_request()
         if request is None:
@@ -594,7 +607,7 @@ class _Watcher:
                 writer = ref()
                 if writer is not None:
                     try:
-                        writer._check_request()
+                        writer.check_request()
                     except Exception:  # noqa: BLE001 - keep watching the other journals
                         pass
                 writer = None  # do not keep a writer alive between polls

@@ -29,9 +29,10 @@ from alwidget.errors import (
     PoolExhaustedError,
     UnknownClassError,
 )
-from alwidget import models as _models
 from alwidget._graph import PoolGraph, sample_rows
 from alwidget._pool import (
+    _EXACT_SCORE_VALUES,
+    _SCORE_CHUNK,
     _SUBSET_STREAM,
     CandidateWindow,
     Pool,
@@ -728,7 +729,7 @@ class ActiveLearner(PersistenceMixin):
             return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
         stats = self._pool.stats
         # the pool's own precision (as predict_proba): float64 up to _EXACT_SCORE_VALUES values, float32 above
-        exact = self._pool.X.size <= _models._EXACT_SCORE_VALUES
+        exact = self._pool.X.size <= _EXACT_SCORE_VALUES
         window = self._window
         proba = None
         if window is not None:
@@ -783,7 +784,7 @@ class ActiveLearner(PersistenceMixin):
             return np.array(self.predict_proba()[:, code])
         out = np.empty(self.n_pool, dtype=np.float32)
         stats = self._pool.stats
-        for start, block in pool_blocks(self._pool.X, chunk=_models._SCORE_CHUNK):
+        for start, block in pool_blocks(self._pool.X, chunk=_SCORE_CHUNK):
             proba = _check_finite_proba(model, predict_proba_with(model, block, k, stats, exact=False))
             out[start : start + len(block)] = proba[:, code]
         return out
