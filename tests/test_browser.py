@@ -22,7 +22,17 @@ journal). In each host the test
   kernel, the old one still holds the journal) and checks that every label is
   back;
 - saves a screenshot per host and theme (to ``$ALWIDGET_SCREENSHOT_DIR`` if
-  set, JupyterLab's as ``docs``-ready ``widget.png`` / ``widget-dark.png``).
+  set, names in ``SCREENSHOTS``: ``ALWIDGET_SCREENSHOT_DIR=docs`` refreshes
+  the pictures in docs/; tests/test_docs_images.py checks that each one the
+  docs show is made here or by a notebook).
+
+Two more tests run README.md's Quickstart exactly as written (its code block,
+one cell per paragraph, over generated sounds of its classes in its folder):
+in Voila, three labels given with key 1 survive a page reload (a new kernel
+takes the journal over from the old one) and a second tab (which takes it over
+again; the older tab then refuses key 1 and writes nothing); in JupyterLab, a
+re-run of the cells, a second tab on the same kernel and a kernel restart.
+The journal on disk holds each label once, from one writer.
 
 Needs Chromium (``apt-get install chromium``), Playwright for Python,
 JupyterLab, Notebook 7 and Voila; skipped without them, except when
@@ -126,16 +136,19 @@ def _lab_settings(root: Path) -> Path:
     settings = root / "lab-settings"
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     notes = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True)
-    notes.parent.mkdir(parents=True, exist_ok=True)
+    docs = settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    for path in (tracker, notes, docs):
+        path.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
     notes.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # no autosave: a notebook opened in a second tab starts without the first tab's outputs (its widgets)
+    docs.write_text(json.dumps({"autosave": False}))
     return settings
 
 
 @contextlib.contextmanager
-def _server(host: str, workdir: Path):
-    """Run ``host`` on a free port of 127.0.0.1; yield the notebook's URL; stop the server at the end."""
+def _server(host: str, workdir: Path, notebook: str = "widget.ipynb", env_extra: dict | None = None):
+    """Run ``host`` on a free port of 127.0.0.1 in ``workdir/nb``; yield ``notebook``'s URL; stop it at the end."""
     port, token = _free_port(), secrets.token_hex(16)
     nbdir = workdir / "nb"
     env = dict(os.environ)
@@ -143,12 +156,16 @@ def _server(host: str, workdir: Path):
         JUPYTERLAB_SETTINGS_DIR=str(_lab_settings(workdir)),
         JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
         JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
+        **(env_extra or {}),
     )
     common = [
         "--no-browser", f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
     ]  # fmt: skip
     if host == "voila":
-        cmd = [sys.executable, "-m", "voila", "widget.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+        cmd = [
+            sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=True",  # a failing cell shows its exception, not just "There was an error"
+        ]  # fmt: skip
         # Voila answers every page request by starting a kernel that runs the notebook (and opens
         # its journal): poll a URL that starts none. Any HTTP answer means the server is up.
         base, url, status = (
@@ -164,7 +181,7 @@ def _server(host: str, workdir: Path):
         ]  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         path = "lab/tree" if host == "lab" else "notebooks"
-        url = f"{base}/{path}/widget.ipynb?token={token}"
+        url = f"{base}/{path}/{notebook}?token={token}"
         status = f"{base}/api/status?token={token}"
     log_path = workdir / f"{host}.log"
     log = open(log_path, "wb")  # closed in the finally below
@@ -400,10 +417,30 @@ def _check_layout(page, width: int) -> dict:
     return m
 
 
+# The screenshot each host and theme saves: with ALWIDGET_SCREENSHOT_DIR=docs these are the files in docs/
+# (tests/test_docs_images.py checks that every picture README.md shows is one of them, or made by a notebook).
+SCREENSHOTS = {
+    ("lab", "light"): "widget.png",
+    ("lab", "dark"): "widget-dark.png",
+    ("notebook", "light"): "widget-notebook.png",
+    ("notebook", "dark"): "widget-notebook-dark.png",
+    ("voila", "light"): "widget-voila.png",
+    ("voila", "dark"): "widget-voila-dark.png",
+}
+
+
 def _screenshot(page, host: str, theme: str, tmp_path: Path) -> Path:
-    name = ("widget" if host == "lab" else f"widget-{host}") + ("-dark" if theme == "dark" else "") + ".png"
+    name = SCREENSHOTS[host, theme]
     shot = Path(SCREENSHOT_DIR) / name if SCREENSHOT_DIR else tmp_path / name
     shot.parent.mkdir(parents=True, exist_ok=True)
+    # a calm picture: no "training…" for a second and a half (a retrain can start right after one ends)
+    page.evaluate("() => { window.__alwCalmSince = performance.now(); }")
+    page.wait_for_function(
+        f"""() => {{ const now = performance.now();
+                    if ({ROOT}.dataset.trainingShown !== '0') {{ window.__alwCalmSince = now; return false; }}
+                    return now - window.__alwCalmSince > 1500; }}""",
+        timeout=60_000,
+    )
     page.locator(".alw-root").screenshot(path=str(shot))
     assert 10_000 < shot.stat().st_size < 400_000  # a real picture, not a blank box
     return shot
@@ -567,7 +604,8 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     page.wait_for_function(
         f"() => {ROOT}.dataset.mode === 'review' && document.querySelectorAll('.alw-bin').length >= 3"
     )
-    assert page.inner_text(".alw-bin-all").startswith(f"all {classes[0]}: precision")
+    assert page.inner_text(".alw-bin-all").startswith(f"precision of detections (predicted {classes[0]}): ")
+    assert "detection review:" in page.inner_text(".alw-search")
     clip = _clip(page)
     answer = truth[int(clip)]
     page.keyboard.press(str(classes.index(answer) + 1))
@@ -648,3 +686,242 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     _screenshot(page, host, "dark", tmp_path)
 
     return n + 1
+
+
+# ---------------------------------------------------------------------- README's Quickstart, exactly as written
+README = Path(__file__).resolve().parent.parent / "README.md"
+QUICKSTART_NB = "quickstart.ipynb"
+ERROR_SIGNS = ["There was an error when executing cell", "Traceback (most recent call last)", "JournalLockedError"]
+
+
+def _quickstart() -> tuple[list[str], dict]:
+    """README's Quickstart code, one notebook cell per paragraph, and the folder, classes and journal it names."""
+    import ast
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    assert "\n## Quickstart\n" in text, "README.md has no '## Quickstart' section"
+    match = re.search(r"```python\n(.*?)```", text.split("\n## Quickstart\n", 1)[1], re.S)
+    assert match, "README.md's Quickstart has no ```python block"
+    code = match.group(1)
+    cells = [c.strip("\n") for c in re.split(r"\n[ \t]*\n", code) if c.strip()]
+    names: dict = {}
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if called == "from_folder":
+                names["folder"] = ast.literal_eval(node.args[0])
+            elif called == "ActiveLearner":
+                names["classes"] = ast.literal_eval(node.args[1])
+                names["journal"] = ast.literal_eval(next(k.value for k in node.keywords if k.arg == "journal"))
+    assert set(names) == {"folder", "classes", "journal"}, f"the Quickstart changed shape; found {names}"
+    shows = [
+        c for c in cells
+        if isinstance(last := ast.parse(c).body[-1], ast.Expr)
+        and isinstance(last.value, ast.Call)
+        and getattr(last.value.func, "id", "") == "LabelingWidget"
+    ]  # fmt: skip
+    assert len(shows) == 1, f"no Quickstart paragraph ends with LabelingWidget(...), so no cell shows it: {cells}"
+    return cells, names
+
+
+def _quickstart_setup(tmp_path: Path) -> tuple[dict, Path, dict]:
+    """The Quickstart's folder filled with generated sounds of its classes, and its cells as a notebook."""
+    import nbformat
+
+    from alwidget import make_sounds
+
+    cells, names = _quickstart()
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_sounds(n_per_class=8, classes=names["classes"], path=nbdir / names["folder"], seed=0)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / QUICKSTART_NB)
+    env = {"ALWIDGET_CACHE_DIR": str(tmp_path / "cache")}  # ds.embed()'s disk cache: not in the home folder
+    return names, nbdir / names["journal"], env
+
+
+def _wait_widget(page, what: str, timeout: float = 180_000) -> None:
+    """Wait until a widget shows a clip; fail at once, with the page's error, if a cell raised instead."""
+    page.wait_for_function(
+        """signs => { const r = document.querySelector('.alw-root:not([data-old])');
+                     if (r && r.dataset.clip) return true;
+                     const t = (document.body || {}).innerText || '';
+                     return signs.some(s => t.includes(s)); }""",
+        arg=ERROR_SIGNS,
+        timeout=timeout,
+    )
+    text = page.evaluate("() => document.body.innerText")
+    if page.evaluate("() => !document.querySelector('.alw-root:not([data-old])')"):
+        start = min((text.find(s) for s in ERROR_SIGNS if s in text), default=0)
+        shown = text[max(start - 300, 0) : start + 2500]
+        pytest.fail(f"{what}: the widget did not come back; the page shows:\n{shown}")
+    assert not any(s in text for s in ERROR_SIGNS), f"{what}: the page shows an error:\n{text[-2500:]}"
+    assert page.inner_text(".alw-root:not([data-old]) .alw-error-text") == "", what
+
+
+def _journal(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _wait_journal(path: Path, n_labels: int, timeout: float = 30) -> list[dict]:
+    """The journal once it holds ``n_labels`` labels; checks that it holds each one once, from one writer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _journal(path) if path.exists() else []
+        teach = [r for r in records if r["kind"] == "teach"]
+        if len(teach) >= n_labels or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    kinds = [r["kind"] for r in records]
+    assert kinds.count("header") == 1 and set(kinds) <= {"header", "teach"}, records
+    ids = [i for r in teach for i in r["ids"]]
+    assert len(ids) == n_labels and len(set(ids)) == n_labels, records  # each label once
+    seqs = [r["seq"] for r in teach]
+    assert seqs == list(range(n_labels)), records  # one writer: every event number once, in order
+    return records
+
+
+def _label_with_key(page, n: int, key: str = "1") -> None:
+    """Press ``key`` ``n`` times with the widget focused, each time waiting for the next clip."""
+    page.locator(".alw-root:not([data-old])").focus()
+    for _ in range(n):
+        clip = _clip(page)
+        page.keyboard.press(key)
+        _wait_clip_change(page, clip)
+
+
+def _refuses(page, journal: Path) -> None:
+    """The page's widget lost the journal to a newer one: key 1 is refused, says so, and writes nothing."""
+    before = journal.read_bytes()
+    n = _n_labeled(page)
+    page.bring_to_front()
+    page.locator(".alw-root").focus()
+    page.keyboard.press("1")
+    page.wait_for_selector(".alw-blocked.alw-on", timeout=30_000)
+    stale = page.inner_text(".alw-blocked")
+    # another kernel took it ("taken over") or a newer learner of this kernel did ("no longer writes"): either way
+    # the message says where to go on
+    assert ("taken over" in stale or "no longer writes" in stale) and "newest" in stale, stale
+    page.wait_for_timeout(1_000)  # a write that slipped through would be on disk by now
+    assert _n_labeled(page) == n
+    assert journal.read_bytes() == before, "the old page wrote to the journal after it was taken over"
+
+
+def test_readme_quickstart_voila_reload_and_second_tab(browser, tmp_path):
+    """README's Quickstart in Voila: labels survive a reload, and a second tab takes the journal over."""
+    _require("voila")
+    names, journal, env = _quickstart_setup(tmp_path)
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    other = None
+    try:
+        with _server("voila", tmp_path, QUICKSTART_NB, env) as url:
+            page.goto(url)
+            _wait_widget(page, "first load")
+            _label_with_key(page, 3)
+            _wait_n_labeled(page, 3)
+            _wait_journal(journal, 3)
+            assert page.inner_text(".alw-progress").startswith("3 / ")
+
+            # reload: a new kernel runs the Quickstart again while the old one still holds the journal
+            page.reload()
+            _wait_widget(page, "after a reload")
+            _wait_n_labeled(page, 3)
+            assert page.inner_text(".alw-blocked") == ""
+            _wait_journal(journal, 3)
+            exported = tmp_path / "nb" / "labels.csv"  # the Quickstart's last line, run by the new kernel
+            deadline = time.monotonic() + 60
+            while not (exported.exists() and len(exported.read_text().splitlines()) == 4):
+                assert time.monotonic() < deadline, exported.read_text() if exported.exists() else "no labels.csv"
+                time.sleep(0.3)
+
+            # a second tab on the same URL: a third kernel takes the journal over, with every label
+            other = page.context.new_page()
+            other.set_default_timeout(30_000)
+            other.goto(url)
+            _wait_widget(other, "in a second tab")
+            _wait_n_labeled(other, 3)
+            assert other.inner_text(".alw-blocked") == ""
+            _refuses(page, journal)  # never two writers: the older tab refuses
+            _wait_journal(journal, 3)
+            other.bring_to_front()
+            _label_with_key(other, 1)  # the newest tab writes
+            _wait_n_labeled(other, 4)
+            _wait_journal(journal, 4)
+    finally:
+        if other is not None:
+            other.close()
+        page.close()
+    assert {r["labels"][0] for r in _journal(journal) if r["kind"] == "teach"} == {names["classes"][0]}  # key 1
+
+
+def _run_all_lab(page, what: str, url: str | None = None) -> None:
+    """Open ``url`` (if given) in JupyterLab, run every cell, and wait for a new widget."""
+    if url is not None:
+        page.goto(url)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE_JS, arg="lab", timeout=60_000)
+    page.evaluate("() => document.querySelectorAll('.alw-root').forEach(r => { r.dataset.old = '1'; })")
+    for attempt in range(3):  # a "Run All" sent while the kernel is still connecting can be lost: check
+        _run_all(page)
+        try:
+            page.wait_for_function(STARTED_JS, timeout=15_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    _wait_widget(page, what)
+
+
+def test_readme_quickstart_lab_rerun_second_tab_restart(browser, tmp_path):
+    """README's Quickstart in JupyterLab: a re-run cell resumes, a second tab takes over, a kernel restart resumes."""
+    _require("lab")
+    names, journal, env = _quickstart_setup(tmp_path)
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    other = None
+    try:
+        with _server("lab", tmp_path, QUICKSTART_NB, env) as url:
+            _run_all_lab(page, "first run", url)
+            cells = _cells(page)
+            _label_with_key(page, 3)
+            _wait_n_labeled(page, 3)
+            _wait_journal(journal, 3)
+            assert _cells(page) == cells  # the keys went to the widget, not to the notebook
+
+            # "re-running resumes": the same kernel, a new learner opens the journal the old one holds
+            _run_all_lab(page, "after re-running the cells")
+            _wait_n_labeled(page, 3)
+            assert page.inner_text(".alw-blocked") == ""
+            _wait_journal(journal, 3)
+
+            # a second tab on the same notebook shares the kernel; running the cells there takes the journal over
+            other = page.context.new_page()
+            other.set_default_timeout(30_000)
+            _run_all_lab(other, "in a second tab", url)
+            _wait_n_labeled(other, 3)
+            assert other.inner_text(".alw-blocked") == ""
+            _refuses(page, journal)  # never two writers: the first tab's widget refuses
+            _wait_journal(journal, 3)
+
+            # restart the kernel from the second tab and run everything again: every label is back
+            other.bring_to_front()
+            other.evaluate("() => document.querySelectorAll('.alw-root').forEach(r => { r.dataset.old = '1'; })")
+            other.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+            other.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").first.click()
+            other.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+            _wait_widget(other, "after a kernel restart")
+            _wait_n_labeled(other, 3)
+            assert other.inner_text(".alw-blocked") == ""
+            _label_with_key(other, 1)  # and labelling goes on, in the newest kernel only
+            _wait_n_labeled(other, 4)
+            _wait_journal(journal, 4)
+    finally:
+        if other is not None:
+            other.close()
+        page.close()
+    assert {r["labels"][0] for r in _journal(journal) if r["kind"] == "teach"} == {names["classes"][0]}  # key 1
