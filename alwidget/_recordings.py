@@ -17,6 +17,24 @@ never sees the cut. :func:`read_span` (one window, one seek) and
 ``soxr.ResampleStream``) therefore agree to float32 rounding (about 1e-6);
 without resampling they return identical samples.
 
+Lossy codecs are not sample-exact across seeks and reads in libsndfile 1.2:
+an MP3 decoded from another seek point differs (the bit reservoir after a
+seek, then float rounding for good), and one read in several blocks differs
+by up to 30 % around the block edges of MPEG-2 files (16-24 kHz); Opus
+differs slightly. Only codecs measured exact (:data:`BLOCK_EXACT_SUBTYPES`:
+PCM, float, u-law/A-law in any container, FLAC, Ogg Vorbis) are streamed in
+blocks. Any other file is decoded from anchors: a span is decoded by a fresh
+open, a seek to the last multiple of ``_ANCHOR_SECONDS`` (MP3) or
+``_ANCHOR_SECONDS_OTHER`` at least ``_PREROLL`` seconds before it (so the
+decoder has settled) and ONE read up to its end. One read from the same seek gives the same samples whatever its
+length, so :func:`stream_windows` (one read per anchor, for all its windows)
+and :func:`read_window` (``ds[i]``) agree exactly for these codecs too.
+
+Every decode compares the file's sample rate with the one the dataset was
+built with: a file replaced since then (the same audio at another rate, say)
+would put every window on the wrong samples, so its windows fail with
+:class:`RecordingChangedError` instead.
+
 Nothing here imports :mod:`alwidget.audio`; it imports this module.
 """
 
@@ -31,6 +49,7 @@ import numpy as np
 import soundfile as sf
 
 from alwidget._resample import resample
+from alwidget.errors import RecordingChangedError
 
 # A decoder may return a little less than the header promises (mp3 frame
 # counts are estimates); a window missing more than this fraction of its
@@ -44,6 +63,31 @@ _MARGIN = 0.1
 
 # Native frames read per block while streaming.
 _BLOCK_FRAMES = 1 << 17
+
+#: Largest window in samples at the dataset rate: one hour at 48 kHz (691 MB as
+#: float32). Every window is decoded whole into memory (``ds[i]``, a batch of
+#: :meth:`~alwidget.audio.AudioDataset.embed`), so a larger one would not fit.
+MAX_WINDOW_SAMPLES = 3600 * 48000
+
+#: libsndfile subtypes whose decoding is sample-exact whatever the seek point and
+#: read sizes (measured with libsndfile 1.2: windows streamed in 3001-frame blocks
+#: equal seeked ones bit for bit, 8-48 kHz). Their windows are streamed in blocks;
+#: other codecs (MP3, Opus, ADPCM, GSM, ALAC, ...) are decoded from anchors.
+BLOCK_EXACT_SUBTYPES = frozenset(
+    {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW", "VORBIS"}
+)
+
+# Codecs outside BLOCK_EXACT_SUBTYPES: at least this much audio (seconds) is
+# decoded and dropped before a span: an MP3 decoder that starts at a seek point
+# lacks the bit reservoir (up to 511 bytes: 0.5 s at 8 kbps) and overlap of the
+# frames before it (measured settled after 0.25 s at 8 kbps) ...
+_PREROLL = 1.0
+# ... from a seek to a multiple of this (seconds). Larger: fewer seeks while
+# streaming, more audio decoded by ds[i] (up to this + _PREROLL extra). A fresh
+# MPEG seek scans the file up to its target (about 0.1 ms per second of audio):
+# sparse anchors; other seeks are cheap (Opus: 3 ms, an ogg bisection).
+_ANCHOR_SECONDS = 60.0
+_ANCHOR_SECONDS_OTHER = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,15 +151,20 @@ def window_spans(length: int, sr: int, window: float, hop: float, min_window: fl
     ndarray, shape (n_windows, 2), int64
         ``[start, stop)`` of each window in samples; ``stop`` is clipped to
         ``length``, so only the last window can be shorter than
-        ``round(window * sr)``. Window ``k`` is row ``k``.
+        ``round(window * sr)``. Window ``k`` is row ``k``. Every start lies
+        inside the recording, however large ``hop`` is (a hop past the end
+        leaves window 0 only).
     """
-    win_n = int(round(window * sr))
     if length <= 0:
         return np.zeros((0, 2), dtype=np.int64)
-    n_max = int(math.ceil(length / (hop * sr))) + 2
-    # np.rint rounds half to even like round(): the same samples as start_sample(k, hop, sr)
-    starts = np.rint(np.arange(n_max, dtype=np.float64) * hop * sr).astype(np.int64)
-    starts = starts[starts < length]
+    win_n = min(int(round(window * sr)), length + 1)  # longer acts the same, and stays inside int64
+    if float(hop) * sr >= length:  # window 0 only (and no k * hop * sr overflowing int64)
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        n_max = int(math.ceil(length / (hop * sr))) + 2
+        # np.rint rounds half to even like round(): the same samples as start_sample(k, hop, sr)
+        starts = np.rint(np.arange(n_max, dtype=np.float64) * hop * sr)
+        starts = starts[starts < length].astype(np.int64)  # compared as floats: nothing past the end is cast
     reaches = np.flatnonzero(starts + win_n >= length)
     n = int(reaches[0]) + 1 if len(reaches) else len(starts)
     starts = starts[:n]
@@ -151,31 +200,66 @@ def _mono(y: np.ndarray) -> np.ndarray:
     return y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
 
 
+def block_exact(f: sf.SoundFile) -> bool:
+    """Whether libsndfile decodes this open file sample-exactly in any blocks (:data:`BLOCK_EXACT_SUBTYPES`)."""
+    return f.subtype in BLOCK_EXACT_SUBTYPES
+
+
+def _anchor(rec: Recording, lo: int, subtype: str) -> int:
+    """Native frame to seek to for a span from native frame ``lo`` of a codec outside ``BLOCK_EXACT_SUBTYPES``."""
+    seconds = _ANCHOR_SECONDS if subtype.startswith("MPEG") else _ANCHOR_SECONDS_OTHER
+    grid = max(1, int(round(seconds * rec.native_sr)))
+    return (max(0, lo - int(math.ceil(_PREROLL * rec.native_sr))) // grid) * grid
+
+
+def _from_native(rec: Recording, y: np.ndarray, a: int, b: int, base: int) -> np.ndarray:
+    """Output samples ``[a, b)`` from native mono ``y`` decoded from the frame whose output index is ``base``."""
+    if len(y):
+        y = resample(y, rec.native_sr, rec.sr)
+    return np.ascontiguousarray(y[a - base : b - base], dtype=np.float32)
+
+
+def _changed(rec: Recording, f: sf.SoundFile) -> str | None:
+    """Why the open file ``f`` no longer matches ``rec`` (another sample rate), or None."""
+    if f.samplerate == rec.native_sr:
+        return None
+    return (
+        f"the file changed since the dataset was built: its sample rate is now {f.samplerate} Hz, "
+        f"not {rec.native_sr} Hz, so the window positions no longer match its audio; "
+        "rebuild the dataset with AudioDataset.from_recordings()"
+    )
+
+
 def read_span(rec: Recording, a: int, b: int) -> np.ndarray:
     """Samples ``[a, b)`` of ``rec`` at ``rec.sr``, mono float32, seeking to them.
 
     Returns fewer than ``b - a`` samples when the file ends early (truncated
-    since the dataset was built, or ``b`` past the end).
+    since the dataset was built, or ``b`` past the end). Codecs outside
+    :data:`BLOCK_EXACT_SUBTYPES` are decoded from their anchor (:func:`_anchor`).
 
     Raises
     ------
+    RecordingChangedError
+        The file's sample rate is not the one the dataset was built with.
     ValueError
         The decoder's reason when the file cannot be opened or read.
     """
-    lo, hi, base = _native_range(rec, a, b)
     try:
         with sf.SoundFile(rec.path) as f:
+            changed = _changed(rec, f)
+            if changed is not None:
+                raise RecordingChangedError(changed)
+            lo, hi, base = _native_range(rec, a, b)
             hi = min(hi, f.frames)
             if lo >= hi:
                 return np.zeros(0, dtype=np.float32)
-            if lo:
-                f.seek(lo)
-            y = _mono(f.read(frames=hi - lo, dtype="float32", always_2d=True))
+            start = lo if block_exact(f) else _anchor(rec, lo, f.subtype)
+            if start:
+                f.seek(start)
+            y = _mono(f.read(frames=hi - start, dtype="float32", always_2d=True))[lo - start :]
     except (RuntimeError, OSError) as exc:
         raise ValueError(_sf_error(exc, rec.path)) from None
-    if len(y):
-        y = resample(y, rec.native_sr, rec.sr)
-    return np.ascontiguousarray(y[a - base : b - base], dtype=np.float32)
+    return _from_native(rec, y, a, b, base)
 
 
 def _finish_window(rec: Recording, start: int, win_n: int, y: np.ndarray) -> np.ndarray:
@@ -212,6 +296,8 @@ def read_window(rec: Recording, start: int, win_n: int) -> np.ndarray:
 
     Raises
     ------
+    RecordingChangedError
+        The file's sample rate changed since the dataset was built.
     ValueError
         Undecodable, truncated or non-finite audio (the reason).
     """
@@ -239,9 +325,19 @@ def stream_windows(
         ``position`` indexes ``starts``; the waveform is float32 of ``win_n``
         samples (zero-padded past the end), the same as :func:`read_window`;
         a window that cannot be decoded (file truncated or corrupt part-way,
-        non-finite samples) yields the reason instead. Every position is
+        non-finite samples, or the file's sample rate changed since the
+        dataset was built) yields the reason instead. Every position is
         yielded once, in order. Memory holds about ``win_n + block``
         samples, never the whole recording.
+
+    Notes
+    -----
+    Only codecs in :data:`BLOCK_EXACT_SUBTYPES` are decoded in one pass of
+    ``block``-frame reads. Other files (MP3, Opus, ...) are decoded from
+    anchors as :func:`read_window` decodes them: one fresh open, seek and
+    read per anchor (every ``_ANCHOR_SECONDS`` s for MP3) for all the windows
+    that start after it, so the windows equal ``ds[i]`` exactly; memory then
+    holds up to ``_ANCHOR_SECONDS + _PREROLL`` s of audio plus a window.
     """
     if not len(starts):
         return
@@ -256,6 +352,11 @@ def stream_windows(
     except (RuntimeError, OSError) as exc:
         error = _sf_error(exc, rec.path)
     else:
+        changed, exact, subtype = _changed(rec, f), block_exact(f), f.subtype
+        if changed is not None or not exact:
+            f.close()
+            yield from _anchored_windows(rec, starts, win_n, changed, subtype)
+            return
         with f:
             if resample:
                 import soxr
@@ -272,7 +373,7 @@ def stream_windows(
                 try:
                     chunk = _mono(f.read(frames=want, dtype="float32", always_2d=True))
                 except (RuntimeError, OSError) as exc:  # keep what decodes before the damage
-                    error, chunk = _sf_error(exc, rec.path), _salvage(rec.path, pos, want)
+                    error, chunk = _sf_error(exc, rec.path), _salvage(rec.path, pos, want, native_sr=rec.native_sr)
                 pos += len(chunk)
                 done = error is not None or len(chunk) < want or pos >= hi
                 if resample:
@@ -299,11 +400,62 @@ def stream_windows(
         yield k, _window_or_reason(rec, s, win_n, y)
 
 
-def _salvage(path: str, pos: int, want: int, piece: int = 4096) -> np.ndarray:
+def _anchored_windows(
+    rec: Recording, starts: Sequence[int], win_n: int, changed: str | None, subtype: str
+) -> Iterator[tuple[int, np.ndarray | str]]:
+    """:func:`stream_windows` for codecs outside ``BLOCK_EXACT_SUBTYPES``: every window as :func:`read_window` gives it.
+
+    Windows whose spans share an anchor are cut from one read from it (the
+    same samples as a shorter read from it); every window fails with
+    ``changed`` if given. If that read fails (a corrupt part), each window
+    of the anchor is decoded alone by :func:`read_window`, so the windows
+    before the damage are kept, as ``ds[i]`` keeps them.
+    """
+    if changed is not None:
+        for k in range(len(starts)):
+            yield k, changed
+        return
+    spans = [(int(s), *_native_range(rec, int(s), int(s) + win_n)) for s in starts]
+    k = 0
+    while k < len(spans):
+        anchor = _anchor(rec, spans[k][1], subtype)
+        end = k + 1
+        while end < len(spans) and _anchor(rec, spans[end][1], subtype) == anchor:
+            end += 1
+        hi = max(span[2] for span in spans[k:end])
+        buf, changed, failed = np.zeros(0, dtype=np.float32), None, False
+        try:
+            with sf.SoundFile(rec.path) as f:
+                changed = _changed(rec, f)
+                if changed is None and min(hi, f.frames) > anchor:
+                    if anchor:
+                        f.seek(anchor)
+                    buf = _mono(f.read(frames=min(hi, f.frames) - anchor, dtype="float32", always_2d=True))
+        except (RuntimeError, OSError):
+            failed = True
+        for j in range(k, end):
+            s, lo, span_hi, base = spans[j]
+            if changed is not None:
+                y: np.ndarray | str = changed
+            elif failed:
+                try:
+                    y = read_window(rec, s, win_n)
+                except ValueError as exc:
+                    y = str(exc)
+            else:
+                y = _from_native(rec, buf[lo - anchor : span_hi - anchor], s, s + win_n, base)
+                y = _window_or_reason(rec, s, win_n, y)
+            yield j, y
+        k = end
+
+
+def _salvage(path: str, pos: int, want: int, piece: int = 4096, native_sr: int | None = None) -> np.ndarray:
     """Mono frames ``[pos, pos + want)`` that decode before the first error, read in small pieces."""
     parts: list[np.ndarray] = []
     try:
         with sf.SoundFile(path) as f:
+            if native_sr is not None and f.samplerate != native_sr:  # replaced meanwhile: nothing is salvaged
+                return np.zeros(0, dtype=np.float32)
             f.seek(pos)
             got = 0
             while got < want:

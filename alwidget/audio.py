@@ -26,7 +26,14 @@ windows (ids ``path.flac@12.5``); ``ds[i]`` seeks and decodes one window,
 :meth:`AudioDataset.embed` streams each recording once (see
 :mod:`alwidget._recordings` and :mod:`alwidget.features`). Every dataset,
 windowed or not, answers :meth:`~AudioDataset.recording`,
-:meth:`~AudioDataset.start` and :meth:`~AudioDataset.end`.
+:meth:`~AudioDataset.start` and :meth:`~AudioDataset.end`. Lossy codecs
+(MP3, Opus) are decoded from fixed seek points (every minute) in one read
+each, by ``ds[i]`` and by the embedding alike, so an embedded window is
+always the very audio ``ds[i]`` returns. A recording whose sample
+rate changed since the dataset was built (the file replaced) fails on every
+path: ``ds[i]`` raises :class:`~alwidget.errors.RecordingChangedError`
+(an :class:`~alwidget.errors.AudioLoadError`), :meth:`~AudioDataset.embed`
+gives its windows NaN rows and lists them in ``ds.errors``.
 """
 
 from __future__ import annotations
@@ -46,8 +53,15 @@ import numpy as np
 import soundfile as sf
 
 from alwidget._resample import resample
-from alwidget._recordings import Recording, probe_recording, read_span, read_window, window_spans
-from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError
+from alwidget._recordings import (
+    MAX_WINDOW_SAMPLES,
+    Recording,
+    probe_recording,
+    read_span,
+    read_window,
+    window_spans,
+)
+from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError, RecordingChangedError
 
 if TYPE_CHECKING:
     from alwidget.features import Embedder
@@ -330,6 +344,22 @@ def _check_window_params(
     return window, hop, None if sr is None else int(sr), min_window
 
 
+def _check_window_size(window: float, sr: int) -> None:
+    """A window must hold at least one sample and at most ``MAX_WINDOW_SAMPLES`` at ``sr``."""
+    win_n = int(round(window * sr))
+    if win_n < 1:
+        msg = f"window={window!r} s is shorter than one sample at {sr} Hz; use a longer window"
+        raise InvalidInputError(msg)
+    if win_n > MAX_WINDOW_SAMPLES:
+        msg = (
+            f"window={window!r} s is {win_n:,} samples at {sr} Hz, more than the {MAX_WINDOW_SAMPLES:,} "
+            f"(one hour at 48 kHz, {MAX_WINDOW_SAMPLES * 4 / 1e6:.0f} MB as float32) a window may hold, since "
+            f"every window is decoded whole into memory; use window <= {MAX_WINDOW_SAMPLES / sr:g} s at this "
+            "rate (windows of seconds to minutes are typical)"
+        )
+        raise InvalidInputError(msg)
+
+
 def _recording_files(path_or_files: Any) -> tuple[list[str], str]:
     """Files of :meth:`AudioDataset.from_recordings`: (absolute paths, root folder of the ids)."""
     if isinstance(path_or_files, (str, os.PathLike)):
@@ -558,10 +588,16 @@ class AudioDataset:
             :meth:`from_folder`), one audio file, or a list of files.
         window : float
             Window length in seconds; ``ds[i]`` returns ``round(window * sr)``
-            samples, the last window of a recording zero-padded.
+            samples, the last window of a recording zero-padded (a recording
+            shorter than ``window`` has one window, zero-padded). At most
+            ``MAX_WINDOW_SAMPLES`` (172,800,000: one hour at 48 kHz, 691 MB
+            as float32) samples at ``sr``, since each window is decoded whole
+            into memory.
         hop : float or None
             Seconds between window starts; default ``window``. Smaller
-            overlaps windows, larger leaves gaps. At least 1 ms.
+            overlaps windows, larger leaves gaps. At least 1 ms; a hop
+            longer than a recording leaves it one window. No window starts
+            past the end of its recording.
         sr : int or None
             Sample rate in Hz; None: the native rate of the first readable
             recording. Other rates are resampled (soxr HQ).
@@ -599,6 +635,8 @@ class AudioDataset:
         if labels_from not in (None, "subfolder"):
             msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
             raise InvalidInputError(msg)
+        if sr is not None:  # before any file is probed
+            _check_window_size(window, sr)
         paths, root = _recording_files(path_or_files)
         folder_labels = _subfolder_labels(paths, root) if labels_from == "subfolder" else None
         infos, errors, seen = [], [], set()
@@ -615,9 +653,8 @@ class AudioDataset:
             infos.append((k, path, native_sr, frames))
         if sr is None and infos:
             sr = infos[0][2]
-        if sr is not None and int(round(window * sr)) < 1:
-            msg = f"window={window!r} s is shorter than one sample at {sr} Hz; use a longer window"
-            raise InvalidInputError(msg)
+        if sr is not None:
+            _check_window_size(window, sr)
         clips, labels = [], []
         for k, path, native_sr, frames in infos:
             rec = Recording(_relative_id(path, root), path, native_sr, frames, sr)
@@ -743,7 +780,12 @@ class AudioDataset:
         return int(i) % n
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        """Clip ``i`` as ``(waveform, sr)``: float32 mono, shape (n_samples,)."""
+        """Clip ``i`` as ``(waveform, sr)``: float32 mono, shape (n_samples,).
+
+        Raises :class:`~alwidget.errors.AudioLoadError` if it cannot be
+        decoded, for a window also if its recording's sample rate changed
+        since the dataset was built (rebuild the dataset).
+        """
         clip = self._clips[self._index(i)]
         if clip.rec is not None:
             return self._read_window(clip), self.sr
@@ -753,6 +795,9 @@ class AudioDataset:
         """Seek to a window and decode only it: exactly ``round(window * sr)`` samples."""
         try:
             return read_window(clip.rec, clip.start_n, int(round(self.window * self.sr)))
+        except RecordingChangedError as exc:
+            msg = f"cannot decode window {clip.clip_id!r} of {clip.path!r}: {exc}"
+            raise RecordingChangedError(msg) from None
         except ValueError as exc:
             msg = f"cannot decode window {clip.clip_id!r} of {clip.path!r}: {exc}. Re-encode or remove the file."
             raise AudioLoadError(msg) from None
@@ -857,7 +902,8 @@ class AudioDataset:
         InvalidInputError
             Negative or non-finite ``before`` / ``after``.
         AudioLoadError
-            The span cannot be decoded.
+            The span cannot be decoded (:class:`~alwidget.errors.RecordingChangedError`,
+            a subclass, when the file's sample rate changed since the dataset was built).
         """
         for pname, value in (("before", before), ("after", after)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
@@ -876,6 +922,9 @@ class AudioDataset:
             if len(y) < (b - a) * 0.98 or not np.isfinite(y).all():
                 msg = f"only {len(y)} of {b - a} samples could be decoded, or some are NaN or infinite"
                 raise ValueError(msg)
+        except RecordingChangedError as exc:
+            msg = f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}"
+            raise RecordingChangedError(msg) from None
         except ValueError as exc:
             msg = (
                 f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}. "

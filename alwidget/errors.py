@@ -17,6 +17,7 @@ __all__ = [
     "NotEnoughLabelsError",
     "NothingToUndoError",
     "AudioLoadError",
+    "RecordingChangedError",
     "MissingDependencyError",
 ]
 
@@ -58,6 +59,11 @@ class NothingToUndoError(AlwidgetError, IndexError):
 
 class AudioLoadError(AlwidgetError, ValueError):
     """An audio file cannot be decoded (corrupt, truncated or unsupported)."""
+
+
+class RecordingChangedError(AudioLoadError):
+    """A recording's file changed since the dataset was built (another sample rate):
+    its windows would decode the wrong samples. Rebuild the dataset."""
 
 
 class MissingDependencyError(InvalidInputError, ImportError):

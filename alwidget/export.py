@@ -953,11 +953,8 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 def _decode_table(data: bytes, path: Path) -> str:
     """Text of a table: by byte-order mark, UTF-16 without one, UTF-8, else cp1252 (see :func:`read_raven`)."""
-    for bom, codec, name in _BOMS:
-        if data.startswith(bom):
-            break
-    else:
-        codec = name = None
+    codec, name = next(((c, n) for bom, c, n in _BOMS if data.startswith(bom)), (None, None))
+    if codec is None:
         if len(data) >= 2 and data[0] < 0x80 and (data[0] == 0) != (data[1] == 0):  # "S\0" or "\0S"
             codec, name = ("utf-16-le" if data[1] == 0 else "utf-16-be"), "UTF-16"
     if codec is not None:

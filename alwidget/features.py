@@ -37,6 +37,11 @@ most 10 minutes of audio) once, sequentially in blocks (``soxr.ResampleStream``
 when resampling), cuts its windows and embeds them ``batch_size`` at a time,
 so memory is bounded by a batch, not by the file. The rows equal embedding
 each ``ds[i]`` (exactly without resampling, to float32 rounding with it).
+Codecs that libsndfile does not decode sample-exactly across blocks and seeks
+(MP3, Opus, ...: see :data:`alwidget._recordings.BLOCK_EXACT_SUBTYPES`) are
+decoded as ``ds[i]`` decodes them instead (one seek and one read per minute of
+the recording), so their rows equal embedding each ``ds[i]`` exactly. A recording whose sample rate changed since
+the dataset was built gives its windows NaN rows and ``ds.errors`` entries.
 """
 
 from __future__ import annotations
@@ -862,8 +867,12 @@ def _embed_run(
     rows, failures
         ``(n_ok, d)`` rows of the windows that could be used, in order, and
         ``{position: reason}`` for the others (truncated or corrupt part of
-        the file, non-finite or overflowing audio). Memory holds one batch of
-        windows and one decode block, however long the run.
+        the file, sample rate changed since the dataset was built, non-finite
+        or overflowing audio). Memory holds one batch of windows and one
+        decode block, however long the run. Windows come from
+        :func:`~alwidget._recordings.stream_windows`: one sequential pass, or
+        one seek and read per minute for codecs not sample-exact across
+        blocks (MP3, Opus).
     """
     rows: list[np.ndarray] = []
     failures: dict[int, str] = {}

@@ -434,3 +434,200 @@ def test_window_spans_invariants(length, win, hop, min_win):
     assert (stops[:-1] - starts[:-1] == win).all()  # only the last window may be partial
     if hop <= win and min_win is None:  # no gaps: the windows cover the whole recording
         assert starts[0] == 0 and stops[-1] == length and (starts[1:] <= stops[:-1]).all()
+
+
+# ---------------------------------------------------------------------- absurd windows and hops
+@pytest.mark.parametrize("sr", [None, SR])
+@pytest.mark.parametrize("window", [1e15, 1e9, 1e6, 10800.001])
+def test_window_too_large_for_memory_is_rejected_before_decoding(tmp_path, sr, window):
+    write(tmp_path / "rec.wav", noise(2.0))
+    with pytest.raises(InvalidInputError, match=r"window=.* samples at 16000 Hz, more than the 172,800,000") as info:
+        windowed(tmp_path, window=window, sr=sr)
+    assert isinstance(info.value, AlwidgetError) and "use window <= 10800 s" in str(info.value)
+    # the largest window allowed at this rate: one padded window of the 2 s recording (not decoded here)
+    ds = windowed(tmp_path, window=10800.0, sr=sr)
+    assert ds.clip_ids == ["rec.wav@0.0"] and ds.duration(0) == 2.0 and ds.end(0) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("hop", "long_starts"),
+    [
+        (12.0, ["0.0", "12.0", "24.0"]),
+        (13.0, ["0.0", "13.0", "26.0"]),
+        (1e6, ["0.0"]),
+        (1e15, ["0.0"]),
+        (1e300, ["0.0"]),
+    ],
+)
+def test_hop_past_the_end_gives_one_window_and_no_phantom_starts(tmp_path, hop, long_starts):
+    # hop=1e15 made phantom windows (k * hop * sr overflowed int64) that failed later, blaming the file
+    y = noise(12.0)
+    write(tmp_path / "rec.wav", y)
+    write(tmp_path / "long.wav", noise(30.0, seed=1))
+    ds = windowed(tmp_path, window=5.0, hop=hop)
+    assert ds.clip_ids == [f"long.wav@{s}" for s in long_starts] + ["rec.wav@0.0"]
+    assert all(0 <= c.start_n < c.rec.length for c in ds._clips)  # no window starts past its recording's end
+    np.testing.assert_array_equal(ds[len(ds) - 1][0], y[: 5 * SR])
+    X = ds.embed(cache_dir=False, progress=False)
+    assert np.isfinite(X).all() and ds.errors == []
+    np.testing.assert_array_equal(window_spans(12 * SR, SR, 5.0, hop), [[0, 5 * SR]])
+    np.testing.assert_array_equal(window_spans(12 * SR, SR, 1e15, hop), [[0, 12 * SR]])  # no int64 overflow
+
+
+# ---------------------------------------------------------------------- recording replaced after the build
+def _replace_at_rate(path: Path, y: np.ndarray, sr_from: int, sr_to: int) -> None:
+    """Overwrite ``path`` with the same audio resampled to ``sr_to``."""
+    import soxr
+
+    sf.write(path, soxr.resample(y, sr_from, sr_to), sr_to, subtype="FLOAT")
+
+
+def _window_of(y: np.ndarray, sr: int, start: float, window: float) -> np.ndarray:
+    """Window ``[start, start + window)`` of the 16 kHz audio ``y``, at ``sr``."""
+    import soxr
+
+    z = y if sr == SR else soxr.resample(y, SR, sr)
+    return z[int(round(start * sr)) : int(round((start + window) * sr))]
+
+
+@pytest.mark.parametrize("sr", [None, 8000])  # native rate, and resampled to 8 kHz
+def test_recording_replaced_at_another_rate_is_reported_not_misread(tmp_path, sr):
+    from alwidget.errors import RecordingChangedError
+
+    y = noise(6.0, seed=2)
+    keep = write(tmp_path / "a.wav", noise(6.0, seed=1))
+    changed = write(tmp_path / "b.wav", y)
+    ds = windowed(tmp_path, window=2.0, sr=sr)
+    ids = ds.clip_ids
+    assert ids == [f"{n}.wav@{s!r}" for n in "ab" for s in (0.0, 2.0, 4.0)]
+    before = ds.embed(cache_dir=False, progress=False)
+    good = ds[1][0]
+    _replace_at_rate(changed, y, SR, 22050)
+    for i in (3, 4, 5):  # every window of b.wav: a clear error on the seek path, never wrong samples
+        with pytest.raises(RecordingChangedError, match=r"b\.wav.*changed since the dataset was built") as info:
+            ds[i]
+        assert isinstance(info.value, AudioLoadError) and isinstance(info.value, AlwidgetError)
+        assert "22050 Hz, not 16000 Hz" in str(info.value) and "rebuild the dataset" in str(info.value)
+    with pytest.raises(RecordingChangedError, match=r"context of window 'b\.wav@2\.0'.*changed since"):
+        ds.context(4)
+    assert ds.errors == []  # ds[i] raised, nothing else changed
+    np.testing.assert_array_equal(ds[1][0], good)  # a.wav untouched
+    # streaming embed: b's windows get NaN rows and ds.errors entries naming the file; a's rows unchanged
+    with pytest.warns(UserWarning, match=r"3 of 6 windows failed .*changed since the dataset was built"):
+        X = ds.embed(cache_dir=False, progress=False)
+    assert np.isnan(X[3:]).all() and np.isfinite(X[:3]).all()
+    np.testing.assert_array_equal(X[:3], before[:3])
+    assert [e.path for e in ds.errors] == [f"{changed}@{s!r}" for s in (0.0, 2.0, 4.0)]
+    assert all("changed since the dataset was built" in e.reason and "rebuild" in e.reason for e in ds.errors)
+    assert str(keep) not in {e.path.rsplit("@", 1)[0] for e in ds.errors}
+    # a rebuilt dataset reads the new file: the same audio again, to resampling accuracy
+    fresh = windowed(tmp_path, window=2.0, sr=sr or SR)
+    assert fresh.errors == [] and np.abs(fresh[4][0] - _window_of(y, sr or SR, 2.0, 2.0)).max() < 0.05
+    # one recording only: nothing can be embedded, the error says why
+    alone = windowed(tmp_path / "a.wav", window=2.0, sr=sr)
+    _replace_at_rate(keep, noise(6.0, seed=1), SR, 44100)
+    with pytest.raises(AudioLoadError, match="changed since the dataset was built"):
+        alone.embed(cache_dir=False, progress=False)
+
+
+# ---------------------------------------------------------------------- codecs: streamed rows = seeked rows
+def write_codec(path: Path, y: np.ndarray, sr: int, fmt: str, subtype: str) -> Path:
+    """Write in 1 s pieces (libsndfile 1.2 can crash writing long Vorbis in one call)."""
+    if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt}/{subtype}")
+    with sf.SoundFile(path, "w", sr, 1, format=fmt, subtype=subtype) as f:
+        for k in range(0, len(y), sr):
+            f.write(y[k : k + sr])
+    return path
+
+
+CODECS = [
+    ("wav", "WAV", "PCM_16", True),
+    ("flac", "FLAC", "PCM_24", True),
+    ("ogg", "OGG", "VORBIS", True),
+    ("mp3", "MP3", "MPEG_LAYER_III", False),
+    ("opus", "OGG", "OPUS", False),
+]
+
+
+@pytest.mark.parametrize(("ext", "fmt", "subtype", "exact"), CODECS)
+@pytest.mark.parametrize("native_sr", [SR, 48000])
+def test_streamed_windows_equal_seeked_windows_for_every_codec(
+    tmp_path, monkeypatch, ext, fmt, subtype, exact, native_sr
+):
+    from alwidget import _recordings
+
+    path = write_codec(tmp_path / f"rec.{ext}", noise(12.0, sr=native_sr, seed=11), native_sr, fmt, subtype)
+    info = sf.info(path)
+    rec = Recording(f"rec.{ext}", str(path), info.samplerate, info.frames, SR)
+    with sf.SoundFile(path) as f:
+        assert _recordings.block_exact(f) is exact
+    monkeypatch.setattr(_recordings, "_ANCHOR_SECONDS", 2.5)  # lossy codecs: several anchors (seeks) in 12 s
+    win_n = int(round(1.3 * SR))
+    starts = [int(a) for a, _ in window_spans(rec.length, SR, 1.3, 0.7)]
+    seeked = [read_window(rec, s, win_n) for s in starts]
+    if exact:  # streamed in one pass, never seeked: a seek would fail here
+        monkeypatch.setattr(_recordings, "read_window", None)
+        monkeypatch.setattr(_recordings, "read_span", None)
+    streamed = dict(stream_windows(rec, starts, win_n, block=3001))
+    assert sorted(streamed) == list(range(len(starts)))
+    worst = max(float(np.abs(streamed[k] - seeked[k]).max()) for k in range(len(starts)))
+    if native_sr == SR or not exact:  # decoded alike: the same samples
+        assert worst == 0.0
+    else:  # streamed through soxr.ResampleStream: float32 rounding (measured 1.5e-7)
+        assert worst < 2e-6
+
+
+@pytest.mark.parametrize(("ext", "fmt", "subtype", "exact"), CODECS)
+def test_embed_windows_equals_embedding_each_seeked_window_for_every_codec(tmp_path, ext, fmt, subtype, exact):
+    # MP3 was streamed too: its rows differed from embedding ds[i] by 1-2 % (libsndfile decodes MP3
+    # differently after a seek and in other read sizes)
+    write_codec(tmp_path / f"a.{ext}", noise(20.0, seed=12), SR, fmt, subtype)
+    write_codec(tmp_path / f"b.{ext}", noise(9.0, seed=13), SR, fmt, subtype)
+    ds = windowed(tmp_path, window=1.5, hop=1.0)
+    X = ds.embed(batch_size=4, cache_dir=False, progress=False)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    assert np.isfinite(X).all() and ds.errors == []
+    np.testing.assert_array_equal(X, ref)
+    if not exact:  # and with resampling
+        ds48 = windowed(tmp_path, window=1.5, hop=1.0, sr=48000)
+        X48 = ds48.embed(batch_size=4, cache_dir=False, progress=False)
+        ref48 = AudioDataset.from_arrays([ds48[i][0] for i in range(len(ds48))], 48000)
+        np.testing.assert_array_equal(X48, ref48.embed(cache_dir=False, progress=False))
+
+
+def test_mp3_windows_start_with_a_settled_decoder(tmp_path, monkeypatch):
+    """A seek into an MP3 starts decoding early (the bit reservoir): ds[i] is the file decoded in one go."""
+    from alwidget import _recordings
+
+    monkeypatch.setattr(_recordings, "_ANCHOR_SECONDS", 2.0, raising=False)  # seeks to 0, 2, 4 ... s, >= 1 s early
+    path = write_codec(tmp_path / "rec.mp3", noise(12.0, seed=14), SR, "MP3", "MPEG_LAYER_III")
+    whole = sf.read(path, dtype="float32")[0]
+    ds = windowed(path, window=1.0, hop=0.37)
+    worst = max(
+        float(np.abs(ds[i][0][: len(whole) - c.start_n] - whole[c.start_n : c.start_n + SR]).max())
+        for i, c in enumerate(ds._clips)
+    )
+    assert worst < 1e-6  # measured 6e-8 (float rounding after a seek); seeking right to the window: up to 0.2
+    X = ds.embed(cache_dir=False, progress=False)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    np.testing.assert_array_equal(X, ref)
+
+
+def test_mp3_truncated_after_build_keeps_the_windows_before_the_cut(tmp_path, monkeypatch):
+    from alwidget import _recordings
+
+    monkeypatch.setattr(_recordings, "_ANCHOR_SECONDS", 5.0)
+    cut = write_codec(tmp_path / "rec.mp3", noise(30.0, seed=15), SR, "MP3", "MPEG_LAYER_III")
+    ds = windowed(cut, window=2.0, hop=1.5)
+    _truncate(cut, 0.5)  # about 15 s of 30 s left
+    with pytest.warns(UserWarning, match=r"windows failed to decode .*NaN rows"):
+        X = ds.embed(batch_size=3, cache_dir=False, progress=False)
+    ok = np.isfinite(X).all(axis=1)
+    assert ok[: int(12 / 1.5)].all() and not ok[int(17 / 1.5) :].any()
+    ref = AudioDataset.from_arrays([ds[i][0] for i in np.flatnonzero(ok)], SR).embed(cache_dir=False, progress=False)
+    np.testing.assert_array_equal(X[ok], ref)  # what decodes equals ds[i]
+    for i in np.flatnonzero(~ok):
+        with pytest.raises(AudioLoadError, match=r"rec\.mp3.*truncated"):
+            ds[int(i)]
+    assert {e.path for e in ds.errors} == {f"{cut}@{ds.clip_id(int(i)).rsplit('@', 1)[1]}" for i in np.flatnonzero(~ok)}
