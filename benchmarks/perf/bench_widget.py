@@ -1,10 +1,10 @@
 """Benchmark the labelling widget: click -> next clip shown, in a real browser.
 
-Run by hand (figures are printed, never asserted)::
+Run by hand from the repository root (figures are printed, never asserted)::
 
-    python benchmarks/bench_widget.py                     # 10,000-clip pool, 50 clicks
-    python benchmarks/bench_widget.py --clicks 100 --gap 0.3
-    python benchmarks/bench_widget.py --pool 5000 --model ungated   # every fit with 4,950 pseudo-labels
+    python -m benchmarks.perf.bench_widget                     # 10,000-clip pool, 50 clicks
+    python -m benchmarks.perf.bench_widget --clicks 100 --gap 0.3
+    python -m benchmarks.perf.bench_widget --pool 5000 --model ungated   # every fit with 4,950 pseudo-labels
 
 Needs Chromium (``apt-get install chromium``), Playwright for Python and Voila.
 
@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import signal
 import socket
 import subprocess
@@ -41,6 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import _common as C
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -216,8 +216,9 @@ def main() -> None:
     during = sum(r["training"] for r in results)
     print(
         f"\nclick -> next clip shown: Voila + headless Chromium, pool {args.pool:,} clips, model {args.model}, "
-        f"{args.clicks} clicks {args.gap} s apart, {os.cpu_count()} CPU cores ({platform.machine()})"
+        f"{args.clicks} clicks {args.gap} s apart"
     )
+    print(f"Machine: {C.machine('voila', 'playwright')}")
     print(f"{'':20s}{'p50':>9s}{'p95':>9s}{'max':>9s}")
     for name, v in (("clip in DOM", dom), ("next frame", frame)):
         p50, p95, mx = np.percentile(v, 50), np.percentile(v, 95), v.max()

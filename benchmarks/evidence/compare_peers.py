@@ -23,12 +23,12 @@ Peers keep their documented defaults. Install them with::
 
     pip install "modAL-python==0.4.2.1" "scikit-activeml==1.0.1" "superintendent==0.6.0"
 
-Run (prints markdown tables, writes the plot)::
+Run from the repository root (prints markdown tables, writes the plot)::
 
-    python benchmarks/compare_peers.py                 # full run, about 4 min on 2 cores
-    python benchmarks/compare_peers.py --quick         # small pools, 2 seeds, ~1 min
-    python benchmarks/compare_peers.py --skip-accuracy --sizes 100000 \
-        --methods "alwidget margin" "modAL margin"     # one timing pair (benchmarks/bench_scale.py)
+    python -m benchmarks.evidence.compare_peers          # full run, about 4 min on 2 cores
+    python -m benchmarks.evidence.compare_peers --quick  # small pools, 2 seeds, ~1 min
+    python -m benchmarks.evidence.compare_peers --skip-accuracy --sizes 100000 \
+        --methods "alwidget margin" "modAL margin"       # one timing pair (see benchmarks.perf.bench_scale)
 
 Pools
 -----
@@ -54,16 +54,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +75,13 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from alwidget import ActiveLearner  # noqa: E402
 from alwidget.datasets import make_sounds  # noqa: E402
+from benchmarks import _common as C  # noqa: E402
+from benchmarks._common import standardise, subclusters  # noqa: E402
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)  # LogisticRegression's default max_iter=100
 
 # Default outputs live in the repository's docs/, wherever the script is run from.
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = C.ROOT / "docs"
 
 ALWIDGET_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse", "bald")
 CHECKPOINTS = (20, 50, 100, 200)
@@ -104,35 +102,6 @@ class Pool:
 
 
 # ----------------------------------------------------------------------------- pools
-def subclusters(n: int, *, n_classes=10, per_class=8, dim=128, latent=16, seed=0):
-    """Classes made of overlapping Gaussian sub-clusters in a 16-dim subspace of ``dim`` dims.
-
-    Class centres ~ N(0, 1), sub-cluster offsets ~ N(0, 1.5^2), points ~ N(sub-centre, 1)
-    in the latent space, projected to ``dim`` dims with unit isotropic noise added.
-    Sub-cluster sizes are Dirichlet(1)-distributed, so some are tiny.
-    """
-    rng = np.random.default_rng([seed, 1234])
-    k = n_classes * per_class
-    centres = np.repeat(rng.normal(size=(n_classes, latent)), per_class, axis=0)
-    centres += rng.normal(size=(k, latent)) * 1.5
-    proj = (rng.normal(size=(latent, dim)) / np.sqrt(latent)).astype(np.float32)
-    sub = rng.choice(k, size=n, p=rng.dirichlet(np.ones(k)))
-    X = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 50_000):  # chunks keep the 100k pool's temporaries small
-        e = min(n, s + 50_000)
-        Z = (centres[sub[s:e]] + rng.standard_normal((e - s, latent))).astype(np.float32)
-        X[s:e] = Z @ proj + rng.standard_normal((e - s, dim), dtype=np.float32)
-    return X, sub // per_class
-
-
-def standardise(X: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """``X`` and ``others`` standardised with ``X``'s per-feature mean and std (as alwidget does)."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0
-    return [((a - mean) / std).astype(np.float32) for a in (X, *others)]
-
-
 def split(name: str, X: np.ndarray, y: np.ndarray, n_test: int) -> Pool:
     """One fixed held-out split (seed 0), the same for every method and seed."""
     perm = np.random.default_rng([0, 99]).permutation(len(X))
@@ -284,23 +253,7 @@ def family_curves(family: str, pool: Pool, seeds, steps) -> dict[str, np.ndarray
     return out
 
 
-def alwidget_curves(pool, seeds, steps):
-    return family_curves("alwidget", pool, seeds, steps)
-
-
-def modal_curves(pool, seeds, steps):
-    return family_curves("modAL", pool, seeds, steps)
-
-
-def skactiveml_curves(pool, seeds, steps):
-    return family_curves("skactiveml", pool, seeds, steps)
-
-
-def superintendent_curves(pool, seeds, steps):
-    return family_curves("superintendent", pool, seeds, steps)
-
-
-FAMILIES = (alwidget_curves, modal_curves, skactiveml_curves, superintendent_curves)
+FAMILIES = ("alwidget", "modAL", "skactiveml", "superintendent")  # the first word of a method's name
 
 
 # ----------------------------------------------------------------------------- timing
@@ -330,16 +283,6 @@ def time_queries(n: int, repeats: int, batch: int, n_start: int = 100, methods=N
 
 
 # ----------------------------------------------------------------------------- reporting
-def auc(curve: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Area under the learning curve(s), normalised by the label range: the mean accuracy."""
-    return np.trapezoid(curve, steps, axis=-1) / (steps[-1] - steps[0])
-
-
-def labels_to_reach(mean_curve: np.ndarray, steps: np.ndarray, target: float) -> str:
-    hit = np.flatnonzero(mean_curve >= target)
-    return str(int(steps[hit[0]])) if len(hit) else f"> {int(steps[-1])}"
-
-
 def accuracy_table(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
     cps = [c for c in CHECKPOINTS if c in steps]
     cols = [np.flatnonzero(steps == c)[0] for c in cps]
@@ -348,12 +291,11 @@ def accuracy_table(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
     head += f"| labels to reach random@{steps[-1]} ({target:.3f}) |"
     lines = [head, "|" + "---|" * (len(cps) + 3)]
     for name, c in curves.items():
-        a = auc(c, steps)
-        cells = [f"{c[:, k].mean():.3f} ± {c[:, k].std():.3f}" for k in cols]
+        cells = [C.mean_std(c[:, k]) for k in cols]
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
-            + f" | {a.mean():.3f} ± {a.std():.3f} | {labels_to_reach(c.mean(0), steps, target)} |"
+            + f" | {C.mean_std(C.aulc(c, steps))} | {C.labels_to_reach(c.mean(0), steps, target)} |"
         )
     return "\n".join(lines)
 
@@ -365,7 +307,7 @@ def goal_check(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
     """
     ours = {k: v for k, v in curves.items() if k.startswith("alwidget") and k != "alwidget random"}
     peers = {k: v for k, v in curves.items() if not k.startswith("alwidget")}
-    best = max(ours, key=lambda k: auc(ours[k], steps).mean())
+    best = max(ours, key=lambda k: C.aulc(ours[k], steps).mean())
     default = inspect.signature(ActiveLearner).parameters["strategy"].default
     lines = [
         f"alwidget's best strategy by AUC: **{best.split()[1]}**",
@@ -378,7 +320,7 @@ def goal_check(curves: dict[str, np.ndarray], steps: np.ndarray) -> str:
         k = np.flatnonzero(steps == cp)[0]
         peer = max(peers, key=lambda p: peers[p][:, k].mean())
         d = ours[best][:, k] - peers[peer][:, k]
-        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+        se = C.std_err(d)
         ok = "yes" if d.mean() >= 0 else ("within noise" if d.mean() >= -2 * se else "**no**")
         lines.append(
             f"| {cp} | {ours[best][:, k].mean():.3f} | {peers[peer][:, k].mean():.3f} ({peer}) "
@@ -445,37 +387,6 @@ def plot(results: dict[str, dict[str, np.ndarray]], steps: np.ndarray, path: str
     plt.close(fig)
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-
-    def installed(p: str) -> str:
-        try:
-            return version(p)
-        except PackageNotFoundError:
-            return "not installed"
-
-    libs = ", ".join(
-        f"{p} {installed(p)}"
-        for p in ("alwidget", "torch", "scikit-learn", "numpy", "modAL-python", "scikit-activeml", "superintendent")
-    )
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        commit = f"alwidget commit {commit.stdout.strip() or '?'}; "
-    except OSError:
-        commit = ""
-    return (
-        f"{os.cpu_count()} x {cpu}, {platform.system()}, Python {platform.python_version()}; {commit}{libs}; "
-        f"load average {load:.2f}"
-    )
-
-
 # ----------------------------------------------------------------------------- main
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -524,7 +435,7 @@ def run(args) -> None:
     if steps[-1] != budget:
         steps = np.append(steps, budget)
 
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {C.machine('alwidget', 'scikit-learn', 'modAL-python', 'scikit-activeml', 'superintendent')}\n")
     print(
         f"seeds {seeds}, initial {args.initial} random clips, batch {args.batch}, budget {budget}, "
         f"{args.threads} thread(s) per library\n"
@@ -539,7 +450,7 @@ def run(args) -> None:
             t0 = time.perf_counter()
             curves = {}
             for family in FAMILIES:
-                curves.update(family(pool, seeds, steps))
+                curves.update(family_curves(family, pool, seeds, steps))
             results[pool.name] = curves
             print(
                 f"### Pool `{pool.name}`: {len(pool.X):,} pool clips, {len(pool.X_test):,} held out, "

@@ -7,14 +7,14 @@ plus CUDA when available). Files sit in the OS page cache (written just
 before), for the floor and alwidget alike. Targets: cold embed >= 0.5x the
 numpy floor; cached >= 50x faster than cold.
 
-    python benchmarks/bench_features.py            # 2000 clips
-    python benchmarks/bench_features.py --n 300    # quicker
+    python -m benchmarks.perf.bench_features            # 2000 clips
+    python -m benchmarks.perf.bench_features --n 300    # quicker
 
 ``--embedder NAME[,NAME...]`` instead times named embedders (no cache, one
 process, after a warm-up call on 4 clips that loads weights), e.g. the
 pretrained one beside log-mel at its native rate::
 
-    python benchmarks/bench_features.py --embedder logmel,aisfx,logmel+aisfx --sr 44100 --n 200
+    python -m benchmarks.perf.bench_features --embedder logmel,aisfx,logmel+aisfx --sr 44100 --n 200
 
 ``--recordings`` instead times windowed embedding of long recordings
 (``AudioDataset.from_recordings``): synthetic FLAC recordings, three quarters
@@ -22,14 +22,14 @@ at 16 kHz and a quarter at 44.1 kHz (resampled to 16 kHz), in hours of audio
 per minute against the floor "decode + one STFT over the same audio"
 (``--minutes`` of audio in all, default 48; target >= 0.5x the floor)::
 
-    python benchmarks/bench_features.py --recordings --minutes 48
+    python -m benchmarks.perf.bench_features --recordings --minutes 48
+
+Run from the repository root.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +41,7 @@ import soundfile as sf
 from alwidget.audio import AudioDataset
 from alwidget.datasets import make_sounds
 from alwidget.features import LogMelEmbedder, log_mel_spectrogram
+from benchmarks import _common as C
 
 N_FFT, HOP = 1024, 256
 
@@ -67,7 +68,7 @@ def compare_embedders(names: list[str], folder: Path, sr: int, device: str) -> N
 
     ds = AudioDataset.from_folder(folder, sr=sr)
     warm = ds.subset(list(range(min(4, len(ds)))))
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
+    print(f"\nMachine: {C.machine('aisfx')}; torch threads {torch.get_num_threads()}")
     w = max(10, *(len(n) for n in names))
     print(f"| {'embedder':<{w}} | {'d':>5} | {'first call, 4 clips (s)':>23} | {'time (s)':>8} | {'clips/s':>8} |")
     print(f"|{'-' * (w + 2)}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 10}|")
@@ -168,7 +169,7 @@ def bench_recordings(minutes: float, window: float) -> None:
                 t = best_of(lambda: half.embed(cache_dir=False, progress=False, n_jobs=1))  # noqa: B023
                 rows.append((group, f"embed, hop={window / 2:g} s (2x the windows), n_jobs=1", hours[group], t))
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}\n")
+    print(f"\nMachine: {C.machine('scipy', 'soundfile', 'soxr')}\n")
     print(f"| {'audio':<24} | {'step':<47} | {'time (s)':>8} | {'hours/min':>9} | {'vs floor':>8} |")
     print(f"|{'-' * 26}|{'-' * 49}|{'-' * 10}|{'-' * 11}|{'-' * 10}|")
     floors = {g: t for g, step, _, t in rows if step.startswith("floor")}
@@ -243,7 +244,7 @@ def main() -> None:
 
     times = dict(rows)
     base = times["floor: decode + STFT (numpy.fft)"]
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}\n")
+    print(f"\nMachine: {C.machine('scipy', 'soundfile', 'soxr')}\n")
     print(f"| {'step':<42} | {'time (s)':>8} | {'clips/s':>9} | {'speed vs numpy floor':>20} |")
     print(f"|{'-' * 44}|{'-' * 10}|{'-' * 11}|{'-' * 22}|")
     for label, t in rows:

@@ -1,4 +1,4 @@
-"""Challengers to the default pipeline on the real pools of ``real_audio.py``, paired over many seeds.
+"""Challengers to the default pipeline on the real pools of ``real_audio``, paired over many seeds.
 
 The default is margin sampling, the ``"spread"`` model and log-mel
 statistics of 128 bands at 16 kHz; before the ``model`` group's evidence it
@@ -27,7 +27,7 @@ Groups (``--groups``):
   of 16 mel bands from 8 kHz to the Nyquist frequency, read at 44.1 kHz (the
   high band that 16 kHz drops), against the 384 alone computed the same way.
 * ``peers`` (slow on the largest pool): modAL's and scikit-activeml's
-  strategies of ``real_audio.py`` (random picks until two classes have
+  strategies of ``real_audio`` (random picks until two classes have
   labels, scored with the default model, ``"spread"``, as the default's own
   picks are), each paired with the default (margin with ``"spread"``).
 * ``model``: the classifier uses the unlabelled pool. ``model="spread"``
@@ -56,13 +56,14 @@ Every table's curves are saved in the cache folder
 (``screen-curves-<group>-<pool>-seeds<n>-<rows>.npz``: steps, row names,
 curves ``(rows, seeds, steps)``), so any two rows can be paired later.
 
-Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
+Run from the repository root (the packages are downloaded on first use, as for
+``real_audio``; embeddings are cached)::
 
-    python benchmarks/default_screen.py                              # strategy + features, 20 seeds, ~9 min
-    python benchmarks/default_screen.py --groups model               # spread vs linear, 20 seeds
-    python benchmarks/default_screen.py --groups strategy-spread     # strategies under "spread", ~25 min
-    python benchmarks/default_screen.py --groups model --pools demo-sounds --model-variants spread ungated
-    python benchmarks/default_screen.py --groups model --model-reference spread --model-variants tol20 \
+    python -m benchmarks.evidence.default_screen                     # strategy + features, 20 seeds, ~9 min
+    python -m benchmarks.evidence.default_screen --groups model       # spread vs linear, 20 seeds
+    python -m benchmarks.evidence.default_screen --groups strategy-spread   # strategies under "spread", ~25 min
+    python -m benchmarks.evidence.default_screen --groups model --pools demo-sounds --model-variants spread ungated
+    python -m benchmarks.evidence.default_screen --groups model --model-reference spread --model-variants tol20 \
         --seeded-variants --seeds 40                                 # the 20-point gate against the default
 """
 
@@ -79,12 +80,13 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import real_audio as R  # noqa: E402
-
-from alwidget import AudioDataset, SpreadRegression  # noqa: E402
-from alwidget import strategies as S  # noqa: E402
-from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel, _mel_basis  # noqa: E402
+from alwidget import AudioDataset, SpreadRegression
+from alwidget import strategies as S
+from alwidget.features import LogMelEmbedder
+from benchmarks import _common as C
+from benchmarks._common import BATCH, BUDGET, CACHE, SOURCES, Pool
+from benchmarks.evidence.real_audio import ALL_PEERS, kpp_cover, margin_after, margin_random, typiclust_cover
+from benchmarks.evidence.real_audio import peer_curves as score_peer
 
 LINEAR = "margin, linear model"  # the reference of the strategy group (the default before "spread")
 DEFAULT = 'margin, "spread" (default)'  # the reference of the peers group
@@ -96,10 +98,11 @@ _typicality_cache: dict = {}
 
 def _typicality(learner, k: int = 20) -> np.ndarray:
     """Inverse mean distance of every pool clip to its ``k`` nearest neighbours, scaled to max 1."""
-    key = (id(learner._X), learner.n_pool)
+    pool = learner.embeddings  # a view: the same memory for every learner of the same pool
+    key = (pool.__array_interface__["data"][0], pool.shape)
     if key not in _typicality_cache:
         X = learner.features(np.arange(learner.n_pool)).astype(np.float64)
-        d = np.sqrt(np.maximum(S._sq_dist(X, X), 0.0))
+        d = np.sqrt(np.maximum(C.sq_dist(X, X), 0.0))
         t = 1.0 / (np.sort(d, axis=1)[:, 1 : k + 1].mean(axis=1) + 1e-8)
         _typicality_cache.clear()
         _typicality_cache[key] = t / t.max()
@@ -110,7 +113,7 @@ def density_margin(beta: float):
     """Information density: ``(1 - margin) * typicality ** beta``, highest first."""
 
     def strategy(learner, candidates, n, rng):
-        score = 1.0 - S._candidate_scores(S.margin, learner, candidates)
+        score = 1.0 - C.candidate_scores(S.margin, learner, candidates)
         return candidates[S.select_top(score * _typicality(learner)[candidates] ** beta, n, rng)]
 
     strategy.__name__ = f"density_margin_{beta:g}"
@@ -118,16 +121,16 @@ def density_margin(beta: float):
 
 
 def strategy_challengers() -> dict:
-    """name -> (strategy, l2) for :func:`real_audio.alwidget_curves`."""
+    """name -> (strategy, l2) for :func:`benchmarks._common.alwidget_curves`."""
     return {
         LINEAR: ("margin", 1.0),
         "entropy": ("entropy", 1.0),
         "diverse": ("diverse", 1.0),
         "margin x typicality": (density_margin(1.0), 1.0),
         "margin x typicality^2": (density_margin(2.0), 1.0),
-        "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), 1.0),
-        "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), 1.0),
-        "margin + 20% random": (R.margin_random(0.2), 1.0),
+        "k-means++ cold start to 10": (margin_after(kpp_cover, 10), 1.0),
+        "TypiClust cold start to 10": (margin_after(typiclust_cover, 10), 1.0),
+        "margin + 20% random": (margin_random(0.2), 1.0),
         "margin, l2=0.3": ("margin", 0.3),
     }
 
@@ -140,11 +143,11 @@ def spread_strategy_challengers() -> dict:
         "least_confidence": ("least_confidence", "spread"),
         "diverse": ("diverse", "spread"),
         "margin x typicality": (density_margin(1.0), "spread"),
-        "k-means++ cold start to 10": (R._margin_after(R._kpp_cover, 10), "spread"),
-        "TypiClust cold start to 10": (R._margin_after(R._typiclust_cover, 10), "spread"),
-        "margin + 20% random": (R.margin_random(0.2), "spread"),
-        "random picks to 10 labels": (R._margin_after(S.random_sampling, 10), "spread"),
-        "random picks to 20 labels": (R._margin_after(S.random_sampling, 20), "spread"),
+        "k-means++ cold start to 10": (margin_after(kpp_cover, 10), "spread"),
+        "TypiClust cold start to 10": (margin_after(typiclust_cover, 10), "spread"),
+        "margin + 20% random": (margin_random(0.2), "spread"),
+        "random picks to 10 labels": (margin_after(S.random_sampling, 10), "spread"),
+        "random picks to 20 labels": (margin_after(S.random_sampling, 20), "spread"),
     }
 
 
@@ -164,132 +167,42 @@ class HighBand(LogMelEmbedder):
     def __call__(self, waveforms, sr):
         import soxr  # librosa's resampler
 
-        low = _mel_basis(16000, self.n_fft, self.n_mels, 0.0, None)[1]
-        high = _mel_basis(sr, self.n_fft, self.n_high, 8000.0, None)[1]
+        low = LogMelEmbedder(n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop, top_db=self.top_db)
+        high = LogMelEmbedder(
+            n_mels=self.n_high, n_fft=self.n_fft, hop_length=self.hop, fmin=8000.0, top_db=self.top_db
+        )
         rows = []
-        with np.errstate(over="ignore", invalid="ignore"):
-            for y in waveforms:
-                y = np.asarray(y, dtype=np.float32)
-                y16 = np.asarray(soxr.resample(y, sr, 16000), dtype=np.float32)
-                rows.append(
-                    np.concatenate(
-                        [
-                            _frame_stats(_log_mel(y16, low, self.hop, self.top_db)),
-                            _frame_stats(_log_mel(y, high, self.hop, self.top_db)),
-                        ]
-                    )
-                )
+        for y in waveforms:
+            y = np.asarray(y, dtype=np.float32)
+            y16 = np.asarray(soxr.resample(y, sr, 16000), dtype=np.float32)
+            rows.append(np.concatenate([low([y16], 16000)[0], high([y], sr)[0]]))
         return np.stack(rows).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- model challengers
-class _StrictGate(SpreadRegression):
-    """The gate drops the pseudo-labels when spreading and the regression tie."""
-
-    _gate_ties = False
-
-
-class _TolerantGate(SpreadRegression):
-    """The gate opens while spreading's held-out accuracy is at most ``tolerance`` below the regression's."""
-
-    def __init__(self, tolerance: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
-        self.tolerance = tolerance
-
-    def _spreading_wins(self, W, node, codes, X, k) -> bool:
-        super()._spreading_wins(W, node, codes, X, k)
-        spread_right, regression_right = self.gate_
-        return spread_right >= regression_right - self.tolerance * len(codes)
-
-
-class _ModelGate(SpreadRegression):
-    """The gate checks the model it guards: the regression with pseudo-labels against the regression alone.
-
-    In each of the 5 folds the labels of the other folds are spread, every
-    unlabelled node (not the held-out clips) gets its pseudo-label as in
-    :meth:`SpreadRegression.fit`, and the regression trained with them is
-    compared on the held-out labels with the regression trained without.
-    """
-
-    def fit(self, X, y, n_classes=None, *, init=None, basis=None, sample_weight=None, pool=None):
-        self._pool = pool
-        try:
-            return super().fit(X, y, n_classes, init=init, basis=basis, sample_weight=sample_weight, pool=pool)
-        finally:
-            self._pool = None
-
-    def _spreading_wins(self, W, node, codes, X, k) -> bool:
-        from alwidget import _graph
-        from alwidget.models import SoftmaxRegression
-
-        graph, rows = self._pool
-        _, _, extra = graph.affinity(rows, X)
-        features = np.concatenate([graph.features, extra]) if len(extra) else graph.features
-        with_right = without_right = 0
-        for train, held in self._gate_folds(codes):
-            P = _graph.spread(W, node[train], codes[train], k, float(self.alpha), int(self.n_spread))
-            # neither the training labels nor the held-out clips get a pseudo-label
-            keep, pseudo, conf = _graph.pseudo_labels(P, node, k)
-            plain = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(X[train], codes[train], k)
-            plain_right = int((plain.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
-            without_right += plain_right
-            if len(keep) == 0:
-                with_right += plain_right
-                continue
-            n_train = int(train.sum())
-            model = SoftmaxRegression(l2=self.l2, max_iter=self.max_iter, tol=self.tol).fit(
-                np.concatenate([X[train], features[keep]]),
-                np.concatenate([codes[train], pseudo]),
-                k,
-                sample_weight=np.concatenate([np.ones(n_train), conf * (float(self.weight) * n_train / conf.sum())]),
-            )
-            with_right += int((model.predict_proba(X[held]).argmax(axis=1) == codes[held]).sum())
-        self.gate_ = (with_right, without_right)
-        return with_right >= without_right
-
-
-class _RepeatedGate(SpreadRegression):
-    """The gate's 5-fold check repeated over ``repeats`` fold assignments, counts summed (less noise)."""
-
-    def __init__(self, repeats: int = 3, **kwargs):
-        super().__init__(**kwargs)
-        self.repeats = repeats
-
-    def _spreading_wins(self, W, node, codes, X, k) -> bool:
-        seed, total = self.seed, np.zeros(2, dtype=np.int64)
-        try:
-            for r in range(self.repeats):
-                self.seed = int(seed) + 7919 * r  # other folds on each repeat
-                super()._spreading_wins(W, node, codes, X, k)
-                total += self.gate_
-        finally:
-            self.seed = seed
-        self.gate_ = (int(total[0]), int(total[1]))
-        return total[0] >= total[1]
-
-
+# gates other than the default's are subclasses of SpreadRegression: benchmarks._common.gate_variant
 MODEL_CHALLENGERS = {  # key (for --model-variants) -> (row name, model passed to simulate)
     "linear": ("linear (l2 = 1)", "linear"),
     "spread": ('"spread" (default: gated)', "spread"),
     "ungated": ("spread without the gate", SpreadRegression(gate=False)),
-    "strict": ("spread, the gate drops ties", _StrictGate()),
+    "strict": ("spread, the gate drops ties", C.gate_variant("strict")),
     "nodes300": ("ungated, graph of 300 sampled clips", SpreadRegression(gate=False, max_nodes=300, sample=True)),
     "nodes300k2": (
         "ungated, graph of 300 sampled clips, 2 neighbours",
         SpreadRegression(gate=False, max_nodes=300, n_neighbors=2, sample=True),
     ),
     "half": ("ungated, graph of a sample of half the pool", "half"),
-    "tol05": ("gate open unless spreading is 5 points behind", _TolerantGate(0.05)),
-    "tol10": ("gate open unless spreading is 10 points behind", _TolerantGate(0.1)),
-    "tol20": ("gate open unless spreading is 20 points behind", _TolerantGate(0.2)),
-    "repeat3": ("gate over 3 repeats of the 5-fold check", _RepeatedGate(3)),
+    "tol05": ("gate open unless spreading is 5 points behind", C.gate_variant("tolerant", 0.05)),
+    "tol10": ("gate open unless spreading is 10 points behind", C.gate_variant("tolerant", 0.1)),
+    "tol20": ("gate open unless spreading is 20 points behind", C.gate_variant("tolerant", 0.2)),
+    "repeat3": ("gate over 3 repeats of the 5-fold check", C.gate_variant("repeated", 3)),
     "nodes20k": ("gated, graph of the whole pool up to 20,000 clips", SpreadRegression(max_nodes=20000)),
     "ungated20k": (
         "ungated, graph of the whole pool up to 20,000 clips",
         SpreadRegression(gate=False, max_nodes=20000),
     ),
     "weight01": ("pseudo-labels worth 0.1 of the labels (default 0.3)", SpreadRegression(weight=0.1)),
-    "modelgate": ("gate checks the regression with pseudo-labels, not spreading alone", _ModelGate()),
+    "modelgate": ("gate checks the regression with pseudo-labels, not spreading alone", C.gate_variant("model")),
     # an instance keeps its own seed (0) in every run, so its gate's folds are the same in every run:
     # the rows of the instances above compare with this one, not with "spread" (folds from the learner's seed)
     "seed0": ("gated, the folds of seed 0 in every run", SpreadRegression()),
@@ -307,7 +220,7 @@ def demo_pool():
     X = pool.embed(progress=False, cache_dir=False)
     y = np.asarray(pool.labels, dtype=object)
     X_test, y_test = test.embed(progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
-    return R.Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
+    return Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
 
 
 WINDOWS = "asterisk-lang-windows"  # language ID on 1-s windows (hop 0.5 s): a pool above 5,000 clips
@@ -320,20 +233,20 @@ def windows_pool():
     prompt's ends are labelled too, as in a long recording cut into windows.
     12,630 pool windows and 1,134 test windows: the pool for models whose cost grows with the pool.
     """
-    src = R.asterisk_lang()
+    src = C.asterisk_lang()
     paths = [os.path.abspath(str(p)) for p in src.paths]
     label = dict(zip(paths, src.labels))
     test = dict(zip(paths, src.test))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = AudioDataset.from_recordings(paths, window=1.0, hop=0.5, sr=16000, min_window=0.5)
-        X = ds.embed(progress=False, cache_dir=str(R.CACHE / "embeddings"), n_jobs=1)
+        X = ds.embed(progress=False, cache_dir=str(CACHE / "embeddings"), n_jobs=1)
     files = np.array([os.path.abspath(p) for p in ds.paths])
     y = np.array([label[f] for f in files], dtype=object)
     is_test = np.array([test[f] for f in files])
     keep = np.isfinite(X).all(axis=1)
     tr, te = keep & ~is_test, keep & is_test
-    return R.Pool(WINDOWS, src, X[tr], y[tr], X[te], y[te], sorted(set(y[tr])))
+    return Pool(WINDOWS, src, X[tr], y[tr], X[te], y[te], sorted(set(y[tr])))
 
 
 WINDOWS_4K = "asterisk-lang-windows-4k"  # a seeded sample of 4,000 of those windows: below 5,000 clips
@@ -343,27 +256,7 @@ def windows_sample_pool(n: int = 4000):
     """:func:`windows_pool` with a seeded sample of ``n`` pool windows (the test windows are all kept)."""
     full = windows_pool()
     keep = np.sort(np.random.default_rng(0).choice(len(full.X), size=n, replace=False))
-    return R.Pool(WINDOWS_4K, full.src, full.X[keep], full.y[keep], full.X_test, full.y_test, full.classes)
-
-
-def _seeded_instances() -> None:
-    """Give a ``SpreadRegression`` instance passed as the model the learner's seed, as ``"spread"`` gets.
-
-    ``make_model`` clones an instance with its own seed (0), so without this
-    every run of an instance variant checks its gate on the folds of seed 0
-    (``--seeded-variants``).
-    """
-    import alwidget.learner as L
-
-    original = L.make_model
-
-    def make_model(spec, *, seed=0, device="cpu"):
-        model = original(spec, seed=seed, device=device)
-        if isinstance(spec, SpreadRegression):
-            model.seed = seed
-        return model
-
-    L.make_model = make_model
+    return Pool(WINDOWS_4K, full.src, full.X[keep], full.y[keep], full.X_test, full.y_test, full.classes)
 
 
 def model_curves(pool, seeds, names=None, reference="linear") -> tuple[np.ndarray, dict]:
@@ -375,15 +268,15 @@ def model_curves(pool, seeds, names=None, reference="linear") -> tuple[np.ndarra
             if model == "half":
                 model = SpreadRegression(gate=False, max_nodes=len(pool.X) // 2, sample=True)
             runs[name] = ("margin", model)
-    return R.alwidget_curves(pool, runs, seeds)
+    return C.alwidget_curves(pool, runs, seeds)
 
 
 def peer_curves(peer: str, pool, pname: str, seeds, steps) -> np.ndarray:
-    """:func:`real_audio.peer_curves` scored with the default model, kept in the cache folder."""
-    path = R.CACHE / f"screen-{pname}-{peer.replace(' ', '-')}-seeds{len(seeds)}-spread.npy"
+    """:func:`benchmarks.evidence.real_audio.peer_curves` scored with the default model, kept in the cache folder."""
+    path = CACHE / f"screen-{pname}-{peer.replace(' ', '-')}-seeds{len(seeds)}-spread.npy"
     if path.exists():
         return np.load(path)
-    curves = R.peer_curves(peer, pool, seeds, steps, model="spread")
+    curves = score_peer(peer, pool, seeds, steps, model="spread")
     np.save(path, curves)
     return curves
 
@@ -391,11 +284,11 @@ def peer_curves(peer: str, pool, pname: str, seeds, steps) -> np.ndarray:
 # ----------------------------------------------------------------------------- report
 def rows(curves: dict, steps, ref: str) -> list[tuple]:
     i20 = int(np.flatnonzero(steps == 20)[0])
-    base, base20 = R.aulc(curves[ref], steps), curves[ref][:, i20]
+    base, base20 = C.aulc(curves[ref], steps), curves[ref][:, i20]
     out = []
     for name, c in curves.items():
-        a, a20 = R.aulc(c, steps), c[:, i20]
-        d, d20 = a - base, a20 - base20
+        a, a20 = C.aulc(c, steps), c[:, i20]
+        d, d20 = C.paired(a, base), C.paired(a20, base20)
         out.append((name, a, d, a20, d20))
     return out
 
@@ -409,7 +302,7 @@ def print_table(pname: str, group: str, curves: dict, steps, ref: str, results: 
     slug = "-".join("".join(c if c.isalnum() else " " for c in group).split())
     rows_id = hashlib.sha1("\n".join(curves).encode()).hexdigest()[:8]  # runs of other rows keep their file
     np.savez(
-        R.CACHE / f"screen-curves-{slug}-{pname}-seeds{n}-{rows_id}.npz",
+        CACHE / f"screen-curves-{slug}-{pname}-seeds{n}-{rows_id}.npz",
         steps=steps,
         names=np.array(list(curves)),
         curves=np.stack([curves[k] for k in curves]),
@@ -418,11 +311,12 @@ def print_table(pname: str, group: str, curves: dict, steps, ref: str, results: 
         if name == ref:
             print(f"| {name} | {a.mean():.3f} | | | {a20.mean():.3f} | |")
             continue
+        se = C.std_err(d, ddof=0)  # ddof=0, as the published 20- and 40-seed tables were computed
         print(
-            f"| {name} | {a.mean():.3f} | {d.mean():+.3f} ± {d.std():.3f}; {d.std() / np.sqrt(n):.3f} | "
-            f"{int((d > 1e-9).sum())}/{n} | {a20.mean():.3f} | {d20.mean():+.3f} ± {d20.std():.3f} |"
+            f"| {name} | {a.mean():.3f} | {C.mean_std(d, signed=True)}; {se:.3f} | "
+            f"{C.seeds_ahead(d)}/{n} | {a20.mean():.3f} | {C.mean_std(d20, signed=True)} |"
         )
-        results.setdefault(name, {})[pname] = (d.mean(), d.std() / np.sqrt(n), d20.mean())
+        results.setdefault(name, {})[pname] = (d.mean(), se, d20.mean())
     sys.stdout.flush()
 
 
@@ -437,8 +331,8 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--pools",
         nargs="+",
-        default=list(R.SOURCES),
-        choices=[*R.SOURCES, DEMO, WINDOWS, WINDOWS_4K],
+        default=list(SOURCES),
+        choices=[*SOURCES, DEMO, WINDOWS, WINDOWS_4K],
         help=f"{DEMO}: notebook 3's synthetic pool, a check that the model group's gate works; "
         f"{WINDOWS}: language ID on 1-s windows, a pool above 5,000 clips; {WINDOWS_4K}: 4,000 of them",
     )
@@ -460,11 +354,12 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
     if args.seeded_variants:
-        _seeded_instances()
+        C.seed_spread_instances()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     t_start = time.perf_counter()
-    print(f"# Challengers to the default: cold start, batch {R.BATCH}, budget {R.BUDGET}, seeds 0..{len(seeds) - 1}")
+    print(f"# Challengers to the default: cold start, batch {BATCH}, budget {BUDGET}, seeds 0..{len(seeds) - 1}")
+    print(f"\nMachine: {C.machine('scikit-learn', 'modAL-python', 'scikit-activeml')}")
     results: dict = {}
     with threadpool_limits(1):
         for pname in args.pools:
@@ -475,11 +370,11 @@ def main(argv=None) -> None:
             elif pname == WINDOWS_4K:
                 src, pool = None, windows_sample_pool()
             else:
-                src = R.SOURCES[pname]()
-                pool = R.make_pool(src, *R.embed(src, 16000))
+                src = SOURCES[pname]()
+                pool = C.make_pool(src, *C.embed(src, 16000))
             if "strategy" in args.groups:
                 t0 = time.perf_counter()
-                steps, curves = R.alwidget_curves(pool, strategy_challengers(), seeds)
+                steps, curves = C.alwidget_curves(pool, strategy_challengers(), seeds)
                 print_table(pname, "strategy and l2 (linear model)", curves, steps, LINEAR, results)
                 print(f"- {pname} strategy: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "strategy-spread" in args.groups:
@@ -490,27 +385,27 @@ def main(argv=None) -> None:
                     if unknown:
                         ap.error(f"unknown challengers {unknown}; choose from {sorted(runs)}")
                     runs = {k: v for k, v in runs.items() if k == DEFAULT or k in args.challengers}
-                steps, curves = R.alwidget_curves(pool, runs, seeds)
+                steps, curves = C.alwidget_curves(pool, runs, seeds)
                 print_table(pname, 'strategy (model "spread")', curves, steps, DEFAULT, results)
                 print(f"- {pname} strategy-spread: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "features" in args.groups and src is not None:  # the demo sounds have no files to re-read
                 t0 = time.perf_counter()
-                X, keep = R.embed(src, 44100, HighBand())
-                both = R.make_pool(src, X, keep)
-                low = R.make_pool(src, X[:, :384], keep)
-                steps, c_low = R.alwidget_curves(low, {"margin": ("margin", 1.0)}, seeds)
-                _, c_both = R.alwidget_curves(both, {"margin": ("margin", 1.0)}, seeds)
+                X, keep = C.embed(src, 44100, HighBand())
+                both = C.make_pool(src, X, keep)
+                low = C.make_pool(src, X[:, :384], keep)
+                steps, c_low = C.alwidget_curves(low, {"margin": ("margin", 1.0)}, seeds)
+                _, c_both = C.alwidget_curves(both, {"margin": ("margin", 1.0)}, seeds)
                 curves = {"384 low-band statistics": c_low["margin"], "+ 48 high-band statistics": c_both["margin"]}
                 print_table(pname, "features (read at 44.1 kHz)", curves, steps, "384 low-band statistics", results)
                 print(
-                    f"\nCeilings: 384 statistics {R.ceiling(low):.3f}, with the high band {R.ceiling(both):.3f}",
+                    f"\nCeilings: 384 statistics {C.ceiling(low):.3f}, with the high band {C.ceiling(both):.3f}",
                     flush=True,
                 )
                 print(f"- {pname} features: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if "peers" in args.groups:
                 t0 = time.perf_counter()
-                steps, curves = R.alwidget_curves(pool, {DEFAULT: ("margin", "spread")}, seeds)
-                for peer in R.ALL_PEERS:
+                steps, curves = C.alwidget_curves(pool, {DEFAULT: ("margin", "spread")}, seeds)
+                for peer in ALL_PEERS:
                     curves[peer] = peer_curves(peer, pool, pname, seeds, steps)
                 print_table(pname, "peers", curves, steps, DEFAULT, results)
                 print(f"- {pname} peers: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)

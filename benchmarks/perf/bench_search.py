@@ -1,16 +1,17 @@
 """Benchmark search by example (alwidget.search.similar): exact vs approximate.
 
-Run by hand (figures are printed, never asserted)::
+Run by hand from the repository root (figures are printed, never asserted)::
 
-    python benchmarks/bench_search.py                  # 100k and 1M x 192
-    python benchmarks/bench_search.py --quick          # 20k, 50 queries: a smoke run
-    python benchmarks/bench_search.py --sizes 300000 --queries 100
+    python -m benchmarks.perf.bench_search                  # 100k and 1M x 192
+    python -m benchmarks.perf.bench_search --quick          # 20k, 50 queries: a smoke run
+    python -m benchmarks.perf.bench_search --sizes 300000 --queries 100
 
 Pools are clustered synthetic embeddings (192 float32 dims): 100 clusters,
 each spread along its own 16-d subspace, plus isotropic noise, offset from the
 origin so that standardisation matters. ~100 clips are labelled, and every
 query is a single pool clip with ``exclude_labeled=True``. Per pool size:
 
+* ``shards`` - the index's shards (fixed rows per shard);
 * ``build`` - building the approximate (voyager HNSW) index, all shards;
 * ``exact p50 / p95`` and ``approx p50 / p95`` - latency of one ``similar``
   call, ``n=10``, over ``--queries`` queries (the index already built);
@@ -23,15 +24,14 @@ query is a single pool clip with ``exclude_labeled=True``. Per pool size:
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import importlib.util
 import os
-import platform
-import resource
 import time
 
 import numpy as np
 
 from alwidget import ActiveLearner, search
+from benchmarks import _common as C
 
 DIM = 192
 N_CLUSTERS = 100
@@ -51,10 +51,6 @@ def make_pool(n: int, seed: int = 0) -> np.ndarray:
         X[start:stop] = centres[y] + np.einsum("ni,nid->nd", coords, bases[y])
         X[start:stop] += rng.standard_normal((stop - start, DIM), dtype=np.float32) * 0.3
     return X
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def bench(n: int, n_queries: int, n_labels: int) -> dict:
@@ -80,12 +76,12 @@ def bench(n: int, n_queries: int, n_labels: int) -> dict:
         recalls.append(len(np.intersect1d(exact.indices, approx.indices)) / 10)
     return {
         "n": n,
-        "shards": len(learner._search_index.shards),
+        "shards": -(-n // C.search_settings()["shard_rows"]),
         "build": build,
         "exact": np.percentile(t_exact, [50, 95]),
         "approx": np.percentile(t_approx, [50, 95]),
         "recall": (float(np.mean(recalls)), float(np.min(recalls))),
-        "rss": peak_rss_mb(),
+        "rss": C.peak_rss_mb(),
     }
 
 
@@ -98,17 +94,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries = [20_000], 50
-    if search._load_voyager() is None:
+    if importlib.util.find_spec("voyager") is None:
         raise SystemExit("this benchmark needs voyager: pip install 'alwidget[search]'")
 
+    print(f"Machine: {C.machine('voyager')} at start")
+    h = C.search_settings()
     print(
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"voyager {importlib.metadata.version('voyager')}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f} at start"
-    )
-    print(
-        f"HNSW M={search._HNSW_M}, ef_construction={search._EF_CONSTRUCTION}, ef_search>={search._EF_SEARCH}, "
-        f"shards of {search._SHARD_ROWS:,} rows; exact chunks of {search._CHUNK_ROWS:,} rows"
+        f"HNSW M={h['hnsw_m']}, ef_construction={h['ef_construction']}, ef_search>={h['ef_search']}, "
+        f"shards of {h['shard_rows']:,} rows; exact chunks of {h['chunk_rows']:,} rows"
     )
     header = (
         "| clips     | shards | build (s) | exact p50 (ms) | exact p95 (ms) | approx p50 (ms) | approx p95 (ms) "

@@ -1,4 +1,4 @@
-"""Screen clip features on the real pools of ``real_audio.py``: ceiling and margin-sampling AULC.
+"""Screen clip features on the real pools of ``real_audio``: ceiling and margin-sampling AULC.
 
 The evidence behind the default embedder (128 mel bands at 16 kHz, d = 384).
 For each feature set and pool it embeds the pool and test clips, reports the
@@ -7,23 +7,23 @@ all-labels ceiling of the linear model, and runs alwidget's ``margin`` and
 :func:`alwidget.simulate`, with the paired AULC difference of margin against
 the first feature set (mean ± std over seeds) and the accuracy at 20 labels.
 
-Run (after ``real_audio.py`` has downloaded the packages; embeddings are cached)::
+Run from the repository root (the packages are downloaded on first use, as for
+``real_audio``; embeddings are cached)::
 
-    python benchmarks/feature_screen.py                    # every feature set, 5 seeds, about 5 minutes
-    python benchmarks/feature_screen.py --sets logmel64 logmel128 --seeds 20
+    python -m benchmarks.evidence.feature_screen            # every feature set, 5 seeds, about 5 minutes
+    python -m benchmarks.evidence.feature_screen --sets logmel64 logmel128 --seeds 20
 
 The pretrained embedder against the default features, under the default model
 (needs ``pip install --no-deps aisfx==0.1.2``; the first run embeds every
 clip with aiSFX, about 30 clips/s on two cores)::
 
-    python benchmarks/feature_screen.py --model spread --seeds 20 \
+    python -m benchmarks.evidence.feature_screen --model spread --seeds 20 \
         --sets logmel128 aisfx@44k logmel128+aisfx logmel+aisfx@44k
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import real_audio as R  # noqa: E402
-
-from alwidget.features import LogMelEmbedder, _frame_stats, _log_mel  # noqa: E402
+from alwidget import log_mel_spectrogram
+from alwidget.features import LogMelEmbedder
+from benchmarks import _common as C
+from benchmarks._common import BATCH, BUDGET, SOURCES
 
 
 class RichStats(LogMelEmbedder):
@@ -52,12 +52,21 @@ class RichStats(LogMelEmbedder):
         return {**super().cache_params(), "stats": self.stats}
 
     def __call__(self, waveforms, sr):
-        basis = self._bases(sr)[1]
         rows = []
         with np.errstate(over="ignore", invalid="ignore"):
             for y in waveforms:
-                F = _log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
-                parts = [_frame_stats(F)]
+                y = np.asarray(y, dtype=np.float32)
+                F = log_mel_spectrogram(
+                    y,
+                    sr,
+                    self.n_mels,
+                    n_fft=self.n_fft,
+                    hop_length=self.hop,
+                    fmin=self.fmin,
+                    fmax=self.fmax,
+                    top_db=self.top_db,
+                )
+                parts = [super().__call__([y], sr)[0]]  # the default statistics of the same log-mel
                 if "pct" in self.stats:
                     parts.append(np.percentile(F, [10, 50, 90], axis=1).ravel())
                 if "env" in self.stats:
@@ -99,13 +108,13 @@ def features(src, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(a, str):
         (Xa, ka), (Xb, kb) = features(src, a), features(src, b)
         return np.hstack([Xa, Xb]), ka & kb
-    return R.embed(src, a, b())
+    return C.embed(src, a, b())
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
-    ap.add_argument("--pools", nargs="+", default=list(R.SOURCES), choices=list(R.SOURCES))
+    ap.add_argument("--pools", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument(
         "--model",
@@ -118,8 +127,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(
-        f"# Feature screen: margin and random, model {args.model!r}, cold start, batch {R.BATCH}, "
-        f"budget {R.BUDGET}, seeds {seeds}\n"
+        f"# Feature screen: margin and random, model {args.model!r}, cold start, batch {BATCH}, "
+        f"budget {BUDGET}, seeds {seeds}\n\nMachine: {C.machine('aisfx')}\n"
     )
     print(
         "| pool | features | d | ceiling | margin AULC | − first set (paired ± std; s.e.; seeds ahead) "
@@ -128,23 +137,23 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     with threadpool_limits(1):
         for pname in args.pools:
-            src = R.SOURCES[pname]()
+            src = SOURCES[pname]()
             ref = ref20 = None
             for name in args.sets:
                 t0 = time.perf_counter()
-                pool = R.make_pool(src, *features(src, name))
+                pool = C.make_pool(src, *features(src, name))
                 strategies = {"margin": ("margin", spec), "random": ("random", spec)}
-                steps, curves = R.alwidget_curves(pool, strategies, seeds)
-                margin, rand = R.aulc(curves["margin"], steps), R.aulc(curves["random"], steps)
+                steps, curves = C.alwidget_curves(pool, strategies, seeds)
+                margin, rand = C.aulc(curves["margin"], steps), C.aulc(curves["random"], steps)
                 at20 = curves["margin"][:, int(np.flatnonzero(steps == 20)[0])]
                 ref = margin if ref is None else ref
                 ref20 = at20 if ref20 is None else ref20
-                d, d20 = margin - ref, at20 - ref20
-                se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+                d, d20 = C.paired(margin, ref), C.paired(at20, ref20)
                 print(
-                    f"| {pname} | {name} | {pool.X.shape[1]} | {R.ceiling(pool):.3f} | "
-                    f"{margin.mean():.3f} ± {margin.std():.3f} | {d.mean():+.3f} ± {d.std():.3f}; {se:.3f}; "
-                    f"{int((d > 0).sum())}/{len(d)} | {at20.mean():.3f} | {d20.mean():+.3f} | {rand.mean():.3f} |",
+                    f"| {pname} | {name} | {pool.X.shape[1]} | {C.ceiling(pool):.3f} | "
+                    f"{C.mean_std(margin)} | {C.mean_std(d, signed=True)}; {C.std_err(d):.3f}; "
+                    f"{C.seeds_ahead(d, eps=0.0)}/{len(d)} | {at20.mean():.3f} | {d20.mean():+.3f} | "
+                    f"{rand.mean():.3f} |",
                     flush=True,
                 )
                 print(f"- {pname} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)

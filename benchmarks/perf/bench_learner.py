@@ -1,11 +1,11 @@
 """Benchmark the ActiveLearner: fit, query and teach -> next-query latency.
 
-Run by hand (figures are printed, never asserted)::
+Run by hand from the repository root (figures are printed, never asserted)::
 
-    python benchmarks/bench_learner.py                 # 10k, 100k, 1M x 128 on CPU
-    python benchmarks/bench_learner.py --sizes 10000   # quicker
-    python benchmarks/bench_learner.py --device cuda   # when a GPU is present
-    python benchmarks/bench_learner.py --models linear spread   # both models, same run
+    python -m benchmarks.perf.bench_learner                 # 10k, 100k, 1M x 128 on CPU
+    python -m benchmarks.perf.bench_learner --sizes 10000   # quicker
+    python -m benchmarks.perf.bench_learner --device cuda   # when a GPU is present
+    python -m benchmarks.perf.bench_learner --models linear spread   # both models, same run
 
 Pools are Gaussian blobs (10 classes, 128 float32 dims). For each pool size:
 
@@ -25,8 +25,6 @@ Pools are Gaussian blobs (10 classes, 128 float32 dims). For each pool size:
 from __future__ import annotations
 
 import argparse
-import platform
-import resource
 import time
 
 import numpy as np
@@ -34,6 +32,7 @@ import torch
 
 from alwidget import ActiveLearner
 from alwidget.models import make_model
+from benchmarks import _common as C
 
 N_CLASSES = 10
 DIM = 128
@@ -69,7 +68,7 @@ def bench(n: int, device: str, steps: int, model: str = "linear") -> dict:
     graph_s = None
     if model == "spread":
         t0 = time.perf_counter()
-        graph = learner._pool_graph(make_model(model))
+        graph = C.pool_graph(learner, model)
         graph_s = time.perf_counter() - t0
     learner.fit()  # warm-up (torch's first call is slow)
     codes = y[first]
@@ -118,7 +117,7 @@ def bench(n: int, device: str, steps: int, model: str = "linear") -> dict:
         "query": float(np.median(queries)),
         "p50": float(np.percentile(loop, 50)),
         "p95": float(np.percentile(loop, 95)),
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": C.peak_rss_mb(),
     }
 
 
@@ -130,8 +129,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["linear"], choices=["linear", "spread", "mlp"])
     args = parser.parse_args()
 
-    print(f"# alwidget learner benchmark: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}")
+    print(f"# alwidget learner benchmark: {torch.get_num_threads()} torch threads, device {args.device}")
+    print(f"Machine: {C.machine()}\n")
     print(
         "| pool x 128 | model | init (ms) | graph (ms) | fit 1k labels (ms) | refit +10, warm (ms) | query(10) (ms) "
         "| teach->query p50 (ms) | p95 (ms) | peak RSS (MB) |"

@@ -1,13 +1,13 @@
 """Ten million windows: the ActiveLearner on a memory-mapped float16 pool.
 
-Run by hand (figures are printed, never asserted)::
+Run by hand from the repository root (figures are printed, never asserted)::
 
-    df -h /tmp                                         # 10M x 192 float16 needs 3.84 GB free
-    python benchmarks/bench_scale.py                    # 1M and 10M windows x 192, float16 on disk
-    python benchmarks/bench_scale.py --sizes 1000000    # quicker
-    python benchmarks/bench_scale.py --session          # the same through LabelingSession (the widget's engine)
-    python benchmarks/bench_scale.py --efficiency       # label efficiency: exhaustive vs subset scoring
-    python benchmarks/bench_scale.py --float16          # float16 vs float32 pools: accuracy, query agreement
+    df -h /tmp                                             # 10M x 192 float16 needs 3.84 GB free
+    python -m benchmarks.perf.bench_scale                  # 1M and 10M windows x 192, float16 on disk
+    python -m benchmarks.perf.bench_scale --sizes 1000000  # quicker
+    python -m benchmarks.perf.bench_scale --session        # the same through LabelingSession (the widget's engine)
+    python -m benchmarks.perf.bench_scale --efficiency     # label efficiency: exhaustive vs subset scoring
+    python -m benchmarks.perf.bench_scale --float16        # float16 vs float32 pools: accuracy, query agreement
 
 Scale (default): synthetic clustered embeddings (10 classes, 4 Gaussian
 sub-clusters each of unequal weight, 192 dims) are written block by block
@@ -28,9 +28,9 @@ and measures:
   and after the imports (torch, numpy), for reference.
 
 The file is deleted at the end (``--keep`` keeps it). The per-query time
-against modAL at 100,000 clips comes from ``benchmarks/compare_peers.py``::
+against modAL at 100,000 clips comes from ``benchmarks.evidence.compare_peers``::
 
-    python benchmarks/compare_peers.py --skip-accuracy --sizes 100000 --plot "" \\
+    python -m benchmarks.evidence.compare_peers --skip-accuracy --sizes 100000 --plot "" \\
         --methods "alwidget margin" "modAL margin"
 
 Session (``--session``): the same pools through ``LabelingSession``, the
@@ -43,10 +43,10 @@ picks, one search by example (exact: no index built), one detection review
 Efficiency (``--efficiency``): ``alwidget.simulate`` with margin sampling,
 cold start, batches of 5 to 150 labels, 5 seeds, exhaustive scoring against
 ``ActiveLearner(candidates=m)`` on a synthetic pool of 1M points (the
-``subclusters`` pool of compare_peers.py; ``m`` = 2 % of the pool, the
+``subclusters`` pool of compare_peers; ``m`` = 2 % of the pool, the
 fraction 200,000 is of 10M, and 0.2 %) and on the pools of real recordings
-of ``benchmarks/real_audio.py`` when they are in its cache (``m`` = 50 to
-400). Prints the paired difference of the area under the learning curve
+of ``benchmarks.evidence.real_audio`` (``m`` = 50 to 400; their Debian
+packages are downloaded on first use). Prints the paired difference of the area under the learning curve
 (AULC) per seed.
 
 Float16 (``--float16``): the same pools stored as float16 and as float32:
@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -68,11 +67,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import _common as C
+
 DIM = 192
 N_CLASSES = 10
 PER_CLASS = 4
 BLOCK = 262_144
-HERE = Path(__file__).resolve().parent
 
 
 # ----------------------------------------------------------------------------- data
@@ -97,24 +97,6 @@ def write_pool(path: Path, n: int, *, dim: int = DIM, seed: int = 0) -> np.ndarr
     return y
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MB.
-
-    ``VmHWM`` from ``/proc/self/status`` where there is one: unlike
-    ``ru_maxrss`` it does not carry the parent's peak over ``fork`` + ``exec``.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 # ----------------------------------------------------------------------------- one size, in a fresh process
 def run_one(path: str, labels: str, rounds: int, full_predict: bool, candidates: int | None = None) -> dict:
     import torch
@@ -123,12 +105,12 @@ def run_one(path: str, labels: str, rounds: int, full_predict: bool, candidates:
 
     torch.set_num_threads(1)
     y = np.load(labels)
-    out = {"rss_imports_mb": peak_rss_mb()}
+    out = {"rss_imports_mb": C.peak_rss_mb()}
     X = np.load(path, mmap_mode="r")
     t0 = time.perf_counter()
     learner = ActiveLearner(X, list(range(N_CLASSES)), candidates=candidates)
     out["build_s"] = time.perf_counter() - t0
-    out["rss_build_mb"] = peak_rss_mb()
+    out["rss_build_mb"] = C.peak_rss_mb()
 
     cold = []
     while len(set(y[learner.labeled_idx].tolist())) < 2:
@@ -155,14 +137,14 @@ def run_one(path: str, labels: str, rounds: int, full_predict: bool, candidates:
         "all": times_ms.round(1).tolist(),
     }
     out["n_labels"] = learner.n_labeled
-    out["rss_loop_mb"] = peak_rss_mb()
+    out["rss_loop_mb"] = C.peak_rss_mb()
     if full_predict:
         t0 = time.perf_counter()
         proba = learner.predict_proba()
         out["predict_proba_s"] = time.perf_counter() - t0
         out["predict_proba_mb"] = proba.nbytes / 2**20
         del proba
-    out["rss_peak_mb"] = peak_rss_mb()
+    out["rss_peak_mb"] = C.peak_rss_mb()
     return out
 
 
@@ -198,7 +180,7 @@ def run_session(path: str, labels: str, rounds: int, candidates: int | None = No
     torch.set_num_threads(1)
     y = np.load(labels)
     names = [str(c) for c in range(N_CLASSES)]
-    out = {"rss_imports_mb": peak_rss_mb()}
+    out = {"rss_imports_mb": C.peak_rss_mb()}
     X = np.load(path, mmap_mode="r")
     t0 = time.perf_counter()
     learner = ActiveLearner(X, names, candidates=candidates)
@@ -225,7 +207,7 @@ def run_session(path: str, labels: str, rounds: int, candidates: int | None = No
         return {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "max": float(v.max())}
 
     out["shown_ms"], out["ready_ms"] = pct(shown), pct(ready)
-    out["rss_loop_mb"] = peak_rss_mb()
+    out["rss_loop_mb"] = C.peak_rss_mb()
     t0 = time.perf_counter()
     session.search(session.current, 20)  # no index built: an exact scan of the pool
     session.wait_idle(600)
@@ -240,7 +222,7 @@ def run_session(path: str, labels: str, rounds: int, candidates: int | None = No
     if session.error:
         raise SystemExit(session.error)
     out["n_labels"] = learner.n_labeled
-    out["rss_peak_mb"] = peak_rss_mb()
+    out["rss_peak_mb"] = C.peak_rss_mb()
     session.close()
     return out
 
@@ -261,7 +243,7 @@ def session_table(rows: list[dict]) -> None:
 
 
 def scale(args) -> None:
-    folder = Path(args.dir or tempfile.gettempdir())
+    folder = Path(args.dir or tempfile.gettempdir()).resolve()
     rows = []
     for n in args.sizes:
         need = n * DIM * 2
@@ -276,14 +258,16 @@ def scale(args) -> None:
             y = write_pool(path, n)
             np.save(labels, y)
             print(f"{n:,}: wrote {need / 1e9:.2f} GB in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-            cmd = [sys.executable, __file__, "--one", str(path), str(labels), "--rounds", str(args.rounds)]
+            # a fresh process per size, this module run from the repository root
+            cmd = [sys.executable, "-m", "benchmarks.perf.bench_scale", "--one", str(path), str(labels)]
+            cmd += ["--rounds", str(args.rounds)]
             if args.session:
                 cmd.append("--session")
             if args.no_predict:
                 cmd.append("--no-predict")
             if args.candidates:
                 cmd += ["--candidates", str(args.candidates)]
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=C.ROOT)
             if res.returncode:
                 print(res.stdout, res.stderr, file=sys.stderr)
                 raise SystemExit(f"the run for {n:,} failed")
@@ -295,7 +279,7 @@ def scale(args) -> None:
             if not args.keep:
                 path.unlink(missing_ok=True)
                 labels.unlink(missing_ok=True)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {C.machine()}\n")
     if args.session:
         session_table(rows)
         return
@@ -316,82 +300,58 @@ def scale(args) -> None:
 
 
 # ----------------------------------------------------------------------------- label efficiency
-def aulc(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    return np.trapezoid(curves, steps, axis=-1) / (steps[-1] - steps[0])
-
-
 def load_pools(which: list[str]) -> dict:
-    """name -> (X, y, X_test, y_test) for the pools asked for and available."""
+    """name -> pool for the pools asked for and available (``classes=None``: simulate takes them from y)."""
     pools = {}
-    sys.path.insert(0, str(HERE))
     for name, n in (("subclusters-100k", 100_000), ("subclusters-1m", 1_000_000)):
         if name in which:
-            from compare_peers import subclusters
-
-            X, y = subclusters(n + 20_000, seed=3)
-            pools[name] = (X[:n], y[:n], X[n:], y[n:])
+            X, y = C.subclusters(n + 20_000, seed=3)
+            pools[name] = C.Pool(name, None, X[:n], y[:n], X[n:], y[n:], None)
     for name in ("asterisk-lang", "megaglest-unit"):
         if name not in which:
             continue
         try:
-            import real_audio
-
-            src = real_audio.SOURCES[name]()
-            X, keep = real_audio.embed(src, 16000)
-            p = real_audio.make_pool(src, X, keep)
-            pools[name] = (p.X, p.y, p.X_test, p.y_test)
-        except Exception as exc:  # not downloaded here: skip, say why
+            pools[name] = C.real_pool(name)
+            pools[name].classes = None
+        except Exception as exc:  # not downloadable here: skip, say why
             print(f"pool {name} skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
     return pools
 
 
-def curves_for(X, y, Xt, yt, seeds, candidates=None, budget=150, batch=5) -> tuple[np.ndarray, np.ndarray]:
-    from alwidget import simulate
-
+def curves_for(pool, seeds, candidates=None) -> tuple[np.ndarray, np.ndarray]:
+    """Margin sampling's curves (seeds, steps) with the default model, exhaustive or with ``candidates``."""
     kw = {} if candidates is None else {"candidates": candidates}
-    c = simulate(
-        X,
-        y,
-        strategies=["margin"],
-        budget=budget,
-        batch_size=batch,
-        n_initial=0,
-        seeds=seeds,
-        test=(Xt, yt),
-        learner_kwargs=kw,
-        progress=False,
-    )
-    return c.n_labels, c.accuracy[0]
+    steps, curves = C.alwidget_curves(pool, {"margin": ("margin", "spread")}, seeds, learner_kwargs=kw)
+    return steps, curves["margin"]
 
 
 def efficiency(args) -> None:
     seeds = list(range(args.seeds))
     pools = load_pools(args.pools)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {C.machine()}\n")
     print("| pool | scoring | acc@20 | acc@50 | acc@150 | AULC 5-150 | AULC minus exhaustive, per seed | mean ± std |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, (X, y, Xt, yt) in pools.items():
-        n = len(X)
+    for name, pool in pools.items():
+        n = len(pool.X)
         sizes = [None] + [m for m in args.subset_sizes(n) if m < n]
         base = None
         for m in sizes:
             t0 = time.perf_counter()
-            steps, acc = curves_for(X, y, Xt, yt, seeds, candidates=n if m is None else m)  # n: exhaustive
+            steps, acc = curves_for(pool, seeds, candidates=n if m is None else m)  # n: exhaustive
             dt = time.perf_counter() - t0
-            a = aulc(acc, steps)
+            a = C.aulc(acc, steps)
             at = {k: acc[:, list(steps).index(k)] for k in (20, 50, 150)}
             label = "exhaustive" if m is None else f"sample {m:,} ({100 * m / n:.1f} %)"
             if base is None:
                 base = a
                 diff, summary = "", ""
             else:
-                d = a - base
+                d = C.paired(a, base)
                 diff = ", ".join(f"{v:+.3f}" for v in d)
-                summary = f"{d.mean():+.3f} ± {d.std():.3f}"
+                summary = C.mean_std(d, signed=True)
             print(
-                f"| {name} ({n:,}) | {label} | {at[20].mean():.3f} ± {at[20].std():.3f} | "
-                f"{at[50].mean():.3f} ± {at[50].std():.3f} | {at[150].mean():.3f} ± {at[150].std():.3f} | "
-                f"{a.mean():.3f} ± {a.std():.3f} | {diff} | {summary} |",
+                f"| {name} ({n:,}) | {label} | {C.mean_std(at[20])} | {C.mean_std(at[50])} | {C.mean_std(at[150])} | "
+                f"{C.mean_std(a)} | {diff} | {summary} |",
                 flush=True,
             )
             print(f"  ({name}, {label}: {dt:.0f} s)", file=sys.stderr, flush=True)
@@ -403,19 +363,20 @@ def float16_check(args) -> None:
 
     seeds = list(range(args.seeds))
     pools = load_pools(args.pools)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {C.machine()}\n")
     print(
         "| pool | largest value | AULC float32 | AULC float16 | float16 minus float32, per seed "
         "| query(10) overlap after 20 / 50 / 150 random labels | max abs difference of probabilities |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name, (X, y, Xt, yt) in pools.items():
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    for name, pool in pools.items():
+        y = pool.y
+        X32 = np.ascontiguousarray(pool.X, dtype=np.float32)
         X16 = X32.astype(np.float16)
-        Xt16 = np.asarray(Xt, dtype=np.float16)
-        steps, a32 = curves_for(X32, y, Xt, yt, seeds)
-        _, a16 = curves_for(X16, y, Xt16, yt, seeds)
-        A32, A16 = aulc(a32, steps), aulc(a16, steps)
+        Xt16 = np.asarray(pool.X_test, dtype=np.float16)
+        steps, a32 = curves_for(C.Pool(name, None, X32, y, pool.X_test, pool.y_test, None), seeds)
+        _, a16 = curves_for(C.Pool(name, None, X16, y, Xt16, pool.y_test, None), seeds)
+        A32, A16 = C.aulc(a32, steps), C.aulc(a16, steps)
         overlaps, worst = {20: [], 50: [], 150: []}, 0.0
         classes = sorted(set(np.asarray(y).tolist()), key=str)
         for s in seeds:
@@ -429,27 +390,17 @@ def float16_check(args) -> None:
                     probs.append(learner.predict_proba())
                 overlaps[n_lab].append(len(picks[0] & picks[1]) / 10)
                 worst = max(worst, float(np.abs(probs[0] - probs[1]).max()))
-        d = A16 - A32
+        d = C.paired(A16, A32)
         ov = " / ".join(f"{np.mean(v):.2f}" for v in overlaps.values())
         print(
-            f"| {name} ({len(X32):,}) | {np.abs(X32).max():.1f} | {A32.mean():.3f} ± {A32.std():.3f} | "
-            f"{A16.mean():.3f} ± {A16.std():.3f} | {', '.join(f'{v:+.3f}' for v in d)} "
+            f"| {name} ({len(X32):,}) | {np.abs(X32).max():.1f} | {C.mean_std(A32)} | "
+            f"{C.mean_std(A16)} | {', '.join(f'{v:+.3f}' for v in d)} "
             f"(mean {d.mean():+.3f}) | {ov} | {worst:.1e} |",
             flush=True,
         )
 
 
 # ----------------------------------------------------------------------------- main
-def machine() -> str:
-    import torch
-
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, torch {torch.__version__}, load average {load}"
-    )
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
