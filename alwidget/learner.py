@@ -66,32 +66,26 @@ class ActiveLearner(PersistenceMixin):
     embeddings : array-like ``(n_pool, d)`` of floats
         One row per clip. A C-contiguous float32 or float16 array is used as
         it is, with no copy, memory-mapped ones included
-        (``np.load(path, mmap_mode="r")``): a pool of 10M windows x 192
-        float16 stays on disk (3.84 GB) and is read in blocks, never loaded
-        whole. Other arrays are copied to float32.
+        (``np.load(path, mmap_mode="r")``): a memory-mapped pool stays on
+        disk and is read in blocks, never loaded whole. Other arrays are
+        copied to float32.
     classes : list of str or int
         Unique label names; grow later with :meth:`add_class`.
     strategy : str or callable, default ``"margin"``
         A name from :func:`alwidget.strategies.available` or a callable
-        ``(learner, candidates, n, rng) -> indices``. ``"margin"`` is the
-        default on evidence: level with ``"entropy"`` and with the peers'
-        margin sampling on two pools of real recordings, ahead of it on the
-        demo sounds, and far above random on spoken-language ID
-        (``benchmarks/README.md``, "Label efficiency on real recordings").
+        ``(learner, candidates, n, rng) -> indices``. Why ``"margin"`` is
+        the default: ``benchmarks/README.md``, "Strategy: margin".
     model : ``"spread"``, ``"linear"``, ``"mlp"`` or an estimator with ``fit`` / ``predict_proba``
         Trained on the standardised embeddings of the labelled clips.
         ``"spread"`` (the default, :class:`~alwidget.SpreadRegression`) is
         the linear model plus pseudo-labels of the unlabelled clips, spread
         over a k-nearest-neighbour graph of the pool (built at the first
         fit, pools of up to 5,000 clips; larger pools get the linear model).
-        On three pools of real recordings, with margin sampling over 40
-        seeds, its AULC is +0.016, +0.011 and -0.015 against ``"linear"``
-        (accuracy at 20 labels +0.071, +0.010, +0.008), and it uses the
-        pool only when a 5-fold check on the labels says the graph predicts
-        them at least as well (unchecked, it lost about 0.085 AULC to the
-        linear model on the demo sounds). A fit costs
-        7-10x the linear model's; the widget trains in the background
-        (``benchmarks/README.md``).
+        It uses the pool only when a 5-fold check on the labels says the
+        graph predicts them at least as well as the linear model. A fit costs
+        several times the linear model's; the widget trains in the
+        background. Why it is the default: ``benchmarks/README.md``, "Model:
+        spread or linear".
     seed : int, default 0
         Seeds every random choice: the same seed and the same calls give the
         same queries.
@@ -106,12 +100,9 @@ class ActiveLearner(PersistenceMixin):
         seeded random sample of 20,000: for pools of at least twice that, a
         window over a seeded permutation of the pool that moves by a
         sixteenth with each label or skip, so a query reads 1,250 new rows
-        and keeps the others in memory (20,000 x d float32: 15 MB at
-        d = 192). That makes a query at 100,000 clips about 0.2x modAL's and
-        keeps the wait between a label and the next clip well under 300 ms
-        at 10M windows, within the seed spread of exhaustive scoring in
-        label efficiency at 100,000 and 1M clips (``benchmarks/README.md``,
-        "Ten million windows"). The sample depends only on the seed and the
+        and keeps the others in memory (20,000 x d float32). Its cost and
+        label efficiency against exhaustive scoring: ``benchmarks/README.md``,
+        "Ten million windows". The sample depends only on the seed and the
         number of labels and skips, so the same calls give the same
         queries. Rare classes are the exception: a class of 1 window in
         10,000 has about 2 windows in a sample; find those with

@@ -426,35 +426,26 @@ class SpreadRegression(SoftmaxRegression):
     ----------
     weight : float, default 0.3
         Total weight of the pseudo-labels relative to the labels (0 gives
-        :class:`SoftmaxRegression`). 0.3 is the evidence's choice: on three
-        pools of real recordings it was ahead of 1 (``benchmarks/README.md``).
+        :class:`SoftmaxRegression`). Why 0.3: ``benchmarks/README.md``,
+        "Model: spread or linear".
     gate : bool, default True
         Before each fit, a 5-fold check on the labels compares label
         spreading's held-out predictions with the regression's; the
         pseudo-labels go in only when spreading gets at least as many right
-        (``gate_`` holds both counts). Without it the pseudo-labels lost 0.117
-        AULC to the linear model over 20 seeds (0.085 over 40) on the demo
-        sounds, whose nearest neighbours do not share classes; with it they
-        kept their gain on language ID. Gates that
-        open while spreading is up to 5, 10 or 20 points behind were not
-        better outside the noise (the 20-point gate: +0.004 AULC over three
-        real pools and 40 seeds, 1.7 standard errors; ``benchmarks/README.md``).
+        (``gate_`` holds both counts), so a pool whose nearest neighbours do
+        not share classes falls back to the regression (the evidence for the
+        gate and its tolerance: ``benchmarks/README.md``).
     n_neighbors : int, default 10
         Edges per node of the graph.
     max_nodes : int, default 5000
         Pools of up to this many clips get a graph of the whole pool, which
-        bounds the cost of a fit (on a 2-core CPU 7-10x the linear
-        model's: ``benchmarks/README.md``). A larger pool is fitted as by
-        :class:`SoftmaxRegression`, unless ``sample=True``. On language ID
-        cut into 12,630 one-second windows the whole pool's graph was no
-        better than the linear model (-0.007 AULC gated, -0.026 ungated, 20
-        seeds), so the limit costs nothing measured.
+        bounds the cost of a fit. A larger pool is fitted as by
+        :class:`SoftmaxRegression`, unless ``sample=True`` (why:
+        ``benchmarks/README.md``, "Model: spread or linear").
     sample : bool, default False
         On a pool larger than ``max_nodes``, spread over the graph of a seeded
         random sample of ``max_nodes`` clips (plus the labelled ones). Off by
-        default: on three real pools a graph of a sample (half the pool, or
-        300 clips) lost the gain of the whole pool's graph
-        (``benchmarks/README.md``).
+        default (``benchmarks/README.md``).
     alpha : float, default 0.99
         Weight of the neighbours against the labels in each spreading step.
     n_spread : int, default 30
@@ -465,7 +456,7 @@ class SpreadRegression(SoftmaxRegression):
     """
 
     uses_pool = True
-    _gate_ties = True  # the gate's answer on a tie (benchmarks/default_screen.py tries False too)
+    _gate_ties = True  # the gate's answer on a tie (benchmarks/evidence/default_screen.py tries False too)
 
     def __init__(
         self,

@@ -244,7 +244,7 @@ def _clip(page) -> str:
 
 
 def _wait_clip_change(page, before: str, timeout: float = 60_000) -> str:
-    # generous: this checks behaviour, not speed (benchmarks/bench_widget.py times it); on a loaded
+    # generous: this checks behaviour, not speed (benchmarks/perf/bench_widget.py times it); on a loaded
     # 2-core machine the first retrain in a fresh kernel (numba warm-up) can take many seconds
     try:
         page.wait_for_function(
