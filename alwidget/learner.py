@@ -760,7 +760,24 @@ class ActiveLearner(PersistenceMixin):
 
         Fits first if the labels changed. Uses the cached pool table when
         there is one; otherwise the pool is scored in blocks and only this
-        column is kept (40 MB for 10M windows, not the ``n_pool x k`` table).
+        column is kept (4 bytes a clip, never the ``n_pool x k`` table).
+        """
+        return self.class_scores(name)[0]
+
+    def class_scores(self, name) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`class_proba` and, from the same pass, whether ``name`` is each clip's most probable class.
+
+        Returns
+        -------
+        scores : float32 ``(n_pool,)``
+        predicted : bool ``(n_pool,)``, as ``predict() == name``
+
+        Raises
+        ------
+        UnknownClassError
+            ``name`` is not a class.
+        NotEnoughLabelsError
+            No model yet, or ``name`` was added after the last fit.
         """
         code = self._code.get(name) if isinstance(name, Hashable) else None
         if code is None:
@@ -772,13 +789,16 @@ class ActiveLearner(PersistenceMixin):
             raise NotEnoughLabelsError(msg)
         cache = self._proba_cache
         if (cache is not None and cache[0] == version) or self._scores_whole_pool():
-            return np.array(self.predict_proba()[:, code])
-        out = np.empty(self.n_pool, dtype=np.float32)
+            proba = self.predict_proba()
+            return np.array(proba[:, code]), proba.argmax(axis=1) == code
+        scores = np.empty(self.n_pool, dtype=np.float32)
+        predicted = np.empty(self.n_pool, dtype=bool)
         stats = self._pool.stats
         for start, block in pool_blocks(self._pool.X, chunk=_SCORE_CHUNK):
             proba = _check_finite_proba(model, predict_proba_with(model, block, k, stats, exact=False))
-            out[start : start + len(block)] = proba[:, code]
-        return out
+            scores[start : start + len(block)] = proba[:, code]
+            predicted[start : start + len(block)] = proba.argmax(axis=1) == code
+        return scores, predicted
 
     def _candidate_rows(self, rows: np.ndarray) -> np.ndarray:
         """Raw embeddings ``X[rows]``: from the candidate window when ``rows`` are its candidates."""

@@ -277,6 +277,7 @@ class LabelingSession:
         self._search_query = ""
         self._review_kind = "labels"  # review mode: "labels" (label review) or "detections"
         self._detect: dict | None = None  # detection review: class, bins, the bin of each sampled clip
+        self._detect_last: dict | None = None  # the last detection review's, kept for detection_report
         self._search_request: tuple | None = None  # (query, n, description) for the worker
         self._current_mode = "active"  # the mode the clip on screen was shown in
         self._plot_key: tuple | None = None
@@ -587,18 +588,33 @@ class LabelingSession:
                 self._work.notify_all()
             self._set(message="ordering the labels by how doubtful they are...")
 
-    def review_detections(self, name, *, per_bin: int = 10, n_bins: int = 4, top: int = 10) -> None:
+    def review_detections(
+        self, name, *, per_bin: int = 10, n_bins: int = 4, top: int = 10, threshold: float | None = None
+    ) -> None:
         """Check the model's detections of class ``name`` by score bin (review mode), in the background.
 
-        The unlabelled clips are split by their probability of ``name``: the
-        ``top`` highest, then ``n_bins`` quantile bins
-        (:func:`alwidget.review.detection_bins`, as in perch-hoplite's
-        validation); ``per_bin`` clips drawn at random from each bin (seeded)
-        are shown, bins interleaved. Answer with the class keys as usual: the
-        clip's class is a label (mode ``"review"``); it counts as *yes* when it
-        is ``name``, *no* otherwise, and "unsure" is left out. The ``search``
-        field then holds each bin's estimated precision with its 95% Wilson
-        interval, and the weighted estimate over all bins.
+        The detections are the unlabelled clips the model predicts as
+        ``name`` (its most probable class), or with ``threshold`` those whose
+        probability of ``name`` is at least ``threshold``. The unlabelled
+        clips (all of them, the one on screen included; held-out test clips
+        excluded) are split into the detections and the rest, and each part
+        by its probability of ``name``: the ``top`` highest detections, then
+        quantile bins, ``n_bins`` in all (:func:`alwidget.review.detection_bins`,
+        as in perch-hoplite's validation). ``per_bin`` clips drawn at random
+        from each bin are shown, bins interleaved; the draw depends only on
+        the seed and the labels, never on the clip on screen. Answer with the
+        class keys as usual: the clip's class is a label (mode ``"review"``);
+        it counts as *yes* when it is ``name``, *no* otherwise, and "unsure"
+        is left out.
+
+        The ``search`` field then holds each bin's answers and precision
+        (95% Wilson interval), and two figures with 95% intervals
+        (:func:`alwidget.review.detection_estimate`): ``"precision"``, the
+        precision of the detections, and ``"density"``, the call density
+        (the share of all those clips that hold ``name``). After the last
+        clip the session stays in review mode with the final figures
+        (``"done": True``) until another mode starts;
+        :meth:`detection_report` exports them.
         """
         cls = self._resolve_class(name)
         per_bin = _positive_int(per_bin, "per_bin")
@@ -606,13 +622,57 @@ class LabelingSession:
         if isinstance(top, bool) or not isinstance(top, int) or top < 0:
             msg = f"top must be a non-negative integer, got {top!r}"
             raise InvalidInputError(msg)
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
+                msg = f"threshold must be a probability in [0, 1] or None, got {threshold!r}"
+                raise InvalidInputError(msg)
+            if not 0.0 <= float(threshold) <= 1.0:
+                msg = f"threshold must be a probability in [0, 1] or None, got {threshold!r}"
+                raise InvalidInputError(msg)
+            threshold = float(threshold)
         with self._batch():
             if self._refuse():
                 return
             with self._work:
-                self._search_request = ("detections", cls, per_bin, n_bins, top)
+                self._search_request = ("detections", cls, per_bin, n_bins, top, threshold)
                 self._work.notify_all()
             self._set(message=f"binning the clips by their score for {cls!r}...")
+
+    def detection_report(self, path=None, *, as_frame: bool | None = None):
+        """The last detection review's result as a table; with ``path``, also written there as CSV.
+
+        One row per score bin, then ``"precision of detections"`` and
+        ``"call density"`` (:func:`alwidget.review.detection_table`: class,
+        bin, detected, score range, windows, weight, yes / no / unsure
+        answers, estimate and its 95% interval), from the answers given so
+        far to the clips drawn for that review. Available from the start of
+        the review, after its end and after leaving it, until the next
+        detection review starts.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Write the table there (:func:`alwidget.export.write_csv`).
+        as_frame : as in :func:`alwidget.export.predictions_table`
+
+        Raises
+        ------
+        InvalidInputError
+            No detection review has been started in this session.
+        """
+        from alwidget.export import write_csv
+        from alwidget.review import detection_table
+
+        detect = self._detect_last
+        if detect is None:
+            msg = "no detection review yet: start one with review_detections(name)"
+            raise InvalidInputError(msg)
+        table = detection_table(
+            detect["bins"], self._detection_counts(detect), name=detect["class"], seed=detect["seed"], as_frame=as_frame
+        )
+        if path is not None:
+            write_csv(table, path)
+        return table
 
     def set_mode(self, mode: str) -> None:
         """Switch to ``"active"`` (leave a search or a review).
@@ -656,31 +716,53 @@ class LabelingSession:
         order = label_review_order(self.learner, max_items=n)
         self._start_review([int(i) for i in order.indices], "labels", "most doubtful labels first", None)
 
-    def _run_detections(self, cls, per_bin: int, n_bins: int, top: int) -> None:
-        """The worker's part of :meth:`review_detections`: bin, sample, then show the sample."""
+    def _run_detections(self, cls, per_bin: int, n_bins: int, top: int, threshold: float | None = None) -> None:
+        """The worker's part of :meth:`review_detections`: bin, sample, then show the sample.
+
+        The candidates are the unlabelled clips less the held-out test clips, whatever is on screen,
+        and the draw is seeded by the session's seed and the labels: the same labels, the same sample.
+        """
         from alwidget.review import detection_bins, review_sample
 
         learner = self.learner
         self._set(message=f"scoring {learner.n_pool:,} clips for {cls}…")
-        scores = learner.class_proba(cls)  # one column: 40 MB at 10M windows, not the whole table
+        codes = learner.label_codes()  # the labels the sample is drawn for, in one snapshot
+        unlabeled, n_labeled = np.flatnonzero(codes == -1), int(np.count_nonzero(codes >= 0))
+        del codes
+        if threshold is None:  # one column and one flag per clip: 45 MB at 10M windows, not the whole table
+            scores, predicted = learner.class_scores(cls)
+        else:
+            scores, predicted = learner.class_proba(cls), None
         open_ = np.zeros(learner.n_pool, dtype=bool)
-        open_[learner.unlabeled_idx] = True
-        open_[self._exclude()] = False
+        open_[unlabeled] = True
+        if self._eval is not None and self._eval.held_out:
+            open_[self._eval.idx] = False
         cand = np.flatnonzero(open_)
         del open_
         if len(cand) == 0:
             self._set(message="no unlabelled clip is left to review")
             return
-        bins = detection_bins(np.asarray(scores[cand], dtype=np.float64), n_bins=n_bins, top=min(top, len(cand)))
-        rng = np.random.default_rng([self._seed, _AUDIT_KEY, 0xDE7, learner.n_labeled])
+        s = np.asarray(scores[cand], dtype=np.float64)
+        detected = predicted[cand] if threshold is None else s >= threshold
+        bins = detection_bins(s, n_bins=n_bins, top=min(top, len(cand)), detected=detected)
+        rng = np.random.default_rng([self._seed, _AUDIT_KEY, 0xDE7, n_labeled])
         sample = review_sample(bins, per_bin, rng)
         found = [int(cand[j]) for j in sample.indices]
+        rule = f"predicted {cls}" if threshold is None else f"score \u2265 {threshold:g}"
         detect = {
             "class": cls,
-            "bins": [(b.name, float(b.lo), float(b.hi), float(b.weight)) for b in bins],
+            "rule": rule,
+            "threshold": threshold,
+            "n": len(cand),
+            "n_detected": int(np.count_nonzero(detected)),
+            "seed": self._seed % 2**32,
+            "bins": [
+                {"name": b.name, "lo": float(b.lo), "hi": float(b.hi), "size": len(b), "detected": b.detected}
+                for b in bins
+            ],
             "bin_of": {int(cand[j]): int(b) for j, b in zip(sample.indices, sample.bin_ids)},
         }
-        self._start_review(found, "detections", f"detections of {cls}", detect)
+        self._start_review(found, "detections", f"detections of {cls} ({rule})", detect)
 
     def _start_review(self, found: list[int], kind: str, description: str, detect: dict | None) -> None:
         """Show ``found`` next in review mode."""
@@ -689,6 +771,8 @@ class LabelingSession:
             if self._current is not None and self._current_mode == "active" and self._is_open(self._current):
                 self._queue.appendleft(self._current)  # shown again after the review
             self._review_kind, self._detect = kind, detect
+            if detect is not None:
+                self._detect_last = detect  # kept for detection_report after the review
             self._results = deque(found)
             self._search_total = len(found)
             self._search_query = description
@@ -723,7 +807,8 @@ class LabelingSession:
         embed = getattr(self.dataset, "embed_query", None)
         self._set(message=f"searching for clips like {description}…")
         # an approximate index is used once built; building one here would hold the worker for minutes
-        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed, build=False)
+        held_out = self._eval.idx if self._eval is not None and self._eval.held_out else None
+        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed, build=False, exclude=held_out)
         found = [int(i) for i in result.indices]
         self._prefetch(found[: self.prefetch])
         with self._batch():
@@ -978,6 +1063,15 @@ class LabelingSession:
             if self._current is not None and self._current not in back:
                 (self._results if self._current_mode != "active" else self._queue).appendleft(self._current)
             searching = event.mode == self.mode != "active"  # a result of this search or review comes back
+            if not searching and self.mode == "active" and self._label_review_answer(event):
+                # an answer of a label review that has ended (a relabel, or an "unsure" that withdrew a
+                # label): the clip comes back on screen in a label review, with its label, as undo promises
+                self._review_kind, self._detect = "labels", None
+                self._results = deque()
+                self._search_total = len(back)
+                self._search_query = "the undone review answer"
+                self._set(mode="review")
+                searching = True
             (self._results if searching else self._queue).extendleft(reversed(back[1:]))
             audit = not searching and self._is_audit(back[0], self._n_done())
             self._show(back[0], audit=audit, mode=self.mode if searching else "active")
@@ -987,6 +1081,12 @@ class LabelingSession:
         self._publish_plot()
         self._check_journal()
         self._request()
+
+    def _label_review_answer(self, event) -> bool:
+        """Whether undone ``event`` was an answer in a label review (its clips are labelled again now)."""
+        if event.mode != "review" or event.kind not in ("relabel", "unsure"):
+            return False
+        return all(self.learner.is_labeled(int(i)) for i in event.indices)
 
     def _add_class(self, name) -> None:
         if self._refuse():
@@ -1076,6 +1176,11 @@ class LabelingSession:
                 if i != self._current and self._valid(i, mode):
                     self._show(i, mode=mode)
                     return
+            if mode == "review" and self._review_kind == "detections" and self._detect is not None:
+                # the final estimate stays on screen (search["done"]) until the user leaves the review
+                self._show(None, mode=mode)
+                self._set(message="detection review done: the final estimate stays here; 'back' leaves it")
+                return
             what = f"search done ({self._search_total} results)" if mode == "search" else "review done"
             self._set(mode="active", search={}, message=f"{what}: back to active learning")
         n_done = self._n_done()
@@ -1156,10 +1261,40 @@ class LabelingSession:
         self._set(search={"query": self._search_query, "total": int(self._search_total), "left": int(left)})
 
     def _detection_state(self, left: int) -> dict:
-        """The ``search`` field in a detection review: answers and estimated precision per bin."""
-        from alwidget.review import bin_precision, overall_precision
+        """The ``search`` field in a detection review: answers per bin, precision of detections, call density."""
+        from alwidget.review import detection_estimate
 
         detect = self._detect
+        counts = self._detection_counts(detect)
+        est = detection_estimate(detect["bins"], counts, seed=detect["seed"])
+
+        def sig(x):  # 4 significant digits: a share of 3e-5 must not read 0
+            x = float(x)
+            return None if not np.isfinite(x) else float(f"{x:.4g}")
+
+        def figure(e) -> dict:
+            return {
+                "estimate": sig(e.value), "low": sig(e.lo), "high": sig(e.hi), "windows": int(e.windows),
+                "weight": sig(e.weight), "yes": e.yes, "no": e.no, "unsure": e.unsure,
+            }  # fmt: skip
+
+        rows = [
+            {
+                "name": b["name"], "detected": bool(b["detected"]), "lo": sig(b["lo"]), "hi": sig(b["hi"]),
+                "windows": int(b["size"]), "weight": sig(b["size"] / detect["n"]),
+                **c, "precision": _num(e.precision), "low": _num(e.lo), "high": _num(e.hi),
+            }
+            for b, c, e in zip(detect["bins"], counts, est.bins)
+        ]  # fmt: skip
+        return {
+            "query": self._search_query, "total": int(self._search_total), "left": int(left),
+            "done": left == 0, "class": str(detect["class"]), "rule": detect["rule"],
+            "threshold": detect["threshold"], "windows": int(detect["n"]), "bins": rows,
+            "precision": figure(est.precision), "density": figure(est.density),
+        }  # fmt: skip
+
+    def _detection_counts(self, detect: dict) -> list[dict]:
+        """Answers per bin of a detection review: yes (labelled its class), no (another class), unsure."""
         cls = detect["class"]
         learner = self.learner
         counts = [{"yes": 0, "no": 0, "unsure": 0} for _ in detect["bins"]]
@@ -1169,20 +1304,7 @@ class LabelingSession:
                 counts[b]["yes" if given == cls else "no"] += 1
             elif learner.is_unsure(i):
                 counts[b]["unsure"] += 1
-        estimates = bin_precision(counts)
-        overall = overall_precision([w for *_, w in detect["bins"]], estimates)
-        rows = [
-            {
-                "name": name, "lo": round(lo, 4), "hi": round(hi, 4), "weight": round(w, 4),
-                **c, "precision": _num(e.precision), "low": _num(e.lo), "high": _num(e.hi),
-            }
-            for (name, lo, hi, w), c, e in zip(detect["bins"], counts, estimates)
-        ]  # fmt: skip
-        return {
-            "query": self._search_query, "total": int(self._search_total), "left": int(left),
-            "class": str(cls), "bins": rows,
-            "overall": {"precision": _num(overall.precision), "low": _num(overall.lo), "high": _num(overall.hi)},
-        }  # fmt: skip
+        return counts
 
     def _model_row(self, i: int) -> tuple[np.ndarray, list] | None:
         """Clip ``i``'s probabilities under the last fitted model and their classes, or None.

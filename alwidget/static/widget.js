@@ -829,33 +829,55 @@ function render({ model, el }) {
     } else {
       const left = q.left ?? 0;
       const total = q.total ?? 0;
+      const kind = q.class === undefined ? "label review" : "detection review"; // detection review: q.class
+      const status = q.done ? "done: the final estimate (back leaves it)" : `${left} of ${total} left`;
       modeText.textContent =
         mode === "review"
-          ? `label review: ${q.query} \u2014 ${left} of ${total} left`
+          ? `${kind}: ${q.query} \u2014 ${status}`
           : `search: like ${q.query} \u2014 ${left} of ${total} result${total === 1 ? "" : "s"} left`;
     }
     modeText.title = modeText.textContent;
     renderBins(q);
   }
 
-  // "top 0.91–1.00: 4 yes · 1 no → precision 0.80 (0.38–0.96)", one line per bin, then the weighted estimate
+  // A share or a score, readable however small: 0.74, 0.028, 3.1e-5 (never "0.00" for a tiny non-zero value).
+  function num(x) {
+    if (x === null || x === undefined) return "?";
+    if (x === 0 || x >= 0.1) return x.toFixed(2);
+    return x >= 0.001 ? x.toPrecision(2) : x.toExponential(1);
+  }
+
+  // A figure with its 95% interval: "0.74 (0.55–0.88)", or "?" while a bin has no answer.
+  function figure(f) {
+    return f ? `${num(f.estimate)} (${num(f.low)}\u2013${num(f.high)})` : "?";
+  }
+
+  // "top 0.91–1.00: 4 yes · 1 no → owl 0.80 (0.38–0.96)", one line per bin (detections first), then
+  // the precision of the detections and the call density, each named for what it is
   function renderBins(q) {
     binsBox.textContent = "";
     const rows = (model.get("mode") === "review" && q.bins) || [];
     binsBox.style.display = rows.length ? "" : "none";
-    const pct = (x) => (x === null || x === undefined ? "?" : x.toFixed(2));
+    let group = null;
     for (const b of rows) {
-      const est = b.yes + b.no ? `precision ${pct(b.precision)} (${pct(b.low)}\u2013${pct(b.high)})` : "not checked yet";
+      if (b.detected !== group) {
+        group = b.detected;
+        binsBox.append(h("div", "alw-bin-group", group ? `detections (${q.rule})` : "the other clips"));
+      }
+      const share = `${q.class} ${num(b.precision)} (${num(b.low)}\u2013${num(b.high)})`;
+      const est = b.yes + b.no ? share : "not checked yet";
       const unsure = b.unsure ? ` \u00b7 ${b.unsure} unsure` : "";
-      const line = `${b.name} ${b.lo.toFixed(2)}\u2013${b.hi.toFixed(2)}: ${b.yes} yes \u00b7 ${b.no} no${unsure} \u2192 ${est}`;
+      const line = `${b.name} ${num(b.lo)}\u2013${num(b.hi)}: ${b.yes} yes \u00b7 ${b.no} no${unsure} \u2192 ${est}`;
       binsBox.append(h("div", "alw-bin", line));
     }
-    if (rows.length && q.overall) {
-      const o = q.overall;
-      binsBox.append(
-        h("div", "alw-bin alw-bin-all", `all ${q.class}: precision ${pct(o.precision)} (${pct(o.low)}\u2013${pct(o.high)})`),
-      );
-    }
+    if (!rows.length) return;
+    const p = q.precision;
+    const text = p && p.windows ? figure(p) : "no clip is detected";
+    binsBox.append(h("div", "alw-bin alw-bin-all", `precision of detections (${q.rule}): ${text}`));
+    const d = q.density;
+    binsBox.append(
+      h("div", "alw-bin alw-bin-all", `call density (share of all clips that hold ${q.class}): ${figure(d)}`),
+    );
   }
 
   function onSearchChange() {
