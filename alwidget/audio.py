@@ -1,15 +1,16 @@
 """Audio clips for active learning: lazy loading, bad-file reporting, playback bytes.
 
 :class:`AudioDataset` lists clips (files on disk or in-memory arrays), decodes
-them on demand to mono float32 at one sample rate, and embeds them with
-:meth:`AudioDataset.embed` (see :mod:`alwidget.features`).
+them on demand to mono float32 at one sample rate (:mod:`alwidget.audio_io`),
+and embeds them with :meth:`AudioDataset.embed` (the engine:
+:mod:`alwidget.embedding`; the embedders: :mod:`alwidget.embedders`).
 
 Bad files
 ---------
 Every file is probed when the dataset is built: its header is read
 (``soundfile.info``) and the last frame of the selected segment is decoded,
 which catches unreadable, zero-length, unsupported and most truncated files
-at the cost of about 0.1-1 ms per file. Those files are excluded, listed in
+cheaply (timings in ``benchmarks/README.md``). Those files are excluded, listed in
 ``ds.errors`` as ``(path, reason)`` and summarised in ONE warning. A file
 that passes the probe but fails to decode later (rare: corruption in the
 middle of the data) raises :class:`~alwidget.errors.AudioLoadError` from
@@ -24,7 +25,7 @@ Long recordings
 windows (ids ``path.flac@12.5``); ``ds[i]`` seeks and decodes one window,
 :meth:`AudioDataset.context` a window with the audio around it, and
 :meth:`AudioDataset.embed` streams each recording once (see
-:mod:`alwidget._recordings` and :mod:`alwidget.features`). Every dataset,
+:mod:`alwidget._recordings` and :mod:`alwidget.embedding`). Every dataset,
 windowed or not, answers :meth:`~AudioDataset.recording`,
 :meth:`~AudioDataset.start` and :meth:`~AudioDataset.end`. Lossy codecs
 (MP3, Opus) are decoded from fixed seek points (every minute) in one read
@@ -38,13 +39,10 @@ gives its windows NaN rows and lists them in ``ds.errors``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import numbers
 import os
-import warnings
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -52,38 +50,32 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from alwidget._resample import resample
 from alwidget._recordings import (
-    MAX_WINDOW_SAMPLES,
     Recording,
     probe_recording,
     read_span,
     read_window,
     window_spans,
 )
+from alwidget._audio_inputs import (
+    AUDIO_EXTENSIONS,
+    check_labels,
+    check_params,
+    check_window_params,
+    check_window_size,
+    list_audio,
+    recording_files,
+    relative_id,
+    subfolder_labels,
+    warn_bad,
+)
+from alwidget.audio_io import clip_cache_keys, content_hash, load_audio, probe_clip
 from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError, RecordingChangedError
 
 if TYPE_CHECKING:
-    from alwidget.features import Embedder
+    from alwidget.embedders import Embedder
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "AudioError", "load_audio"]
-
-#: File name endings that :meth:`AudioDataset.from_folder` treats as audio.
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf"}
-)
-
-# A decoder may return a little less than the header promises (mp3 frame
-# counts are estimates); more missing than this means a truncated file.
-_SHORT_READ_TOLERANCE = 0.02
-
-# Content fingerprint of a file for the embedding cache key: CRC-32 of its first,
-# middle and last block (of the whole file when it is small).
-_FINGERPRINT_BLOCK = 4096
-# path -> ((size, mtime_ns, inode, ctime_ns), fingerprint): repeated embed()
-# calls in one process re-read a file only when its stat signature changed.
-_fingerprints: dict[str, tuple[tuple[int, int, int, int], str]] = {}
-_MAX_FINGERPRINTS = 500_000
 
 
 class AudioError(NamedTuple):
@@ -118,276 +110,151 @@ class _Clip:
         return self.path if self.path is not None else self.array
 
 
-def load_audio(
-    source: str | os.PathLike | np.ndarray, sr: int, *, offset: float = 0.0, duration: float | None = None
-) -> np.ndarray:
-    """Decode one clip to mono float32 at ``sr``, reading only what is needed.
+def _file_clips(
+    paths: list[str], labels: list | None, root: str, offset: float, duration: float | None
+) -> tuple[list[_Clip], list, list[AudioError]]:
+    """Probe each file: the clips of the readable ones, their labels, and the unreadable files as errors."""
+    clips, kept_labels, errors, seen = [], [], [], set()
+    for k, path in enumerate(paths):
+        if path in seen:
+            msg = f"{path!r} is listed twice; give each file once"
+            raise InvalidInputError(msg)
+        seen.add(path)
+        try:
+            seconds, total = probe_clip(path, offset, duration)
+        except ValueError as exc:
+            errors.append(AudioError(path, str(exc)))
+            continue
+        clip_id = relative_id(path, root)
+        clips.append(_Clip(clip_id=clip_id, name=os.path.basename(path), seconds=seconds, path=path, total=total))
+        if labels is not None:
+            kept_labels.append(labels[k])
+    return clips, kept_labels, errors
 
-    Parameters
-    ----------
-    source : path or ndarray
-        An audio file, or a mono array already sampled at ``sr``.
-    sr : int
-        Target sample rate in Hz; files at another rate are resampled (soxr).
-    offset : float
-        Start of the segment, in seconds.
-    duration : float or None
-        Length of the segment in seconds; the result is zero-padded or trimmed
-        to exactly ``round(duration * sr)`` samples. None reads to the end.
 
-    Returns
-    -------
-    ndarray, shape (n_samples,), float32
+def _probe_recordings(paths: list[str]) -> tuple[list[tuple[int, str, int, int]], list[AudioError]]:
+    """``(position, path, native_sr, frames)`` of each readable recording, and the unreadable ones as errors."""
+    infos, errors, seen = [], [], set()
+    for k, path in enumerate(paths):
+        if path in seen:
+            msg = f"{path!r} is listed twice; give each recording once"
+            raise InvalidInputError(msg)
+        seen.add(path)
+        try:
+            native_sr, frames = probe_recording(path)
+        except ValueError as exc:
+            errors.append(AudioError(path, str(exc)))
+            continue
+        infos.append((k, path, native_sr, frames))
+    return infos, errors
 
-    Raises
-    ------
-    AudioLoadError
-        If the file cannot be decoded, is shorter than its header says, or
-        holds NaN or infinite samples.
-    """
+
+def _window_clips(
+    infos: list[tuple[int, str, int, int]],
+    root: str,
+    sr: int,
+    window: float,
+    hop: float,
+    min_window: float | None,
+    folder_labels: list | None,
+    errors: list[AudioError],
+) -> tuple[list[_Clip], list]:
+    """The windows of probed recordings, and their labels; recordings too short for ``min_window`` go to ``errors``."""
+    clips, labels = [], []
+    for k, path, native_sr, frames in infos:
+        rec = Recording(relative_id(path, root), path, native_sr, frames, sr)
+        spans = window_spans(rec.length, sr, window, hop, min_window)
+        if not len(spans):
+            msg = f"shorter ({rec.seconds:.3f} s) than min_window={min_window} s, so it has no window"
+            errors.append(AudioError(path, msg))
+            continue
+        base = os.path.basename(path)
+        for w, (a, b) in enumerate(spans):
+            tag = repr(round(w * hop, 3))
+            clips.append(
+                _Clip(
+                    clip_id=f"{rec.rec_id}@{tag}",
+                    name=f"{base}@{tag}",
+                    seconds=(int(b) - int(a)) / sr,
+                    path=path,
+                    total=rec.seconds,
+                    rec=rec,
+                    start=w * hop,
+                    start_n=int(a),
+                )
+            )
+        if folder_labels is not None:
+            labels.extend([folder_labels[k]] * len(spans))
+    return clips, labels
+
+
+def _checked_arrays(waveforms: Iterable[np.ndarray], names: Sequence[str] | None) -> tuple[list[np.ndarray], list[str]]:
+    """:meth:`AudioDataset.from_arrays` input as float32 arrays and display names, or raise."""
+    arrays = []
+    for k, y in enumerate(waveforms):
+        try:
+            y = np.asarray(y, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            msg = f"waveform {k} is not a numeric array: {exc}"
+            raise InvalidInputError(msg) from None
+        if y.ndim != 1 or y.size == 0:
+            msg = f"waveform {k} must be a non-empty 1-D mono array, got shape {y.shape}; mix down to mono first"
+            raise InvalidInputError(msg)
+        if not np.isfinite(y).all():
+            msg = f"waveform {k} contains NaN or infinite samples; repair or drop it"
+            raise InvalidInputError(msg)
+        arrays.append(y)
+    if not arrays:
+        msg = "from_arrays got no waveforms; pass at least one 1-D array"
+        raise InvalidInputError(msg)
+    if names is None:
+        names = [f"clip_{k:05d}" for k in range(len(arrays))]
+    names = [str(s) for s in names]
+    if len(names) != len(arrays):
+        msg = f"names has {len(names)} entries but there are {len(arrays)} waveforms"
+        raise InvalidInputError(msg)
+    return arrays, names
+
+
+def _array_clips(
+    arrays: list[np.ndarray], names: list[str], sr: int, offset: float, duration: float | None
+) -> list[_Clip]:
+    """Clips of in-memory arrays, with content-hash ids (``#2`` marks a repeat)."""
+    clips, counts = [], {}
+    start = int(round(offset * sr))
+    for y, name in zip(arrays, names):
+        if start >= len(y):
+            msg = f"offset={offset} s is beyond the end of waveform {name!r} ({len(y) / sr:.3f} s)"
+            raise InvalidInputError(msg)
+        digest = content_hash(y, sr)
+        counts[digest] = counts.get(digest, 0) + 1
+        clip_id = digest if counts[digest] == 1 else f"{digest}#{counts[digest]}"
+        seconds = duration if duration is not None else (len(y) - start) / sr
+        clips.append(_Clip(clip_id=clip_id, name=name, seconds=seconds, array=y, total=len(y) / sr))
+    return clips
+
+
+def _window_context(clip: _Clip, sr: int, before: float, after: float) -> tuple[np.ndarray, int, float, float]:
+    """:meth:`AudioDataset.context` of a window: decode ``[start - before, end + after]`` by seeking."""
+    rec = clip.rec
+    stop = clip.start_n + int(round(clip.seconds * sr))
+    a = max(0, clip.start_n - int(round(before * sr)))
+    b = min(rec.length, stop + int(round(after * sr)))
     try:
-        return _load(source, sr, offset, duration)
+        y = read_span(rec, a, b)
+        if len(y) < (b - a) * 0.98 or not np.isfinite(y).all():
+            msg = f"only {len(y)} of {b - a} samples could be decoded, or some are NaN or infinite"
+            raise ValueError(msg)
+    except RecordingChangedError as exc:
+        msg = f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}"
+        raise RecordingChangedError(msg) from None
     except ValueError as exc:
-        what = "the array" if isinstance(source, np.ndarray) else repr(os.fspath(source))
-        msg = f"cannot decode {what}: {exc}. Re-encode or remove the file."
+        msg = (
+            f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}. "
+            "Re-encode or remove the file."
+        )
         raise AudioLoadError(msg) from None
-
-
-def _load(source: str | os.PathLike | np.ndarray, sr: int, offset: float, duration: float | None) -> np.ndarray:
-    """:func:`load_audio`, raising ``ValueError(reason)`` for undecodable files or non-finite samples."""
-    if isinstance(source, np.ndarray):
-        y = source[int(round(offset * sr)) :]
-    else:
-        y = _read_segment(os.fspath(source), sr, offset, duration)
-    if duration is not None:  # pad or trim to the exact length
-        size = int(round(duration * sr))
-        y = y[:size] if len(y) >= size else np.pad(y, (0, size - len(y)))
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    finite = np.isfinite(y)
-    if not finite.all():
-        first = offset + int(np.argmin(finite)) / sr
-        msg = (
-            f"non-finite audio: {y.size - int(np.count_nonzero(finite))} of its {y.size} samples are NaN or "
-            f"infinite (first at {first:.3f} s), so its float audio data is corrupt"
-        )
-        raise ValueError(msg)
-    return y
-
-
-def _sf_reason(exc: Exception, path: str) -> str:
-    """libsndfile's message without its ``Error opening '<path>': `` prefix."""
-    return str(exc).replace(f"Error opening {path!r}: ", "")
-
-
-def _read_segment(path: str, sr: int, offset: float, duration: float | None) -> np.ndarray:
-    """Seek to ``offset`` and decode only the frames of the segment."""
-    try:
-        with sf.SoundFile(path) as f:
-            native_sr, total = f.samplerate, f.frames
-            start = min(int(round(offset * native_sr)), total)
-            wanted = total - start if duration is None else min(int(np.ceil(duration * native_sr)), total - start)
-            if start:
-                f.seek(start)
-            y = f.read(frames=wanted, dtype="float32", always_2d=True)
-    except (RuntimeError, OSError) as exc:
-        raise ValueError(_sf_reason(exc, path)) from None
-    if len(y) < wanted * (1 - _SHORT_READ_TOLERANCE):
-        msg = f"truncated: its header promises {wanted} frames from {offset} s but only {len(y)} could be decoded"
-        raise ValueError(msg)
-    y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
-    return resample(y, native_sr, sr)
-
-
-def _probe(path: str, offset: float, duration: float | None) -> tuple[float, float]:
-    """Check that a file can be decoded; return the clip length and the file length in seconds.
-
-    Reads the header and decodes the last frame of the wanted segment
-    (:func:`~alwidget._recordings.probe_recording`), which catches unreadable,
-    empty, unsupported and truncated files cheaply.
-    """
-    native_sr, total = probe_recording(path, offset, duration)
-    start = int(round(offset * native_sr))
-    return (duration if duration is not None else (total - start) / native_sr), total / native_sr
-
-
-def _file_fingerprint(path: str, st: os.stat_result) -> str:
-    """CRC-32 of a file's first, middle and last 4 KiB (of all of it when small), as hex.
-
-    A cheap content check beside the clip id, size and mtime of the cache key,
-    not a cryptographic hash: CRC-32 runs about 4x faster than blake2b here.
-    Remembered per path until the file's size, mtime, inode or ctime changes,
-    so repeated calls cost one ``os.stat`` per file.
-
-    Raises
-    ------
-    OSError
-        If the file cannot be read.
-    """
-    sig = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-    known = _fingerprints.get(path)
-    if known is not None and known[0] == sig:
-        return known[1]
-    block, size = _FINGERPRINT_BLOCK, st.st_size
-    with open(path, "rb") as f:
-        if size <= 3 * block:
-            crcs = [zlib.crc32(f.read())]
-        else:
-            crcs = []
-            for start in (0, (size - block) // 2, size - block):
-                f.seek(start)
-                crcs.append(zlib.crc32(f.read(block)))
-    if len(_fingerprints) >= _MAX_FINGERPRINTS:
-        _fingerprints.clear()
-    digest = "".join(f"{c:08x}" for c in crcs)
-    _fingerprints[path] = (sig, digest)
-    return digest
-
-
-def _content_hash(y: np.ndarray, sr: int) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    h.update(str(sr).encode())
-    h.update(np.ascontiguousarray(y, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
-def _check_params(sr: Any, duration: Any, offset: Any) -> tuple[int, float | None, float]:
-    if isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0:
-        msg = f"sr must be a positive integer sample rate in Hz (e.g. 16000), got {sr!r}"
-        raise InvalidInputError(msg)
-    if duration is not None and (not isinstance(duration, numbers.Real) or not np.isfinite(duration) or duration <= 0):
-        msg = f"duration must be None or a positive number of seconds, got {duration!r}"
-        raise InvalidInputError(msg)
-    if not isinstance(offset, numbers.Real) or not np.isfinite(offset) or offset < 0:
-        msg = f"offset must be a non-negative number of seconds, got {offset!r}"
-        raise InvalidInputError(msg)
-    return int(sr), None if duration is None else float(duration), float(offset)
-
-
-def _check_labels(labels: Sequence | None, n: int, what: str) -> list | None:
-    if labels is None:
-        return None
-    labels = list(labels)
-    if len(labels) != n:
-        msg = f"labels has {len(labels)} entries but there are {n} {what}; give one label per clip (or None)"
-        raise InvalidInputError(msg)
-    return labels
-
-
-def _warn_bad(errors: list[AudioError], n_total: int, stacklevel: int) -> None:
-    shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    msg = f"{len(errors)} of {n_total} audio files were skipped: {shown}{more}. See ds.errors for the full list."
-    warnings.warn(msg, UserWarning, stacklevel=stacklevel + 1)
-
-
-def _list_audio(root: Path, recursive: bool) -> list[str]:
-    """Audio files under ``root`` (absolute paths, sorted by relative posix path), hidden ones skipped."""
-    found, n_other = [], 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
-        for fname in filenames:
-            if fname.startswith("."):
-                continue
-            if Path(fname).suffix.lower() in AUDIO_EXTENSIONS:
-                found.append(os.path.join(dirpath, fname))
-            else:
-                n_other += 1
-    if not found:
-        msg = (
-            f"no audio files found in {os.fspath(root)!r}{' or its subfolders' if recursive else ''} "
-            f"({n_other} other files ignored); expected extensions: {', '.join(sorted(AUDIO_EXTENSIONS))}"
-        )
-        raise InvalidInputError(msg)
-    found.sort(key=lambda p: Path(p).relative_to(root).as_posix())
-    return found
-
-
-def _subfolder_labels(paths: list[str], root: str) -> list[str | None]:
-    """Top-level subfolder of each path below ``root`` (None for files directly in it)."""
-    labels = []
-    for p in paths:
-        rel = Path(os.path.relpath(p, root))
-        labels.append(rel.parts[0] if len(rel.parts) > 1 and not rel.parts[0] == ".." else None)
-    return labels
-
-
-def _relative_id(path: str, root: str) -> str:
-    """``path`` relative to ``root`` as posix (absolute posix when outside ``root``)."""
-    rel = os.path.relpath(path, root)
-    return Path(path).as_posix() if rel.startswith("..") else Path(rel).as_posix()
-
-
-def _positive_seconds(value: Any, name: str, hint: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        msg = f"{name} must be a positive, finite number of seconds, got {value!r}; {hint}"
-        raise InvalidInputError(msg)
-    return float(value)
-
-
-def _check_window_params(
-    window: Any, hop: Any, sr: Any, min_window: Any
-) -> tuple[float, float, int | None, float | None]:
-    """Validate :meth:`AudioDataset.from_recordings` arguments; ``hop=None`` becomes ``window``."""
-    window = _positive_seconds(window, "window", "e.g. window=5.0 cuts 5-second windows")
-    hop = window if hop is None else _positive_seconds(hop, "hop", "e.g. hop=2.5 with window=5.0 overlaps by half")
-    if hop < 0.001:
-        msg = f"hop={hop!r} s is below 1 ms, the resolution of window ids (rec.wav@12.5); use hop >= 0.001"
-        raise InvalidInputError(msg)
-    if sr is not None and (isinstance(sr, bool) or not isinstance(sr, numbers.Integral) or sr <= 0):
-        msg = f"sr must be None (the first recording's rate) or a positive integer in Hz (e.g. 16000), got {sr!r}"
-        raise InvalidInputError(msg)
-    if min_window is not None:
-        min_window = _positive_seconds(min_window, "min_window", "or None to keep every partial last window")
-        if min_window > window:
-            msg = f"min_window={min_window!r} s exceeds window={window!r} s; give a value in (0, window] or None"
-            raise InvalidInputError(msg)
-    return window, hop, None if sr is None else int(sr), min_window
-
-
-def _check_window_size(window: float, sr: int) -> None:
-    """A window must hold at least one sample and at most ``MAX_WINDOW_SAMPLES`` at ``sr``."""
-    win_n = int(round(window * sr))
-    if win_n < 1:
-        msg = f"window={window!r} s is shorter than one sample at {sr} Hz; use a longer window"
-        raise InvalidInputError(msg)
-    if win_n > MAX_WINDOW_SAMPLES:
-        msg = (
-            f"window={window!r} s is {win_n:,} samples at {sr} Hz, more than the {MAX_WINDOW_SAMPLES:,} "
-            f"(one hour at 48 kHz, {MAX_WINDOW_SAMPLES * 4 / 1e6:.0f} MB as float32) a window may hold, since "
-            f"every window is decoded whole into memory; use window <= {MAX_WINDOW_SAMPLES / sr:g} s at this "
-            "rate (windows of seconds to minutes are typical)"
-        )
-        raise InvalidInputError(msg)
-
-
-def _recording_files(path_or_files: Any) -> tuple[list[str], str]:
-    """Files of :meth:`AudioDataset.from_recordings`: (absolute paths, root folder of the ids)."""
-    if isinstance(path_or_files, (str, os.PathLike)):
-        path = Path(path_or_files).expanduser()
-        if path.is_dir():
-            root = path.resolve()
-            return _list_audio(root, True), str(root)
-        if not path.exists():
-            msg = f"{os.fspath(path)!r} does not exist; pass a folder of recordings, one audio file or a list of files"
-            raise InvalidInputError(msg)
-        path = os.path.abspath(path)
-        return [path], os.path.dirname(path)
-    if isinstance(path_or_files, np.ndarray) or not isinstance(path_or_files, Iterable):
-        msg = (
-            f"from_recordings takes a folder, a file or a list of files, got {type(path_or_files).__name__}; "
-            "for in-memory audio use AudioDataset.from_arrays"
-        )
-        raise InvalidInputError(msg)
-    paths = []
-    for p in path_or_files:
-        if not isinstance(p, (str, os.PathLike)):
-            msg = f"from_recordings got {p!r} in its list of files; give file paths (str or Path)"
-            raise InvalidInputError(msg)
-        paths.append(os.path.abspath(os.path.expanduser(os.fspath(p))))
-    if not paths:
-        msg = "from_recordings got an empty list of files; pass at least one audio file"
-        raise InvalidInputError(msg)
-    return paths, os.path.commonpath([os.path.dirname(p) for p in paths])
+    return y, sr, (clip.start_n - a) / sr, (stop - a) / sr
 
 
 class AudioDataset:
@@ -419,6 +286,13 @@ class AudioDataset:
         Window length and hop in seconds of a windowed dataset
         (:meth:`from_recordings`); None for clips.
 
+    Attributes
+    ----------
+    last_embedder : Embedder or None
+        The embedder (resolved and prepared) of the last :meth:`embed` call,
+        kept by :meth:`subset`; :meth:`embed_query` embeds with it (None
+        before any call: ``"logmel"``).
+
     Examples
     --------
     >>> ds = AudioDataset.from_folder("clips/", sr=16000, duration=5)  # doctest: +SKIP
@@ -448,7 +322,7 @@ class AudioDataset:
         self.errors = [] if errors is None else errors
         self.window = window
         self.hop = hop
-        self._last_embed: Any = None  # the resolved embedder of the last embed() call, for embed_query()
+        self.last_embedder: Embedder | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -490,8 +364,8 @@ class AudioDataset:
             msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
             raise InvalidInputError(msg)
         root = root.resolve()
-        found = _list_audio(root, recursive)
-        labels = _subfolder_labels(found, str(root)) if labels_from == "subfolder" else None
+        found = list_audio(root, recursive)
+        labels = subfolder_labels(found, str(root)) if labels_from == "subfolder" else None
         return cls._from_paths(found, labels, sr=sr, duration=duration, offset=offset, root=str(root))
 
     @classmethod
@@ -528,7 +402,7 @@ class AudioDataset:
         if not paths:
             msg = "from_files got an empty list of paths; pass at least one audio file"
             raise InvalidInputError(msg)
-        labels = _check_labels(labels, len(paths), "paths")
+        labels = check_labels(labels, len(paths), "paths")
         if root is None:
             root = os.path.commonpath([os.path.dirname(p) for p in paths])
         return cls._from_paths(paths, labels, sr=sr, duration=duration, offset=offset, root=os.path.abspath(root))
@@ -537,28 +411,14 @@ class AudioDataset:
     def _from_paths(
         cls, paths: list[str], labels: list | None, *, sr: int, duration: float | None, offset: float, root: str
     ) -> AudioDataset:
-        sr, duration, offset = _check_params(sr, duration, offset)
-        clips, kept_labels, errors, seen = [], [], [], set()
-        for k, path in enumerate(paths):
-            if path in seen:
-                msg = f"{path!r} is listed twice; give each file once"
-                raise InvalidInputError(msg)
-            seen.add(path)
-            try:
-                seconds, total = _probe(path, offset, duration)
-            except ValueError as exc:
-                errors.append(AudioError(path, str(exc)))
-                continue
-            clip_id = _relative_id(path, root)
-            clips.append(_Clip(clip_id=clip_id, name=os.path.basename(path), seconds=seconds, path=path, total=total))
-            if labels is not None:
-                kept_labels.append(labels[k])
+        sr, duration, offset = check_params(sr, duration, offset)
+        clips, kept_labels, errors = _file_clips(paths, labels, root, offset, duration)
         if not clips:
             shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
             msg = f"none of the {len(paths)} audio files could be read ({shown}); check the files or their format"
             raise InvalidInputError(msg)
         if errors:
-            _warn_bad(errors, len(paths), stacklevel=3)
+            warn_bad(errors, len(paths), stacklevel=3)
         labels = kept_labels if labels is not None else None
         return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels, root=root, errors=errors)
 
@@ -631,61 +491,26 @@ class AudioDataset:
         >>> ds.clip_id(1), ds.start(1), ds.end(1)                            # doctest: +SKIP
         ('site1/2024-06-01.flac@2.5', 2.5, 7.5)
         """
-        window, hop, sr, min_window = _check_window_params(window, hop, sr, min_window)
+        window, hop, sr, min_window = check_window_params(window, hop, sr, min_window)
         if labels_from not in (None, "subfolder"):
             msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
             raise InvalidInputError(msg)
         if sr is not None:  # before any file is probed
-            _check_window_size(window, sr)
-        paths, root = _recording_files(path_or_files)
-        folder_labels = _subfolder_labels(paths, root) if labels_from == "subfolder" else None
-        infos, errors, seen = [], [], set()
-        for k, path in enumerate(paths):
-            if path in seen:
-                msg = f"{path!r} is listed twice; give each recording once"
-                raise InvalidInputError(msg)
-            seen.add(path)
-            try:
-                native_sr, frames = probe_recording(path)
-            except ValueError as exc:
-                errors.append(AudioError(path, str(exc)))
-                continue
-            infos.append((k, path, native_sr, frames))
+            check_window_size(window, sr)
+        paths, root = recording_files(path_or_files)
+        folder_labels = subfolder_labels(paths, root) if labels_from == "subfolder" else None
+        infos, errors = _probe_recordings(paths)
         if sr is None and infos:
             sr = infos[0][2]
         if sr is not None:
-            _check_window_size(window, sr)
-        clips, labels = [], []
-        for k, path, native_sr, frames in infos:
-            rec = Recording(_relative_id(path, root), path, native_sr, frames, sr)
-            spans = window_spans(rec.length, sr, window, hop, min_window)
-            if not len(spans):
-                msg = f"shorter ({rec.seconds:.3f} s) than min_window={min_window} s, so it has no window"
-                errors.append(AudioError(path, msg))
-                continue
-            base = os.path.basename(path)
-            for w, (a, b) in enumerate(spans):
-                tag = repr(round(w * hop, 3))
-                clips.append(
-                    _Clip(
-                        clip_id=f"{rec.rec_id}@{tag}",
-                        name=f"{base}@{tag}",
-                        seconds=(int(b) - int(a)) / sr,
-                        path=path,
-                        total=rec.seconds,
-                        rec=rec,
-                        start=w * hop,
-                        start_n=int(a),
-                    )
-                )
-            if folder_labels is not None:
-                labels.extend([folder_labels[k]] * len(spans))
+            check_window_size(window, sr)
+        clips, labels = _window_clips(infos, root, sr, window, hop, min_window, folder_labels, errors)
         if not clips:
             shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
             msg = f"none of the {len(paths)} recordings could be used ({shown}); check the files or their format"
             raise InvalidInputError(msg)
         if errors:
-            _warn_bad(errors, len(paths), stacklevel=2)
+            warn_bad(errors, len(paths), stacklevel=2)
         return cls(
             clips,
             sr=sr,
@@ -727,43 +552,12 @@ class AudioDataset:
         Clip ids are content hashes (a ``#2`` suffix marks repeats), so the
         embedding cache recognises the same audio across sessions.
         """
-        sr, duration, offset = _check_params(sr, duration, offset)
-        arrays = []
-        for k, y in enumerate(waveforms):
-            try:
-                y = np.asarray(y, dtype=np.float32)
-            except (TypeError, ValueError) as exc:
-                msg = f"waveform {k} is not a numeric array: {exc}"
-                raise InvalidInputError(msg) from None
-            if y.ndim != 1 or y.size == 0:
-                msg = f"waveform {k} must be a non-empty 1-D mono array, got shape {y.shape}; mix down to mono first"
-                raise InvalidInputError(msg)
-            if not np.isfinite(y).all():
-                msg = f"waveform {k} contains NaN or infinite samples; repair or drop it"
-                raise InvalidInputError(msg)
-            arrays.append(y)
-        if not arrays:
-            msg = "from_arrays got no waveforms; pass at least one 1-D array"
-            raise InvalidInputError(msg)
-        if names is None:
-            names = [f"clip_{k:05d}" for k in range(len(arrays))]
-        names = [str(s) for s in names]
-        if len(names) != len(arrays):
-            msg = f"names has {len(names)} entries but there are {len(arrays)} waveforms"
-            raise InvalidInputError(msg)
-        labels = _check_labels(labels, len(arrays), "waveforms")
-        clips, counts = [], {}
-        start = int(round(offset * sr))
-        for y, name in zip(arrays, names):
-            if start >= len(y):
-                msg = f"offset={offset} s is beyond the end of waveform {name!r} ({len(y) / sr:.3f} s)"
-                raise InvalidInputError(msg)
-            digest = _content_hash(y, sr)
-            counts[digest] = counts.get(digest, 0) + 1
-            clip_id = digest if counts[digest] == 1 else f"{digest}#{counts[digest]}"
-            seconds = duration if duration is not None else (len(y) - start) / sr
-            clips.append(_Clip(clip_id=clip_id, name=name, seconds=seconds, array=y, total=len(y) / sr))
-        return cls(clips, sr=sr, duration=duration, offset=offset, labels=labels)
+        sr, duration, offset = check_params(sr, duration, offset)
+        arrays, names = _checked_arrays(waveforms, names)
+        labels = check_labels(labels, len(arrays), "waveforms")
+        return cls(
+            _array_clips(arrays, names, sr, offset, duration), sr=sr, duration=duration, offset=offset, labels=labels
+        )
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -913,25 +707,7 @@ class AudioDataset:
         if clip.rec is None:
             y, sr = self[i]
             return y, sr, 0.0, float(clip.seconds)
-        rec, sr = clip.rec, self.sr
-        stop = clip.start_n + int(round(clip.seconds * sr))
-        a = max(0, clip.start_n - int(round(before * sr)))
-        b = min(rec.length, stop + int(round(after * sr)))
-        try:
-            y = read_span(rec, a, b)
-            if len(y) < (b - a) * 0.98 or not np.isfinite(y).all():
-                msg = f"only {len(y)} of {b - a} samples could be decoded, or some are NaN or infinite"
-                raise ValueError(msg)
-        except RecordingChangedError as exc:
-            msg = f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}"
-            raise RecordingChangedError(msg) from None
-        except ValueError as exc:
-            msg = (
-                f"cannot decode the context of window {clip.clip_id!r} of {clip.path!r}: {exc}. "
-                "Re-encode or remove the file."
-            )
-            raise AudioLoadError(msg) from None
-        return y, sr, (clip.start_n - a) / sr, (stop - a) / sr
+        return _window_context(clip, self.sr, before, after)
 
     def wav_bytes(self, i: int) -> bytes:
         """Clip ``i`` as a complete 16-bit PCM mono WAV file at ``sr`` (for browser playback)."""
@@ -967,7 +743,7 @@ class AudioDataset:
             window=self.window,
             hop=self.hop,
         )
-        sub._last_embed = self._last_embed
+        sub.last_embedder = self.last_embedder
         return sub
 
     # ------------------------------------------------------------------ embeddings
@@ -984,54 +760,19 @@ class AudioDataset:
     ) -> np.ndarray:
         """Embed every clip: ``(len(ds), d)`` float32, row ``i`` for clip ``i``.
 
-        See :func:`alwidget.features.embed_dataset` for the parameters,
-        plug-in embedders, caching and parallel / cluster execution.
+        ``embedder``, ``device`` and ``name`` choose the embedder (see
+        :mod:`alwidget.embedders`: a registered name, an ``Embedder``, a
+        callable or a torch module); it is kept as :attr:`last_embedder` for
+        :meth:`embed_query`. See :func:`alwidget.embedding.embed_rows` for the
+        other parameters, caching, failed clips and parallel / cluster execution.
         """
-        from alwidget.features import embed_dataset
+        from alwidget.embedding import embed_rows, prepare_embedder
 
-        return embed_dataset(
-            self,
-            embedder,
-            batch_size=batch_size,
-            n_jobs=n_jobs,
-            cache_dir=cache_dir,
-            device=device,
-            name=name,
-            progress=progress,
-            _stacklevel=3,
+        emb = prepare_embedder(embedder, self.sr, batch_size=batch_size, device=device, name=name)
+        self.last_embedder = emb  # embed_query() embeds with the same embedder and settings
+        return embed_rows(
+            self, emb, batch_size=batch_size, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, stacklevel=3
         )
-
-    def _cache_keys(self) -> list[str | None]:
-        """Per-clip cache keys: id + size + mtime + content fingerprint for files (None if gone), id for arrays.
-
-        The fingerprint (:func:`_file_fingerprint`) keeps two folders with
-        the same file names, sizes and mtimes apart, and stays valid when a
-        folder is moved. A window's id holds its start (``rec.wav@12.5``);
-        each file is stat-ed once however many windows it has.
-        """
-        keys: list[str | None] = []
-        stamps: dict[str, str | None] = {}
-        for c in self._clips:
-            if c.path is None:
-                keys.append(c.clip_id)
-                continue
-            stamp = stamps.get(c.path, "")
-            if stamp == "":
-                try:
-                    st = os.stat(c.path)
-                    stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{_file_fingerprint(c.path, st)}"
-                except OSError:
-                    stamp = None
-                stamps[c.path] = stamp
-            keys.append(None if stamp is None else f"{c.clip_id}\0{stamp}")
-        return keys
-
-    def _error_path(self, i: int) -> str:
-        """What ``ds.errors`` names for item ``i``: the file (``path@start`` for a window) or the array name."""
-        c = self._clips[i]
-        if c.rec is not None:
-            return f"{c.path}@{c.clip_id.rsplit('@', 1)[1]}"
-        return c.path or c.name
 
     def embed_query(self, audio: str | os.PathLike | np.ndarray, *, sr: int | None = None) -> np.ndarray:
         """Embed one query like the dataset's items, with the embedder of the last :meth:`embed` call.
@@ -1052,7 +793,7 @@ class AudioDataset:
         -------
         ndarray, shape (d,), float32
             Uses the embedder and settings of the last ``ds.embed(...)``
-            call, or ``"logmel"`` before any.
+            call (:attr:`last_embedder`), or ``"logmel"`` before any.
 
         Raises
         ------
@@ -1061,9 +802,40 @@ class AudioDataset:
         AudioLoadError
             The file cannot be decoded.
         """
-        from alwidget.features import embed_query
+        from alwidget.embedding import embed_query
 
-        return embed_query(self, audio, sr=sr)
+        return embed_query(self, audio, sr=sr, embedder=self.last_embedder)
 
-    def _sources(self, indices: Sequence[int]) -> list[str | np.ndarray]:
+    # ------------------------------------------------------------------ for the embedding engine
+    # The interface alwidget.embedding.EmbeddingSource describes (with sr, offset,
+    # clip_duration, window, hop, is_windowed, clip_ids and len()).
+    def sources(self, indices: Sequence[int]) -> list[str | np.ndarray]:
+        """What to decode for each plain clip at ``indices``: its file path, or its array (at ``sr``)."""
         return [self._clips[i].source for i in indices]
+
+    def windows(self, indices: Sequence[int]) -> list[tuple[Recording, int]]:
+        """For each window at ``indices`` (windowed datasets): its recording and its first sample at ``sr``."""
+        return [(self._clips[i].rec, self._clips[i].start_n) for i in indices]
+
+    def cache_keys(self) -> list[str | None]:
+        """One embedding-cache key per item; None for a file that can no longer be read.
+
+        Clip id for arrays; clip id, size, mtime and content fingerprint for
+        files and windows (:func:`alwidget.audio_io.clip_cache_keys`).
+        """
+        return clip_cache_keys((c.clip_id, c.path) for c in self._clips)
+
+    def report_errors(self, failures: Mapping[int, str]) -> None:
+        """Add ``{index: reason}`` to :attr:`errors` as :class:`AudioError` entries, each listed once.
+
+        The entry names the file (``path@start`` for a window) or the array.
+        The embedding engine calls this for items that got NaN rows.
+        """
+        known = set(self.errors)
+        for i in sorted(failures):
+            c = self._clips[i]
+            where = f"{c.path}@{c.clip_id.rsplit('@', 1)[1]}" if c.rec is not None else (c.path or c.name)
+            e = AudioError(where, failures[i])
+            if e not in known:  # repeated calls report, but list once
+                known.add(e)
+                self.errors.append(e)

@@ -354,14 +354,14 @@ def test_cache_keys_tell_twin_folders_apart_and_survive_a_move(tmp_path):
     one, two = _fixed_time_folder(tmp_path / "one", 1), _fixed_time_folder(tmp_path / "two", 2)
     assert one.clip_ids == two.clip_ids
     assert [os.stat(p)[6:] for p in one.paths] == [os.stat(p)[6:] for p in two.paths]  # size, times
-    keys = one._cache_keys()
-    assert not set(keys) & set(two._cache_keys())
-    assert one._cache_keys() == keys  # stable
+    keys = one.cache_keys()
+    assert not set(keys) & set(two.cache_keys())
+    assert one.cache_keys() == keys  # stable
     os.rename(tmp_path / "one", tmp_path / "moved")
-    assert AudioDataset.from_folder(tmp_path / "moved")._cache_keys() == keys
+    assert AudioDataset.from_folder(tmp_path / "moved").cache_keys() == keys
     # rewritten in place with another signal of the same size, mtime put back: a new key
     path = tmp_path / "moved" / "a.wav"
     sf.write(path, tone(seconds=1.0), SR, subtype="FLOAT")
     os.utime(path, ns=(10**18, 10**18))
-    new = AudioDataset.from_folder(tmp_path / "moved")._cache_keys()
+    new = AudioDataset.from_folder(tmp_path / "moved").cache_keys()
     assert new[0] != keys[0] and new[1] == keys[1]

@@ -23,8 +23,8 @@ import pytest
 import soundfile as sf
 
 from alwidget.audio import AudioDataset
+from alwidget.embedders import CallableEmbedder, LogMelEmbedder, available_embedders, get_embedder, register_embedder
 from alwidget.errors import AlwidgetError, AlwidgetWarning, InvalidInputError
-from alwidget.features import CallableEmbedder, LogMelEmbedder, available_embedders, get_embedder, register_embedder
 
 REFERENCE = Path(__file__).parent / "data" / "aisfx_reference.npz"
 INSTALL = "pip install --no-deps aisfx==0.1.2"
@@ -47,10 +47,10 @@ needs_aisfx = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """A private default cache, and a registry restored after each test."""
-    from alwidget import features
+    from alwidget.embedders import _registry
 
     monkeypatch.setenv("ALWIDGET_CACHE_DIR", str(tmp_path / "default-cache"))
-    monkeypatch.setattr(features, "_REGISTRY", dict(features._REGISTRY))
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
 
 
 # --- clip generator: identical to make_clip in the script stored in the reference file ---
@@ -302,7 +302,7 @@ def test_aisfx_odd_clips_and_rates(tmp_path):
 def test_logmel_plus_aisfx_is_the_default_features_at_16k_beside_aisfx(tmp_path):
     import soxr
 
-    from alwidget.features import ConcatEmbedder
+    from alwidget.embedders import ConcatEmbedder
 
     waves = [make_clip(10 + k, 1.5 + 0.5 * k, [[220 * (k + 1), 0.3]], 0.05, 0.1) for k in range(3)]
     ds = AudioDataset.from_arrays(waves, sr=44100)

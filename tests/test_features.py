@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alwidget.audio import AudioDataset
+from alwidget.dsp import log_mel_spectrogram
+from alwidget.embedders import CallableEmbedder, ConcatEmbedder, LogMelEmbedder, get_embedder
 from alwidget.errors import InvalidInputError
-from alwidget.features import CallableEmbedder, ConcatEmbedder, LogMelEmbedder, get_embedder, log_mel_spectrogram
 
 SR = 16000
 
@@ -303,7 +304,7 @@ def test_torch_module_defined_in_a_notebook_cell_is_fingerprinted():
 
     import torch
 
-    from alwidget.features import _fingerprint
+    from alwidget.embedders.base import fingerprint
 
     code = (
         "class CellNet(torch.nn.Module):\n"
@@ -319,11 +320,11 @@ def test_torch_module_defined_in_a_notebook_cell_is_fingerprinted():
     exec(compile(code, filename, "exec"), namespace)
     torch.manual_seed(0)
     net = namespace["CellNet"]()
-    first = _fingerprint(net)
-    assert first == _fingerprint(net)
+    first = fingerprint(net)
+    assert first == fingerprint(net)
     with torch.no_grad():
         net.lin.weight.add_(1.0)
-    assert _fingerprint(net) != first  # new weights, new cache key
+    assert fingerprint(net) != first  # new weights, new cache key
 
 
 # ---------------------------------------------------------------- bad samples, cache collisions (issue 10)

@@ -14,7 +14,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import alwidget.features as features
+import alwidget.embedding as embedding
 from alwidget._recordings import Recording, read_window, stream_windows, window_spans
 from alwidget.audio import AudioDataset
 from alwidget.errors import AlwidgetError, AudioLoadError, InvalidInputError
@@ -319,10 +319,10 @@ def test_embed_streams_a_long_recording_in_bounded_memory(tmp_path):
 def test_parallel_runs_give_the_same_rows(tmp_path, monkeypatch):
     write(tmp_path / "a.wav", noise(50.0, seed=7), subtype="PCM_16")
     write(tmp_path / "b.wav", noise(20.0, sr=44100, seed=8), sr=44100, subtype="PCM_16")
-    monkeypatch.setattr(features, "_RUN_SECONDS", 12.0)  # several runs per recording
+    monkeypatch.setattr(embedding, "_RUN_SECONDS", 12.0)  # several runs per recording
     ds = windowed(tmp_path, window=4.0, hop=3.0, sr=SR)
-    runs = features._plan_runs(ds, list(range(len(ds))))
-    assert len(runs) >= 6 and sorted(i for _, run in runs for i in run) == list(range(len(ds)))
+    runs = embedding._plan_runs(ds, list(range(len(ds))))
+    assert len(runs) >= 6 and sorted(i for _, run, _ in runs for i in run) == list(range(len(ds)))
     X1 = ds.embed(cache_dir=False, progress=False, n_jobs=1)
     X2 = ds.embed(cache_dir=False, progress=False, n_jobs=2)
     np.testing.assert_array_equal(X1, X2)
@@ -466,7 +466,7 @@ def test_hop_past_the_end_gives_one_window_and_no_phantom_starts(tmp_path, hop, 
     write(tmp_path / "long.wav", noise(30.0, seed=1))
     ds = windowed(tmp_path, window=5.0, hop=hop)
     assert ds.clip_ids == [f"long.wav@{s}" for s in long_starts] + ["rec.wav@0.0"]
-    assert all(0 <= c.start_n < c.rec.length for c in ds._clips)  # no window starts past its recording's end
+    assert all(0 <= start < rec.length for rec, start in ds.windows(range(len(ds))))  # none past the end
     np.testing.assert_array_equal(ds[len(ds) - 1][0], y[: 5 * SR])
     X = ds.embed(cache_dir=False, progress=False)
     assert np.isfinite(X).all() and ds.errors == []
@@ -605,8 +605,8 @@ def test_mp3_windows_start_with_a_settled_decoder(tmp_path, monkeypatch):
     whole = sf.read(path, dtype="float32")[0]
     ds = windowed(path, window=1.0, hop=0.37)
     worst = max(
-        float(np.abs(ds[i][0][: len(whole) - c.start_n] - whole[c.start_n : c.start_n + SR]).max())
-        for i, c in enumerate(ds._clips)
+        float(np.abs(ds[i][0][: len(whole) - start] - whole[start : start + SR]).max())
+        for i, (_, start) in enumerate(ds.windows(range(len(ds))))
     )
     assert worst < 1e-6  # measured 6e-8 (float rounding after a seek); seeking right to the window: up to 0.2
     X = ds.embed(cache_dir=False, progress=False)

@@ -1,13 +1,15 @@
-"""Named embedders: the registry and the pretrained models alwidget can run.
+"""Embedders: what turns a batch of waveforms into rows, and the names they go by.
 
 ``ds.embed("name")`` looks ``name`` up in a registry of factories (see
 :func:`register_embedder`). Built in:
 
 - ``"logmel"``, ``"mfcc"``: spectrogram statistics, no weights
-  (:class:`~alwidget.features.LogMelEmbedder`).
+  (:class:`~alwidget.embedders.logmel.LogMelEmbedder`).
 - ``"aisfx"``: the pretrained aiSFX sound-effects network (d = 512), whose
   weights come from ``pip install --no-deps aisfx==0.1.2``
   (:class:`~alwidget.embedders.aisfx.AisfxEmbedder`).
+- ``"logmel+aisfx"``: both side by side (:class:`ConcatEmbedder`: log-mel at
+  16 kHz, aiSFX at the dataset's rate; build the dataset at 44.1 kHz).
 
 Register your own::
 
@@ -17,17 +19,50 @@ Register your own::
 
 Pretrained models are defined here in alwidget and read their weights from an
 installed package's files, never downloaded at run time.
+
+Modules: :mod:`~alwidget.embedders._registry` (names -> factories),
+:mod:`~alwidget.embedders.base` (:class:`Embedder`, the plug-in wrappers,
+:class:`ConcatEmbedder`, :func:`get_embedder`),
+:mod:`~alwidget.embedders.logmel` and :mod:`~alwidget.embedders.aisfx`.
+None of them imports the dataset (:mod:`alwidget.audio`) or the embedding
+engine (:mod:`alwidget.embedding`).
 """
 
 from __future__ import annotations
 
+import functools
+
+from alwidget.embedders._registry import available_embedders, register_embedder
+from alwidget.embedders.base import CallableEmbedder, ConcatEmbedder, Embedder, TorchEmbedder, get_embedder
+from alwidget.embedders.logmel import LogMelEmbedder
 from alwidget.errors import MissingDependencyError
-from alwidget.features import Embedder, available_embedders, get_embedder, register_embedder
 
 __all__ = [
+    "CallableEmbedder",
+    "ConcatEmbedder",
     "Embedder",
+    "LogMelEmbedder",
     "MissingDependencyError",
+    "TorchEmbedder",
     "available_embedders",
     "get_embedder",
     "register_embedder",
 ]
+
+
+def _make_aisfx(device: str = "cpu") -> Embedder:
+    from alwidget.embedders.aisfx import AisfxEmbedder  # the weights are located only when asked for
+
+    return AisfxEmbedder(device=device)
+
+
+def _make_logmel_aisfx(device: str = "cpu") -> Embedder:
+    """The default log-mel statistics at 16 kHz beside aiSFX at the dataset's rate (build it at 44.1 kHz)."""
+    return ConcatEmbedder([LogMelEmbedder("logmel", device=device), _make_aisfx(device)], rates=[16000, None])
+
+
+# the built-in names (BUILTIN_NAMES: later registrations need overwrite=True to replace them)
+register_embedder("logmel", functools.partial(LogMelEmbedder, "logmel"), overwrite=True)
+register_embedder("mfcc", functools.partial(LogMelEmbedder, "mfcc"), overwrite=True)
+register_embedder("aisfx", _make_aisfx, overwrite=True)
+register_embedder("logmel+aisfx", _make_logmel_aisfx, overwrite=True)

@@ -60,9 +60,8 @@ from typing import Any
 import numpy as np
 
 from alwidget._resample import resample
-from alwidget.embedders import MissingDependencyError
-from alwidget.errors import AlwidgetWarning, InvalidInputError
-from alwidget.features import Embedder
+from alwidget.embedders.base import Embedder
+from alwidget.errors import AlwidgetWarning, InvalidInputError, MissingDependencyError
 
 __all__ = ["AISFX_VERSION", "INSTALL_COMMAND", "AisfxEmbedder"]
 
