@@ -323,6 +323,15 @@ class ActiveLearner(PersistenceMixin):
         """Every teach, skip, undo and add_class so far, oldest first."""
         return self._ledger.events
 
+    def live_events(self, upto: int | None = None) -> list[tuple[int, Event]]:
+        """``[(position in history, event)]`` of the events in force among the first ``upto`` (default all).
+
+        Undo resolved: undo events and the events they reverted are left out
+        (:meth:`alwidget._ledger.LabelLedger.live`); ``add_class`` events stay.
+        """
+        with self._lock:
+            return self._ledger.live(upto)
+
     @property
     def label_modes(self) -> dict:
         """``{index: mode}`` for every labelled clip: how it was found (see :data:`LABEL_MODES`)."""

@@ -1,12 +1,13 @@
 """A Jupyter widget to label audio clips as fast as you can listen.
 
 :class:`LabelingWidget` is a thin shell over :class:`~alwidget.session.LabelingSession`:
-each field of the session's state is a synced trait, the front end
-(``static/widget.js``) draws them and sends actions back as the ``command``
-trait (``{"kind": ..., "value": ..., "clip": ..., "seq": ...}``), which goes
-straight to :meth:`LabelingSession.handle`. An audio file to search with
-comes as a custom message with one binary buffer (``{"kind": "search_audio",
-"name": ...}``), for :meth:`LabelingSession.search_audio`. Keys (while the
+each field of the session's state (:data:`alwidget.session.SCHEMA`) is a
+synced trait, generated from that schema. The front end
+(``static/widget.js``) draws them and sends each action as a custom message,
+``model.send({kind, value, clip, view})``, which goes straight to
+:meth:`LabelingSession.handle`. An audio file to search with comes as a
+custom message with one binary buffer (``{"kind": "search_audio", "name":
+...}``), for :meth:`LabelingSession.search_audio`. Keys (while the
 widget has focus): ``1``-``9`` label, ``s`` or right arrow skip, ``?`` unsure,
 ``u`` or Backspace undo, space replay, ``f`` find more like this; no notebook
 shortcut fires meanwhile.
@@ -22,14 +23,33 @@ import anywidget
 import traitlets
 
 from alwidget.errors import JournalError, JournalLockedError
-from alwidget.session import FIELDS, LabelingSession
+from alwidget.session import FIELDS, SCHEMA, LabelingSession
 
 __all__ = ["LabelingWidget"]
 
 _STATIC = Path(__file__).parent / "static"
+_TRAITS = {str: traitlets.Unicode, bool: traitlets.Bool, bytes: traitlets.Bytes, list: traitlets.List,
+           dict: traitlets.Dict}  # fmt: skip
 
 
-class LabelingWidget(anywidget.AnyWidget):
+def _synced_traits() -> dict[str, traitlets.TraitType]:
+    """One synced trait per field of the session's state, typed and defaulted as the schema says."""
+    traits = {}
+    for field in SCHEMA:
+        kind = _TRAITS[field.type]
+        if field.items is not None:
+            trait = kind(_TRAITS[field.items](), default_value=field.fresh())
+        else:
+            trait = kind(default_value=field.fresh())
+        traits[field.name] = trait.tag(sync=True)
+    return traits
+
+
+# session -> browser: the traits of the view state, built from the schema (never spelled out here)
+_ViewState = type("_ViewState", (traitlets.HasTraits,), _synced_traits())
+
+
+class LabelingWidget(anywidget.AnyWidget, _ViewState):
     """Label the clips an :class:`~alwidget.learner.ActiveLearner` asks for, in a notebook.
 
     Parameters
@@ -60,24 +80,7 @@ class LabelingWidget(anywidget.AnyWidget):
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
 
-    # session -> browser (one trait per session field)
-    mode = traitlets.Unicode("active").tag(sync=True)
-    clip = traitlets.Dict().tag(sync=True)
-    audio = traitlets.Bytes(b"").tag(sync=True)
-    spectrogram = traitlets.Bytes(b"").tag(sync=True)
-    guess = traitlets.List().tag(sync=True)
-    classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    progress = traitlets.Dict().tag(sync=True)
-    training = traitlets.Bool(False).tag(sync=True)
-    plot = traitlets.Dict().tag(sync=True)
-    message = traitlets.Unicode("").tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    blocked = traitlets.Unicode("").tag(sync=True)
-    demo = traitlets.Bool(False).tag(sync=True)
-    auto = traitlets.Dict({"running": False, "left": 0, "done": 0}).tag(sync=True)
-    search = traitlets.Dict().tag(sync=True)  # {"query", "total", "left"} in search mode, else {}
-    # browser -> session
-    command = traitlets.Dict().tag(sync=True)
+    # browser -> Python: a front-end option (the session's fields come from _ViewState)
     autoplay = traitlets.Bool(True).tag(sync=True)
 
     # every keyword of LabelingSession but ``start`` (the widget starts it): read from its signature, never
@@ -104,7 +107,6 @@ class LabelingWidget(anywidget.AnyWidget):
         with self.hold_sync():
             for name, value in state.items():
                 setattr(self, name, value)
-        self.observe(self._on_command, names=["command"])
         self.on_msg(self._on_message)
         if session is not None:
             session.on_change(self._apply)
@@ -121,19 +123,27 @@ class LabelingWidget(anywidget.AnyWidget):
                 if name in FIELDS:
                     setattr(self, name, value)
 
-    def _on_command(self, change: dict) -> None:
-        if self.session is None:
+    def _on_message(self, _widget, content, buffers) -> None:
+        """A custom message from the front end: an action for the session, or an audio file to search with.
+
+        An action is ``{"kind", "value", "clip", "view"}`` and goes to
+        :meth:`LabelingSession.handle`; ``{"kind": "search_audio", "name"}``
+        comes with the file as one binary buffer.
+        """
+        if not isinstance(content, dict):
+            return
+        if content.get("kind") == "search_audio":
+            self._search_audio(content, buffers)
+        elif content.get("kind") not in LabelingSession.ACTIONS:
+            return  # not ours
+        elif self.session is None:
             self.error = self.blocked
         else:
-            command = change.get("new") or {}
-            self.session.handle(command)
-            if command.get("kind") == "dismiss" and self.error != self.session.error:
-                self.error = self.session.error  # an error set by _on_message is not the session's
+            self.session.handle(content)
+            if content.get("kind") == "dismiss" and self.error != self.session.error:
+                self.error = self.session.error  # an error set by _search_audio is not the session's
 
-    def _on_message(self, _widget, content, buffers) -> None:
-        """A custom message from the front end: an audio file to search with, as one binary buffer."""
-        if not isinstance(content, dict) or content.get("kind") != "search_audio":
-            return
+    def _search_audio(self, content: dict, buffers) -> None:
         name = str(content.get("name") or "query")
         if self.session is None:
             self.error = self.blocked or f"cannot search with {name}: labelling is off"

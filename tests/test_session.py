@@ -736,7 +736,7 @@ def test_demo_left_and_done_always_add_up_and_the_rate_ignores_auto_labels(make_
 
 
 def test_per_minute_leaves_out_breaks():
-    from alwidget.session import _per_minute
+    from alwidget.session.curves import _per_minute
 
     assert _per_minute([]) is None and _per_minute([1.0]) is None
     assert _per_minute([0.0, 2.0, 4.0]) == 30.0
@@ -1158,7 +1158,7 @@ def test_detection_review_state_shows_answers_and_wilson_intervals_as_they_come(
 # ---------------------------------------------------------------- issue 14: the session on a large pool
 @pytest.mark.parametrize("seed", [0, 3, 11])
 def test_audit_pick_from_the_answered_clips_equals_the_pick_from_the_open_ones(seed):
-    from alwidget.session import _audit_pick_answered, audit_pick
+    from alwidget.session.curves import _audit_pick_answered, audit_pick
 
     rng = np.random.default_rng(seed)
     for n_pool in (1, 2, 7, 50, 1000):
@@ -1381,7 +1381,7 @@ def test_detection_review_sample_does_not_depend_on_the_clip_on_screen():
     """The field run's top bin read 0.70 once and 0.60 otherwise: the clip on screen was left out of the bins.
     Two sessions with the same labels and different clips on screen draw the same sample."""
     from alwidget.review import detection_bins, review_sample
-    from alwidget.session import _AUDIT_KEY
+    from alwidget.session.curves import _AUDIT_KEY
 
     X, truth = _detection_pool()
     a = _detection_session(X, truth, seed=4)

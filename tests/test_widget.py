@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import anywidget
 import numpy as np
 import pytest
 
@@ -44,13 +45,11 @@ def test_traits_mirror_the_session_after_every_kind_of_change(widget, sounds):
     ds, _, _ = sounds
     w = widget
     assert _traits(w) == w.session.snapshot()
-    seq = 0
     for kind, value in [("label", ds.labels[w.current]), ("skip", None), ("undo", None), ("add_class", "siren")]:
-        seq += 1
-        cmd = {"kind": kind, "seq": seq, "view": "t", "clip": w.clip.get("index")}
+        cmd = {"kind": kind, "view": "t", "clip": w.clip.get("index")}
         if value is not None:
             cmd["value"] = value
-        w.command = cmd  # as widget.js sends it
+        w._handle_custom_msg(cmd, [])  # as ipywidgets delivers widget.js's model.send(cmd)
         # at once: everything but the worker's own flag, which it may flip at any moment
         now, snap = _traits(w), w.session.snapshot()
         now.pop("training"), snap.pop("training")
@@ -110,7 +109,7 @@ def test_a_journal_held_elsewhere_is_shown_with_the_way_out_not_raised(sounds, t
             assert w.session is None and w.blocked and w.error == w.blocked
             assert w.error.startswith("cannot open the journal") and str(path) in w.error
             assert "another journal file" in w.error or "close that" in w.error  # the way out
-            w.command = {"kind": "label", "value": classes[0], "seq": 1, "view": "t", "clip": None}
+            w._handle_custom_msg({"kind": "label", "value": classes[0], "view": "t", "clip": None}, [])
             assert learner.n_labeled == 0 and w.error == w.blocked
             assert w.wait_idle(1) and w.errors == []
         finally:
@@ -145,7 +144,7 @@ def test_bad_arguments_still_raise_before_a_comm_opens(sounds):
     assert np.asarray(X).shape[0] == len(ds)
 
 
-def test_search_mode_through_the_widget_commands_and_an_uploaded_file(widget, sounds):
+def test_search_mode_through_the_widget_messages_and_an_uploaded_file(widget, sounds):
     import io
 
     import soundfile as sf
@@ -153,15 +152,15 @@ def test_search_mode_through_the_widget_commands_and_an_uploaded_file(widget, so
     ds, _, _ = sounds
     w = widget
     query = w.current
-    w.command = {"kind": "search", "seq": 1, "view": "t", "clip": query}  # "find more like this" (key f)
+    w._handle_custom_msg({"kind": "search", "view": "t", "clip": query}, [])  # "find more like this" (key f)
     assert w.wait_idle(IDLE)
     assert w.mode == "search" and w.search["query"] == f"clip {query}" and w.search["left"] == w.search["total"] > 0
     assert _traits(w) == w.session.snapshot()
-    w.command = {"kind": "label", "seq": 2, "view": "t", "clip": query, "value": ds.labels[query]}
+    w._handle_custom_msg({"kind": "label", "view": "t", "clip": query, "value": ds.labels[query]}, [])
     first = w.current
-    w.command = {"kind": "label", "seq": 3, "view": "t", "clip": first, "value": ds.labels[first]}
+    w._handle_custom_msg({"kind": "label", "view": "t", "clip": first, "value": ds.labels[first]}, [])
     assert w.learner.label_modes == {query: "active", first: "search"}
-    w.command = {"kind": "mode", "seq": 4, "view": "t", "value": "active"}
+    w._handle_custom_msg({"kind": "mode", "view": "t", "value": "active"}, [])
     assert w.mode == "active" and w.search == {}
 
     # a file chosen in the browser arrives as a custom message with its bytes in a buffer
@@ -180,22 +179,22 @@ def test_review_modes_through_the_widget(widget, sounds):
     w = widget
     for _ in range(6):  # a few labels to review
         i = w.current
-        w.command = {"kind": "label", "seq": i + 100, "view": "t", "clip": i, "value": ds.labels[i]}
+        w._handle_custom_msg({"kind": "label", "view": "t", "clip": i, "value": ds.labels[i]}, [])
         assert w.wait_idle(IDLE)
-    w.command = {"kind": "review", "seq": 1, "view": "t"}  # the "review labels" button (key r)
+    w._handle_custom_msg({"kind": "review", "view": "t"}, [])  # the "review labels" button (key r)
     assert w.wait_idle(IDLE)
     assert w.mode == "review" and w.clip["given"] == ds.labels[w.current] and w.search["total"] == 6
     assert _traits(w) == w.session.snapshot()
     i = w.current
-    w.command = {"kind": "label", "seq": 2, "view": "t", "clip": i, "value": ds.labels[i]}  # kept
+    w._handle_custom_msg({"kind": "label", "view": "t", "clip": i, "value": ds.labels[i]}, [])  # kept
     assert w.learner.labels[i] == ds.labels[i] and "kept" in w.message
-    w.command = {"kind": "mode", "seq": 3, "view": "t", "value": "active"}
+    w._handle_custom_msg({"kind": "mode", "view": "t", "value": "active"}, [])
     w.review_detections(classes[0], per_bin=2, n_bins=2, top=2)
     assert w.wait_idle(IDLE)
     assert w.mode == "review" and w.search["class"] == classes[0] and len(w.search["bins"]) == 3
     assert "given" not in w.clip
     i = w.current
-    w.command = {"kind": "unsure", "seq": 4, "view": "t", "clip": i}
+    w._handle_custom_msg({"kind": "unsure", "view": "t", "clip": i}, [])
     assert sum(b["unsure"] for b in w.search["bins"]) == 1 and w.learner.unsure_idx.tolist() == [i]
     assert _traits(w) == w.session.snapshot()
 
@@ -228,3 +227,41 @@ def test_every_session_argument_is_accepted_and_forwarded(sounds, monkeypatch):
         assert w.session.search_n == 5
     finally:
         w.close()
+
+
+def test_the_view_state_is_spelled_once():
+    """The schema, the session's snapshot, the widget's synced traits and what widget.js reads agree."""
+    import re
+
+    from alwidget.session import SCHEMA, LabelingSession
+
+    names = {f.name for f in SCHEMA}
+    assert names == set(FIELDS) and len(FIELDS) == len(names) == 15
+    synced = set(LabelingWidget.class_traits(sync=True)) - set(anywidget.AnyWidget.class_traits(sync=True))
+    assert synced == names | {"autoplay"}  # autoplay: a front-end option, not session state
+    for f in SCHEMA:  # each trait's default is the schema's
+        assert getattr(LabelingWidget, f.name).default() == f.default, f.name
+    ds = make_sounds(n_per_class=2, seed=1)
+    s = LabelingSession(ActiveLearner(np.eye(len(ds), dtype=np.float32), ["a", "b"]), ds, start=False)
+    try:
+        assert set(s.snapshot()) == names
+    finally:
+        s.close()
+    js = (STATIC / "widget.js").read_text()
+    read = set(re.findall(r"model\.get\(\s*[\"']([A-Za-z_]+)[\"']\s*\)", js))
+    assert read and read <= names | {"autoplay"}, read - names
+    assert 'model.set("command"' not in js and "model.send(" in js  # actions travel as messages
+
+
+def test_an_action_message_reaches_the_session_and_others_are_ignored(widget):
+    w, calls = widget, []
+    real = w.session.handle
+    w.session.handle = calls.append
+    try:
+        w._handle_custom_msg({"kind": "skip", "view": "v1", "clip": 3}, [])
+        w._handle_custom_msg({"kind": "something else"}, [])  # not an action: ignored
+        w._handle_custom_msg(["not", "a", "dict"], [])
+    finally:
+        w.session.handle = real
+    assert calls == [{"kind": "skip", "view": "v1", "clip": 3}]
+    assert "command" not in w.keys  # no synced command trait any more

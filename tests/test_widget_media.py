@@ -11,7 +11,7 @@ import soundfile as sf
 
 from alwidget.audio import AudioDataset
 from alwidget.errors import InvalidInputError
-from alwidget._widget_media import ClipMedia, MediaCache, check_context, load_media, spectrogram_pixels
+from alwidget.session.media import ClipMedia, MediaCache, check_context, load_media, spectrogram_pixels
 
 SR = 16000
 N_MELS = 32
@@ -256,5 +256,5 @@ def test_a_file_from_the_browser_reaches_the_session_as_bytes(widget):
         assert "labelling is off" in widget.error and "owl.wav" in widget.error
     finally:
         widget.session = real
-    widget.command = {"kind": "dismiss", "seq": 1, "view": "t", "clip": None}  # the error line's x button
+    widget._handle_custom_msg({"kind": "dismiss", "view": "t", "clip": None}, [])  # the error line's x button
     assert widget.error == real.error == ""

@@ -1,7 +1,7 @@
 // Front end of alwidget's LabelingWidget (an anywidget ES module).
 //
 // State comes from Python through traits (one per LabelingSession field);
-// actions go back as the `command` trait ({kind, value, clip, seq, view}) and
+// actions go back as messages, model.send({kind, value, clip, view}), and
 // `autoplay`; an audio file to search with goes as a custom message with one
 // binary buffer ({kind: "search_audio", name}, [ArrayBuffer]). Keys are handled here while the widget has focus, and no
 // notebook shortcut fires meanwhile, in every host:
@@ -13,6 +13,11 @@
 //    Alt combinations (Ctrl+S still saves) by a capture listener on `window`,
 //    which runs before any listener on the document.
 //  - Other hosts: the root stops the propagation of every plain key.
+//
+// `render` builds the view from small pieces (focus badge, header, blocked banner, player, guess list, plot,
+// class pad, search panel, review bins, auto-label controls, status line, keyboard): each builds its own DOM,
+// subscribes to the model fields it shows through `hooks` and returns `{ update, destroy }`; the cleanup
+// that `render` returns destroys them all, which undoes every subscription, listener, timer and observer.
 
 const VIRIDIS_STOPS = [
   [68, 1, 84], [72, 35, 116], [64, 67, 135], [52, 94, 141], [41, 120, 142],
@@ -101,35 +106,171 @@ function niceStep(max, target) {
   return Math.max(1, 10 * pow);
 }
 
-function render({ model, el }) {
-  const viewId = Math.random().toString(36).slice(2, 10);
-  let seq = 0;
-  let awaiting = null; // clip index a label/skip was sent for, until the next clip arrives
-  let audioUrl = null;
-  let lastSent = 0;
+function flash(node) {
+  if (!node) return;
+  node.classList.add("alw-pressed");
+  setTimeout(() => node.classList.remove("alw-pressed"), 150);
+}
 
-  // ------------------------------------------------------------------ DOM
-  const root = h("div", "alw-root");
-  root.tabIndex = 0;
-  root.setAttribute("role", "application");
-  root.setAttribute(
-    "aria-label",
-    "audio labelling widget: keys 1-9 label, s skip, ? unsure, u undo, space replay, f find more like this, r review labels",
+// ==================================================================== view pieces
+// Each piece is a function `piece(ctx, parent, ...)`: it builds its DOM under `parent`, subscribes to the
+// model fields it shows through `hooks` (so that its `destroy` undoes every subscription, listener, timer
+// and observer it made), draws itself once, and returns `{ update, destroy }` plus the actions other
+// pieces may call. `ctx` is what they share: model, root, send(kind, value), focusRoot(), lastSent.
+
+// What a piece hooked up, undone in reverse order by one call.
+function hooks(model) {
+  const undo = [];
+  return {
+    // fn runs on a change of any of the space-separated model fields
+    fields(names, fn) {
+      for (const name of names.split(" ")) {
+        const event = `change:${name}`;
+        model.on(event, fn);
+        undo.push(() => model.off(event, fn));
+      }
+    },
+    listen(target, type, fn, options) {
+      target.addEventListener(type, fn, options);
+      undo.push(() => target.removeEventListener(type, fn, options));
+    },
+    cleanup(fn) {
+      undo.push(fn);
+    },
+    destroy() {
+      while (undo.length) undo.pop()();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ focus: the badge says where keys go
+// (to the widget, to a text box, or elsewhere); the widget takes focus when shown; a click on a button
+// gives the keys back to the widget (not to a text box that had focus before), and the button itself
+// never keeps focus.
+function focusBadge(ctx, parent) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
+  const badge = h("span", "alw-focus", "click here to use keys");
+  parent.append(badge);
+
+  function update() {
+    const a = document.activeElement;
+    const inside = root.contains(a);
+    const typing = inside && isTyping(a);
+    root.classList.toggle("alw-has-focus", inside && !typing);
+    root.classList.toggle("alw-typing", typing);
+    badge.textContent = typing
+      ? "typing \u00b7 Esc for label keys"
+      : inside
+        ? "\u25cf keys active"
+        : "click here to use keys";
+    root.dataset.keys = typing ? "typing" : inside ? "widget" : "off";
+  }
+
+  function focusRoot() {
+    root.focus({ preventScroll: true });
+    update();
+  }
+
+  hook.listen(root, "mousedown", (e) => {
+    if (e.target instanceof HTMLElement && e.target.closest("button")) e.preventDefault();
+  });
+  hook.listen(root, "click", (e) => {
+    if (e.target instanceof HTMLElement && e.target.closest("button")) focusRoot();
+  });
+  hook.listen(root, "focusin", update);
+  hook.listen(root, "focusout", () => setTimeout(update, 0));
+
+  // Take focus when shown, unless the person is typing somewhere else.
+  const timers = [0, 250, 1000].map((ms) =>
+    setTimeout(() => {
+      const a = document.activeElement;
+      if (!root.isConnected || root.contains(a) || (a && isTyping(a))) return;
+      if (a && a.closest && a.closest(".jp-Notebook .jp-mod-editMode")) return;
+      root.focus({ preventScroll: true });
+      update();
+    }, ms),
   );
-  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  hook.cleanup(() => timers.forEach(clearTimeout));
 
-  const head = h("div", "alw-head");
-  const focusBadge = h("span", "alw-focus", "click here to use keys");
+  update();
+  return { update, focusRoot, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ header: progress, rate, model, training…
+function header(ctx, parent) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
   const progressText = h("span", "alw-progress");
   const rateText = h("span", "alw-rate");
   const modelText = h("span", "alw-model");
   const trainingText = h("span", "alw-training", "training\u2026");
-  head.append(focusBadge, progressText, rateText, modelText, trainingText);
+  parent.append(progressText, rateText, modelText, trainingText);
 
-  const blockedBox = h("div", "alw-blocked");
+  function renderProgress() {
+    const p = model.get("progress") || {};
+    const n = p.n_labeled ?? 0;
+    const skipped =
+      (p.n_skipped ? ` \u00b7 ${p.n_skipped} skipped` : "") + (p.n_unsure ? ` \u00b7 ${p.n_unsure} unsure` : "");
+    progressText.textContent = `${n} / ${p.n_pool ?? 0} labelled${skipped}`;
+    rateText.textContent = p.per_minute ? `${p.per_minute} labels/min` : "";
+    modelText.textContent = p.model || "";
+  }
 
-  const body = h("div", "alw-body");
-  const left = h("div", "alw-left");
+  // "training…" appears only if training lasts > 300 ms, then stays >= 500 ms.
+  let shownAt = 0;
+  let timer = 0;
+  root.dataset.trainingShown = "0"; // a short training is never shown at all
+  function setVisible(on) {
+    trainingText.classList.toggle("alw-on", on);
+    root.dataset.trainingShown = on ? "1" : "0";
+    shownAt = on ? performance.now() : 0;
+  }
+  function renderTraining() {
+    const on = !!model.get("training");
+    root.dataset.training = on ? "1" : "0";
+    clearTimeout(timer);
+    if (on && !shownAt) {
+      timer = setTimeout(() => setVisible(true), TRAINING_DELAY_MS);
+    } else if (!on && shownAt) {
+      const wait = TRAINING_MIN_MS - (performance.now() - shownAt);
+      timer = setTimeout(() => setVisible(false), Math.max(0, wait));
+    }
+  }
+
+  function update() {
+    renderProgress();
+    renderTraining();
+  }
+  hook.fields("progress", renderProgress);
+  hook.fields("training", renderTraining);
+  hook.cleanup(() => clearTimeout(timer));
+  update();
+  return { update, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ blocked banner (labelling is off, and why)
+function blockedBanner(ctx, parent) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
+  const box = h("div", "alw-blocked");
+  parent.append(box);
+
+  function update() {
+    const blocked = model.get("blocked") || "";
+    box.textContent = blocked;
+    box.classList.toggle("alw-on", !!blocked);
+    root.classList.toggle("alw-is-blocked", !!blocked);
+  }
+  hook.fields("blocked", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ player: clip title, audio, spectrogram, playhead
+function player(ctx, parent) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
   const clipTitle = h("div", "alw-clip");
   const audio = h("audio", "alw-audio");
   audio.controls = true;
@@ -155,348 +296,19 @@ function render({ model, el }) {
   specWrap.append(canvas, dimBefore, dimAfter, windowBox, playhead);
   const timeAxis = h("div", "alw-time-axis");
   specBox.append(freqAxis, specWrap, h("div", "alw-axis-corner", "Hz"), timeAxis);
-  const guessBox = h("div", "alw-guess");
-  left.append(clipTitle, audio, audioRow, specBox, guessBox);
+  parent.append(clipTitle, audio, audioRow, specBox);
 
-  const right = h("div", "alw-right");
-  const plotTitle = h("div", "alw-plot-title");
-  const plotSvg = s("svg", { class: "alw-plot", role: "img" });
-  const plotLegend = h("div", "alw-legend");
-  right.append(plotTitle, plotSvg, plotLegend);
-  body.append(left, right);
+  let audioUrl = null;
+  let playFrame = 0;
 
-  const classRow = h("div", "alw-classes");
-  const actionRow = h("div", "alw-actions");
-  const skipBtn = h("button", "alw-btn alw-skip", "skip (s / \u2192)");
-  const unsureBtn = h("button", "alw-btn alw-unsure", "unsure (?)");
-  unsureBtn.title = "not sure: saved as such, never used for training, not asked again";
-  const undoBtn = h("button", "alw-btn alw-undo", "undo (u / \u232b)");
-  const addInput = h("input", "alw-add-input");
-  addInput.type = "text";
-  addInput.placeholder = "new class name";
-  addInput.setAttribute("aria-label", "new class name");
-  const addBtn = h("button", "alw-btn alw-add", "+ class");
-  actionRow.append(skipBtn, unsureBtn, undoBtn, addInput, addBtn);
-
-  const searchRow = h("div", "alw-search");
-  const findBtn = h("button", "alw-btn alw-find", "find more like this (f)");
-  findBtn.title = "show the clips most like this one next";
-  const fileBtn = h("button", "alw-btn alw-file", "search with a file\u2026");
-  fileBtn.title = "show the clips most like an audio file of yours";
-  const fileInput = h("input", "alw-file-input");
-  fileInput.type = "file";
-  fileInput.accept = "audio/*";
-  fileInput.tabIndex = -1;
-  fileInput.setAttribute("aria-label", "audio file to search with");
-  const fileText = h("span", "alw-file-text");
-  const modeText = h("span", "alw-mode-text");
-  const reviewBtn = h("button", "alw-btn alw-review", "review labels (r)");
-  reviewBtn.title = "check your labels, most doubtful first: the same class keeps a label, another changes it";
-  const backBtn = h("button", "alw-btn alw-back", "back to active learning");
-  const detectClass = h("select", "alw-detect-class");
-  detectClass.setAttribute("aria-label", "class whose detections to check");
-  const detectBtn = h("button", "alw-btn alw-detect", "check detections");
-  detectBtn.title = "listen to a sample of the clips the model scores for this class, bin by bin: its precision per bin";
-  const binsBox = h("div", "alw-bins"); // detection review: precision per score bin
-  searchRow.append(
-    findBtn, fileBtn, fileInput, reviewBtn, detectClass, detectBtn, fileText, modeText, backBtn, binsBox,
-  );
-
-  const demoRow = h("div", "alw-demo");
-  const autoN = h("input", "alw-auto-n");
-  autoN.type = "number";
-  autoN.min = "1";
-  autoN.value = "20";
-  autoN.setAttribute("aria-label", "clips to auto-label");
-  const autoBtn = h("button", "alw-btn alw-auto", "\u25b6 auto-label");
-  const stopBtn = h("button", "alw-btn alw-stop", "\u25a0 stop");
-  const autoText = h("span", "alw-auto-text");
-  demoRow.append(h("span", "alw-demo-label", "demo:"), autoN, autoBtn, stopBtn, autoText);
-
-  const statusLine = h("div", "alw-status"); // fixed height: a message never shifts the layout
-  const messageBox = h("span", "alw-message");
-  statusLine.append(messageBox);
-  const errorBox = h("div", "alw-error");
-  const errorText = h("span", "alw-error-text");
-  const errorClose = h("button", "alw-btn alw-error-close", "\u00d7");
-  errorClose.title = "dismiss";
-  errorBox.append(errorText, errorClose);
-  const help = h(
-    "div",
-    "alw-help",
-    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay" +
-      " \u00b7 f find more like this \u00b7 r review labels \u00b7 Esc leaves a text box",
-  );
-
-  root.append(head, blockedBox, body, classRow, actionRow, searchRow, demoRow, statusLine, errorBox, help);
-  el.appendChild(root);
-
-  // A click on a button gives the keys back to the widget (not to a text box
-  // that had focus before), and the button itself never keeps focus.
-  root.addEventListener("mousedown", (e) => {
-    if (e.target instanceof HTMLElement && e.target.closest("button")) e.preventDefault();
-  });
-  root.addEventListener("click", (e) => {
-    if (e.target instanceof HTMLElement && e.target.closest("button")) focusRoot();
-  });
-
-  function focusRoot() {
-    root.focus({ preventScroll: true });
-    updateFocus();
-  }
-
-  // ------------------------------------------------------------------ actions
-  function send(kind, value) {
-    seq += 1;
-    lastSent = performance.now();
-    const clip = model.get("clip") || {};
-    const cmd = { kind, seq, view: viewId, clip: clip.index === undefined ? null : clip.index };
-    if (value !== undefined) cmd.value = value;
-    model.set("command", cmd);
-    model.save_changes();
-  }
-
-  function flash(node) {
-    if (!node) return;
-    node.classList.add("alw-pressed");
-    setTimeout(() => node.classList.remove("alw-pressed"), 150);
-  }
-
-  // One label or skip per clip: a second press before the next clip arrives is
-  // dropped here (the kernel would ignore it anyway). Released when the kernel
-  // answers, or after 2 s as a safety net.
-  function claim() {
-    const clip = model.get("clip") || {};
-    if (clip.index === undefined || awaiting === clip.index) return false;
-    const index = clip.index;
-    awaiting = index;
-    setTimeout(() => {
-      if (awaiting === index) awaiting = null;
-    }, 2000);
-    return true;
-  }
-
-  function labelWith(name, button) {
-    if (!claim()) return;
-    flash(button);
-    send("label", name);
-  }
-
-  function skip() {
-    if (!claim()) return;
-    flash(skipBtn);
-    send("skip");
-  }
-
-  function unsure() {
-    if (!claim()) return;
-    flash(unsureBtn);
-    send("unsure");
-  }
-
-  function undo() {
-    flash(undoBtn);
-    send("undo");
-  }
-
-  function replay() {
+  function replay(pressed) {
+    if (pressed) flash(replayBtn);
     if (!audio.src) return;
     audio.currentTime = 0;
     const p = audio.play();
     if (p && p.catch) p.catch(() => {});
   }
 
-  function findSimilar() {
-    const clip = model.get("clip") || {};
-    if (clip.index === undefined || model.get("blocked")) return;
-    flash(findBtn);
-    send("search"); // {kind: "search", clip: <the clip on screen>, seq, view}
-  }
-
-  function reviewLabels() {
-    if (model.get("blocked")) return;
-    flash(reviewBtn);
-    send("review");
-  }
-
-  function checkDetections() {
-    if (model.get("blocked") || !detectClass.value) return;
-    flash(detectBtn);
-    send("review", detectClass.value); // {kind: "review", value: <class>}: detection review by score bin
-    focusRoot();
-  }
-
-  function backToActive() {
-    flash(backBtn);
-    send("mode", "active");
-  }
-
-  let fileWaiting = false; // a file was sent and the kernel has not answered yet
-  function setFileText(text) {
-    fileWaiting = false;
-    fileText.textContent = text;
-    fileText.title = text;
-  }
-
-  // The chosen file goes to the kernel as the buffer of a custom message.
-  async function searchWithFile() {
-    const file = fileInput.files && fileInput.files[0];
-    if (!file) return;
-    try {
-      if (file.size > MAX_QUERY_BYTES) {
-        const mb = (file.size / 1048576).toFixed(1);
-        const most = MAX_QUERY_BYTES / 1048576;
-        setFileText(`${file.name} is too big (${mb} MB, at most ${most} MB): use a shorter excerpt`);
-        return;
-      }
-      setFileText(`reading ${file.name}\u2026`);
-      const buffer = await file.arrayBuffer();
-      lastSent = performance.now();
-      model.send({ kind: "search_audio", name: file.name }, undefined, [buffer]);
-      setFileText(`searching with ${file.name}\u2026`);
-      fileWaiting = true;
-      root.dataset.searchFile = file.name;
-    } catch (err) {
-      setFileText(`cannot read ${file.name}: ${err && err.message ? err.message : err}`);
-    } finally {
-      fileInput.value = ""; // the same file can be chosen again
-      focusRoot();
-    }
-  }
-
-  function addClass() {
-    const name = addInput.value.trim();
-    if (!name) return;
-    send("add_class", name);
-    addInput.value = "";
-    focusRoot();
-  }
-
-  function startAuto() {
-    send("auto", Math.max(1, parseInt(autoN.value, 10) || 1));
-    focusRoot();
-  }
-
-  replayBtn.addEventListener("click", replay);
-  skipBtn.addEventListener("click", skip);
-  unsureBtn.addEventListener("click", unsure);
-  undoBtn.addEventListener("click", undo);
-  addBtn.addEventListener("click", addClass);
-  autoBtn.addEventListener("click", startAuto);
-  stopBtn.addEventListener("click", () => send("stop"));
-  errorClose.addEventListener("click", () => send("dismiss"));
-  findBtn.addEventListener("click", findSimilar);
-  backBtn.addEventListener("click", backToActive);
-  reviewBtn.addEventListener("click", reviewLabels);
-  detectBtn.addEventListener("click", checkDetections);
-  fileBtn.addEventListener("click", () => {
-    if (!model.get("blocked")) fileInput.click();
-  });
-  fileInput.addEventListener("change", searchWithFile);
-  fileInput.addEventListener("cancel", focusRoot);
-  autoplayBox.addEventListener("change", () => {
-    model.set("autoplay", autoplayBox.checked);
-    model.save_changes();
-    focusRoot();
-  });
-
-  // ------------------------------------------------------------------ keys
-  // Runs before every listener on the document (Notebook 7's included): plain
-  // keys inside the widget are marked so Lumino ignores them; combinations
-  // with Ctrl / Cmd / Alt keep reaching the notebook.
-  function onWindowKey(e) {
-    if (!(e.target instanceof Node) || !root.contains(e.target)) return;
-    if (plainKey(e) && !(e.shiftKey && e.key === "Enter")) {
-      root.setAttribute("data-lm-suppress-shortcuts", "true");
-    } else {
-      root.removeAttribute("data-lm-suppress-shortcuts");
-    }
-  }
-  window.addEventListener("keydown", onWindowKey, true);
-  window.addEventListener("keyup", onWindowKey, true);
-  window.addEventListener("keypress", onWindowKey, true);
-
-  function onKeydown(e) {
-    if (!plainKey(e)) return; // shortcuts such as Ctrl+S keep working
-    if (isTyping(e.target)) {
-      if (e.key === "Enter" && e.target === addInput) {
-        e.preventDefault();
-        addClass();
-      } else if (e.key === "Enter" && e.target === autoN) {
-        e.preventDefault();
-        startAuto();
-      } else if (e.key === "Escape") {
-        e.preventDefault();
-        focusRoot();
-      }
-      e.stopPropagation(); // a text box keeps its keys: they never label, skip or reach the notebook
-      return;
-    }
-    if (e.key === "Tab" || (e.shiftKey && e.key === "Enter")) return;
-    e.stopPropagation();
-    if (e.repeat) {
-      e.preventDefault(); // a held key does not label, skip or undo over and over
-      return;
-    }
-    let handled = true;
-    if (/^[1-9]$/.test(e.key)) {
-      const k = parseInt(e.key, 10) - 1;
-      const names = model.get("classes") || [];
-      if (k < names.length) labelWith(names[k], classRow.children[k]);
-    } else if (e.key === "s" || e.key === "S" || e.key === "ArrowRight") {
-      skip();
-    } else if (e.key === "?") {
-      unsure();
-    } else if (e.key === "u" || e.key === "U" || e.key === "Backspace") {
-      undo();
-    } else if (e.key === " " || e.code === "Space") {
-      flash(replayBtn);
-      replay();
-    } else if (e.key === "f" || e.key === "F") {
-      findSimilar();
-    } else if (e.key === "r" || e.key === "R") {
-      reviewLabels();
-    } else {
-      handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
-    }
-    if (handled) e.preventDefault();
-  }
-  function stopOnly(e) {
-    if (plainKey(e)) e.stopPropagation();
-  }
-  root.addEventListener("keydown", onKeydown);
-  root.addEventListener("keyup", stopOnly);
-  root.addEventListener("keypress", stopOnly);
-
-  // The badge says where keys go: to the widget, to a text box, or elsewhere.
-  function updateFocus() {
-    const a = document.activeElement;
-    const inside = root.contains(a);
-    const typing = inside && isTyping(a);
-    root.classList.toggle("alw-has-focus", inside && !typing);
-    root.classList.toggle("alw-typing", typing);
-    focusBadge.textContent = typing
-      ? "typing \u00b7 Esc for label keys"
-      : inside
-        ? "\u25cf keys active"
-        : "click here to use keys";
-    root.dataset.keys = typing ? "typing" : inside ? "widget" : "off";
-  }
-  root.addEventListener("focusin", updateFocus);
-  root.addEventListener("focusout", () => setTimeout(updateFocus, 0));
-
-  // Take focus when shown, unless the person is typing somewhere else.
-  const focusTimers = [0, 250, 1000].map((ms) =>
-    setTimeout(() => {
-      const a = document.activeElement;
-      if (!root.isConnected || root.contains(a) || (a && isTyping(a))) return;
-      if (a && a.closest && a.closest(".jp-Notebook .jp-mod-editMode")) return;
-      root.focus({ preventScroll: true });
-      updateFocus();
-    }, ms),
-  );
-
-  // ------------------------------------------------------------------ spectrogram
   function drawWindow(clip) {
     const span = windowSpan(clip);
     const pct = (x) => `${(x * 100).toFixed(3)}%`;
@@ -527,8 +339,8 @@ function render({ model, el }) {
     }
     canvas.width = cols;
     canvas.height = rows;
-    const ctx = canvas.getContext("2d");
-    const img = ctx.createImageData(cols, rows);
+    const g = canvas.getContext("2d");
+    const img = g.createImageData(cols, rows);
     const out = img.data;
     for (let r = 0; r < rows; r++) {
       const y = rows - 1 - r; // lowest band at the bottom
@@ -541,7 +353,7 @@ function render({ model, el }) {
         out[o + 3] = 255;
       }
     }
-    ctx.putImageData(img, 0, 0);
+    g.putImageData(img, 0, 0);
     for (const [frac, label] of clip.freq_ticks || []) {
       const t = h("span", "alw-tick", label);
       t.style.bottom = `${(frac * 100).toFixed(2)}%`;
@@ -559,7 +371,6 @@ function render({ model, el }) {
     }
   }
 
-  let playFrame = 0;
   function movePlayhead() {
     const dur = audio.duration || (model.get("clip") || {}).duration || 0;
     const on = dur > 0 && audio.src && (audio.currentTime > 0 || !audio.paused);
@@ -568,20 +379,123 @@ function render({ model, el }) {
     root.dataset.playhead = on ? (audio.currentTime / dur).toFixed(3) : "";
     playFrame = !audio.paused ? requestAnimationFrame(movePlayhead) : 0;
   }
+
+  function renderClip() {
+    const clip = model.get("clip") || {};
+    if (clip.index === undefined) {
+      clipTitle.textContent = model.get("progress")?.open === 0 ? "pool finished" : "loading\u2026";
+      root.dataset.clip = "";
+      audio.removeAttribute("src");
+      audio.load();
+      drawSpectrogram({});
+      return;
+    }
+    // a window of a long recording says where it lies in it ("rec.flac 12.5–17.5 s"), a plain clip its length
+    let where = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
+    if (clip.recording) {
+      const a = Number(clip.start) || 0;
+      const b = typeof clip.end === "number" ? clip.end : a + (clip.duration || 0);
+      const unit = b < 60 ? " s" : "";
+      where = ` \u00b7 ${clip.recording} ${clock(a)}\u2013${clock(b)}${unit}`;
+    }
+    clipTitle.textContent = "";
+    clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${where}`));
+    if (clip.given) clipTitle.append(h("span", "alw-given", ` \u00b7 labelled ${clip.given}`)); // label review
+    clipTitle.title = clipTitle.textContent;
+    const bytes = toBytes(model.get("audio"));
+    if (audioUrl) URL.revokeObjectURL(audioUrl);
+    audioUrl = null;
+    if (bytes.length) {
+      audioUrl = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
+      audio.src = audioUrl;
+      if (model.get("autoplay")) {
+        const p = audio.play();
+        if (p && p.catch) p.catch(() => {});
+      }
+    } else {
+      audio.removeAttribute("src");
+      audio.load();
+    }
+    drawSpectrogram(clip);
+    movePlayhead();
+    root.dataset.clip = String(clip.index);
+    if (ctx.lastSent) root.dataset.latencyMs = (performance.now() - ctx.lastSent).toFixed(1);
+  }
+
+  function renderAutoplay() {
+    autoplayBox.checked = !!model.get("autoplay");
+  }
+
+  function update() {
+    renderAutoplay();
+    renderClip();
+  }
+  hook.listen(replayBtn, "click", () => replay(false));
+  hook.listen(autoplayBox, "change", () => {
+    model.set("autoplay", autoplayBox.checked);
+    model.save_changes();
+    ctx.focusRoot();
+  });
   for (const ev of ["play", "pause", "seeked", "timeupdate", "ended", "emptied"]) {
-    audio.addEventListener(ev, () => {
+    hook.listen(audio, ev, () => {
       if (!playFrame) movePlayhead();
     });
   }
+  hook.fields("clip", renderClip);
+  hook.fields("autoplay", renderAutoplay);
+  hook.cleanup(() => {
+    if (playFrame) cancelAnimationFrame(playFrame);
+    if (audioUrl) URL.revokeObjectURL(audioUrl);
+    audio.pause();
+  });
+  update();
+  return { update, replay, destroy: hook.destroy };
+}
 
-  // ------------------------------------------------------------------ plot (SVG from the curves)
-  function drawPlot() {
+// ------------------------------------------------------------------ guess list: the model's guess on the clip
+function guessList(ctx, parent) {
+  const { model } = ctx;
+  const hook = hooks(model);
+  const box = h("div", "alw-guess");
+  parent.append(box);
+
+  function update() {
+    const guess = model.get("guess") || [];
+    box.textContent = "";
+    const clip = model.get("clip") || {};
+    if (clip.index === undefined) return;
+    box.append(h("div", "alw-guess-title", guess.length ? "model's guess" : "model's guess: no model yet"));
+    for (const g of guess) {
+      const row = h("div", "alw-guess-row");
+      const bar = h("span", "alw-guess-bar");
+      bar.style.width = `${Math.round(g.p * 100)}%`;
+      const barBox = h("span", "alw-guess-barbox");
+      barBox.append(bar);
+      row.append(h("span", "alw-guess-label", g.label), barBox, h("span", "alw-guess-p", `${Math.round(g.p * 100)}%`));
+      box.append(row);
+    }
+  }
+  hook.fields("guess clip", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ plot: the learning curves as SVG, redrawn on resize
+function plot(ctx, parent) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
+  const plotTitle = h("div", "alw-plot-title");
+  const plotSvg = s("svg", { class: "alw-plot", role: "img" });
+  const plotLegend = h("div", "alw-legend");
+  parent.append(plotTitle, plotSvg, plotLegend);
+
+  function update() {
     const p = model.get("plot") || {};
     const series = p.series || [];
     plotTitle.textContent = p.title || "";
     plotLegend.textContent = "";
     plotSvg.textContent = "";
-    const width = Math.max(200, Math.round(right.clientWidth || 300));
+    const width = Math.max(200, Math.round(parent.clientWidth || 300));
     const height = 190;
     const m = { l: 38, r: 10, t: 8, b: 30 };
     const w = width - m.l - m.r;
@@ -641,76 +555,227 @@ function render({ model, el }) {
     root.dataset.plotSeries = String(series.length);
     root.dataset.plotWidth = String(width);
   }
-  let plotWidth = 0;
+
+  let drawnWidth = 0;
   const resize = new ResizeObserver(() => {
-    const wNow = Math.round(right.clientWidth);
-    if (wNow && wNow !== plotWidth) {
-      plotWidth = wNow;
-      drawPlot();
+    const wNow = Math.round(parent.clientWidth);
+    if (wNow && wNow !== drawnWidth) {
+      drawnWidth = wNow;
+      update();
     }
   });
-  resize.observe(right);
+  resize.observe(parent);
+  hook.cleanup(() => resize.disconnect());
+  hook.fields("plot", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
 
-  // ------------------------------------------------------------------ rendering
-  function renderClip() {
+// ------------------------------------------------------------------ class pad: a button per class, skip, unsure,
+// undo, add a class. One label or skip per clip: a second press before the next clip arrives is dropped here
+// (the kernel would ignore it anyway). Released when the kernel answers, or after 2 s as a safety net.
+function classPad(ctx, parent) {
+  const { model, send } = ctx;
+  const hook = hooks(model);
+  const classRow = h("div", "alw-classes");
+  const actionRow = h("div", "alw-actions");
+  const skipBtn = h("button", "alw-btn alw-skip", "skip (s / \u2192)");
+  const unsureBtn = h("button", "alw-btn alw-unsure", "unsure (?)");
+  unsureBtn.title = "not sure: saved as such, never used for training, not asked again";
+  const undoBtn = h("button", "alw-btn alw-undo", "undo (u / \u232b)");
+  const addInput = h("input", "alw-add-input");
+  addInput.type = "text";
+  addInput.placeholder = "new class name";
+  addInput.setAttribute("aria-label", "new class name");
+  const addBtn = h("button", "alw-btn alw-add", "+ class");
+  actionRow.append(skipBtn, unsureBtn, undoBtn, addInput, addBtn);
+  parent.append(classRow, actionRow);
+
+  let awaiting = null; // clip index a label/skip was sent for, until the next clip arrives
+  function claim() {
     const clip = model.get("clip") || {};
-    awaiting = null;
-    if (clip.index === undefined) {
-      clipTitle.textContent = model.get("progress")?.open === 0 ? "pool finished" : "loading\u2026";
-      root.dataset.clip = "";
-      audio.removeAttribute("src");
-      audio.load();
-      drawSpectrogram({});
-      renderGuess();
-      return;
-    }
-    // a window of a long recording says where it lies in it ("rec.flac 12.5–17.5 s"), a plain clip its length
-    let where = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
-    if (clip.recording) {
-      const a = Number(clip.start) || 0;
-      const b = typeof clip.end === "number" ? clip.end : a + (clip.duration || 0);
-      const unit = b < 60 ? " s" : "";
-      where = ` \u00b7 ${clip.recording} ${clock(a)}\u2013${clock(b)}${unit}`;
-    }
-    clipTitle.textContent = "";
-    clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${where}`));
-    if (clip.given) clipTitle.append(h("span", "alw-given", ` \u00b7 labelled ${clip.given}`)); // label review
-    clipTitle.title = clipTitle.textContent;
-    const bytes = toBytes(model.get("audio"));
-    if (audioUrl) URL.revokeObjectURL(audioUrl);
-    audioUrl = null;
-    if (bytes.length) {
-      audioUrl = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
-      audio.src = audioUrl;
-      if (model.get("autoplay")) {
-        const p = audio.play();
-        if (p && p.catch) p.catch(() => {});
-      }
-    } else {
-      audio.removeAttribute("src");
-      audio.load();
-    }
-    drawSpectrogram(clip);
-    movePlayhead();
-    renderGuess();
-    root.dataset.clip = String(clip.index);
-    if (lastSent) root.dataset.latencyMs = (performance.now() - lastSent).toFixed(1);
+    if (clip.index === undefined || awaiting === clip.index) return false;
+    const index = clip.index;
+    awaiting = index;
+    setTimeout(() => {
+      if (awaiting === index) awaiting = null;
+    }, 2000);
+    return true;
   }
 
-  function renderGuess() {
-    const guess = model.get("guess") || [];
-    guessBox.textContent = "";
+  function labelWith(name, button) {
+    if (!claim()) return;
+    flash(button);
+    send("label", name);
+  }
+  // the k-th class (0-based), as number key k + 1 gives it
+  function label(k) {
+    const names = model.get("classes") || [];
+    if (k < names.length) labelWith(names[k], classRow.children[k]);
+  }
+  function skip() {
+    if (!claim()) return;
+    flash(skipBtn);
+    send("skip");
+  }
+  function unsure() {
+    if (!claim()) return;
+    flash(unsureBtn);
+    send("unsure");
+  }
+  function undo() {
+    flash(undoBtn);
+    send("undo");
+  }
+  function addClass() {
+    const name = addInput.value.trim();
+    if (!name) return;
+    send("add_class", name);
+    addInput.value = "";
+    ctx.focusRoot();
+  }
+
+  function renderClasses() {
+    const names = model.get("classes") || [];
+    const counts = (model.get("progress") || {}).counts || {};
+    classRow.textContent = "";
+    names.forEach((name, k) => {
+      const btn = h("button", "alw-btn alw-class");
+      btn.dataset.class = name;
+      if (k < 9) btn.append(h("kbd", "alw-key", String(k + 1)));
+      btn.append(h("span", "alw-class-name", name), h("span", "alw-count", String(counts[name] ?? 0)));
+      classRow.append(btn);
+    });
+    renderBlocked();
+  }
+  function renderCounts() {
+    const counts = (model.get("progress") || {}).counts || {};
+    for (const btn of classRow.children) {
+      const c = btn.querySelector(".alw-count");
+      if (c) c.textContent = String(counts[btn.dataset.class] ?? 0);
+    }
+  }
+  function renderBlocked() {
+    const blocked = !!model.get("blocked");
+    for (const b of [...classRow.children, skipBtn, unsureBtn, undoBtn, addBtn]) b.disabled = blocked;
+  }
+
+  // one listener for every class button, however often the row is rebuilt
+  hook.listen(classRow, "click", (e) => {
+    const btn = e.target instanceof Element ? e.target.closest(".alw-class") : null;
+    if (btn && !btn.disabled && classRow.contains(btn)) labelWith(btn.dataset.class, btn);
+  });
+  hook.listen(skipBtn, "click", skip);
+  hook.listen(unsureBtn, "click", unsure);
+  hook.listen(undoBtn, "click", undo);
+  hook.listen(addBtn, "click", addClass);
+  hook.listen(addInput, "keydown", (e) => {
+    if (plainKey(e) && e.key === "Enter") {
+      e.preventDefault();
+      addClass();
+    }
+  });
+  hook.fields("classes", renderClasses);
+  hook.fields("progress", renderCounts);
+  hook.fields("blocked", renderBlocked);
+  // a new clip, or any answer of the kernel: a new action may be sent
+  hook.fields("clip message error blocked", () => {
+    awaiting = null;
+  });
+  renderClasses();
+  return { update: renderClasses, label, skip, unsure, undo, destroy: hook.destroy };
+}
+
+// A share or a score, readable however small: 0.74, 0.028, 3.1e-5 (never "0.00" for a tiny non-zero value).
+function num(x) {
+  if (x === null || x === undefined) return "?";
+  if (x === 0 || x >= 0.1) return x.toFixed(2);
+  return x >= 0.001 ? x.toPrecision(2) : x.toExponential(1);
+}
+
+// A figure with its 95% interval: "0.74 (0.55–0.88)", or "?" while a bin has no answer.
+function figure(f) {
+  return f ? `${num(f.estimate)} (${num(f.low)}\u2013${num(f.high)})` : "?";
+}
+
+// ------------------------------------------------------------------ search panel: find more like this, search
+// with a file, label review, detection review (its bins are the next piece), the search banner and the way back
+function searchPanel(ctx, parent) {
+  const { model, root, send } = ctx;
+  const hook = hooks(model);
+  const row = h("div", "alw-search");
+  const findBtn = h("button", "alw-btn alw-find", "find more like this (f)");
+  findBtn.title = "show the clips most like this one next";
+  const fileBtn = h("button", "alw-btn alw-file", "search with a file\u2026");
+  fileBtn.title = "show the clips most like an audio file of yours";
+  const fileInput = h("input", "alw-file-input");
+  fileInput.type = "file";
+  fileInput.accept = "audio/*";
+  fileInput.tabIndex = -1;
+  fileInput.setAttribute("aria-label", "audio file to search with");
+  const fileText = h("span", "alw-file-text");
+  const modeText = h("span", "alw-mode-text");
+  const reviewBtn = h("button", "alw-btn alw-review", "review labels (r)");
+  reviewBtn.title = "check your labels, most doubtful first: the same class keeps a label, another changes it";
+  const backBtn = h("button", "alw-btn alw-back", "back to active learning");
+  const detectClass = h("select", "alw-detect-class");
+  detectClass.setAttribute("aria-label", "class whose detections to check");
+  const detectBtn = h("button", "alw-btn alw-detect", "check detections");
+  detectBtn.title = "listen to a sample of the clips the model scores for this class, bin by bin: its precision per bin";
+  row.append(findBtn, fileBtn, fileInput, reviewBtn, detectClass, detectBtn, fileText, modeText, backBtn);
+  parent.append(row);
+
+  function find() {
     const clip = model.get("clip") || {};
-    if (clip.index === undefined) return;
-    guessBox.append(h("div", "alw-guess-title", guess.length ? "model's guess" : "model's guess: no model yet"));
-    for (const g of guess) {
-      const row = h("div", "alw-guess-row");
-      const bar = h("span", "alw-guess-bar");
-      bar.style.width = `${Math.round(g.p * 100)}%`;
-      const barBox = h("span", "alw-guess-barbox");
-      barBox.append(bar);
-      row.append(h("span", "alw-guess-label", g.label), barBox, h("span", "alw-guess-p", `${Math.round(g.p * 100)}%`));
-      guessBox.append(row);
+    if (clip.index === undefined || model.get("blocked")) return;
+    flash(findBtn);
+    send("search"); // {kind: "search", clip: <the clip on screen>, view}
+  }
+  function review() {
+    if (model.get("blocked")) return;
+    flash(reviewBtn);
+    send("review");
+  }
+  function checkDetections() {
+    if (model.get("blocked") || !detectClass.value) return;
+    flash(detectBtn);
+    send("review", detectClass.value); // {kind: "review", value: <class>}: detection review by score bin
+    ctx.focusRoot();
+  }
+  function backToActive() {
+    flash(backBtn);
+    send("mode", "active");
+  }
+
+  let fileWaiting = false; // a file was sent and the kernel has not answered yet
+  function setFileText(text) {
+    fileWaiting = false;
+    fileText.textContent = text;
+    fileText.title = text;
+  }
+  // The chosen file goes to the kernel as the buffer of a custom message.
+  async function searchWithFile() {
+    const file = fileInput.files && fileInput.files[0];
+    if (!file) return;
+    try {
+      if (file.size > MAX_QUERY_BYTES) {
+        const mb = (file.size / 1048576).toFixed(1);
+        const most = MAX_QUERY_BYTES / 1048576;
+        setFileText(`${file.name} is too big (${mb} MB, at most ${most} MB): use a shorter excerpt`);
+        return;
+      }
+      setFileText(`reading ${file.name}\u2026`);
+      const buffer = await file.arrayBuffer();
+      ctx.lastSent = performance.now();
+      model.send({ kind: "search_audio", name: file.name }, undefined, [buffer]);
+      setFileText(`searching with ${file.name}\u2026`);
+      fileWaiting = true;
+      root.dataset.searchFile = file.name;
+    } catch (err) {
+      setFileText(`cannot read ${file.name}: ${err && err.message ? err.message : err}`);
+    } finally {
+      fileInput.value = ""; // the same file can be chosen again
+      ctx.focusRoot();
     }
   }
 
@@ -726,90 +791,9 @@ function render({ model, el }) {
     if (names.includes(keep)) detectClass.value = keep;
   }
 
-  function renderClasses() {
-    renderDetectClasses();
-    const names = model.get("classes") || [];
-    const counts = (model.get("progress") || {}).counts || {};
-    classRow.textContent = "";
-    names.forEach((name, k) => {
-      const btn = h("button", "alw-btn alw-class");
-      btn.dataset.class = name;
-      if (k < 9) btn.append(h("kbd", "alw-key", String(k + 1)));
-      btn.append(h("span", "alw-class-name", name), h("span", "alw-count", String(counts[name] ?? 0)));
-      btn.addEventListener("click", () => labelWith(name, btn));
-      classRow.append(btn);
-    });
-    renderBlocked();
-  }
-
-  function renderProgress() {
-    const p = model.get("progress") || {};
-    const n = p.n_labeled ?? 0;
-    const skipped =
-      (p.n_skipped ? ` \u00b7 ${p.n_skipped} skipped` : "") + (p.n_unsure ? ` \u00b7 ${p.n_unsure} unsure` : "");
-    progressText.textContent = `${n} / ${p.n_pool ?? 0} labelled${skipped}`;
-    rateText.textContent = p.per_minute ? `${p.per_minute} labels/min` : "";
-    modelText.textContent = p.model || "";
-    const counts = p.counts || {};
-    for (const btn of classRow.children) {
-      const c = btn.querySelector(".alw-count");
-      if (c) c.textContent = String(counts[btn.dataset.class] ?? 0);
-    }
-  }
-
-  // "training…" appears only if training lasts > 300 ms, then stays >= 500 ms.
-  let trainingShownAt = 0;
-  let trainingTimer = 0;
-  root.dataset.trainingShown = "0"; // a short training is never shown at all
-  function setTrainingVisible(on) {
-    trainingText.classList.toggle("alw-on", on);
-    root.dataset.trainingShown = on ? "1" : "0";
-    trainingShownAt = on ? performance.now() : 0;
-  }
-  function renderTraining() {
-    const on = !!model.get("training");
-    root.dataset.training = on ? "1" : "0";
-    clearTimeout(trainingTimer);
-    if (on && !trainingShownAt) {
-      trainingTimer = setTimeout(() => setTrainingVisible(true), TRAINING_DELAY_MS);
-    } else if (!on && trainingShownAt) {
-      const wait = TRAINING_MIN_MS - (performance.now() - trainingShownAt);
-      trainingTimer = setTimeout(() => setTrainingVisible(false), Math.max(0, wait));
-    }
-  }
-
-  function renderMessages() {
-    const msg = model.get("message") || "";
-    messageBox.textContent = msg;
-    messageBox.title = msg;
-    const err = model.get("error") || "";
-    const blocked = model.get("blocked") || "";
-    errorText.textContent = err === blocked ? "" : err;
-    errorBox.classList.toggle("alw-on", !!err && err !== blocked);
-    awaiting = null; // the kernel answered: a new action may be sent
-    if (fileWaiting) setFileText("");
-    renderBlocked();
-  }
-
   function renderBlocked() {
-    const blocked = model.get("blocked") || "";
-    blockedBox.textContent = blocked;
-    blockedBox.classList.toggle("alw-on", !!blocked);
-    root.classList.toggle("alw-is-blocked", !!blocked);
-    const sel =
-      ".alw-class, .alw-skip, .alw-unsure, .alw-undo, .alw-add, .alw-auto, .alw-find, .alw-file, .alw-back, " +
-      ".alw-review, .alw-detect";
-    for (const b of root.querySelectorAll(sel)) {
-      b.disabled = !!blocked || (b === autoBtn && !!(model.get("auto") || {}).running);
-    }
-  }
-
-  function renderDemo() {
-    demoRow.classList.toggle("alw-on", !!model.get("demo"));
-    const a = model.get("auto") || {};
-    autoBtn.disabled = !!a.running || !!model.get("blocked");
-    stopBtn.disabled = !a.running;
-    autoText.textContent = a.running ? `auto-labelling: ${a.left} left` : a.done ? `auto-labelled ${a.done}` : "";
+    const blocked = !!model.get("blocked");
+    for (const b of [findBtn, fileBtn, backBtn, reviewBtn, detectBtn]) b.disabled = blocked;
   }
 
   // Search mode: what was searched, how many results are left, and the way back.
@@ -819,7 +803,7 @@ function render({ model, el }) {
     const searching = mode !== "active"; // a search or a label review: its own queue, and the way back
     root.dataset.mode = mode;
     root.classList.toggle("alw-mode-search", searching);
-    searchRow.classList.toggle("alw-searching", searching);
+    row.classList.toggle("alw-searching", searching);
     backBtn.style.display = searching ? "" : "none";
     modeText.style.display = searching ? "" : "none";
     if (!searching) {
@@ -837,24 +821,44 @@ function render({ model, el }) {
           : `search: like ${q.query} \u2014 ${left} of ${total} result${total === 1 ? "" : "s"} left`;
     }
     modeText.title = modeText.textContent;
-    renderBins(q);
   }
 
-  // A share or a score, readable however small: 0.74, 0.028, 3.1e-5 (never "0.00" for a tiny non-zero value).
-  function num(x) {
-    if (x === null || x === undefined) return "?";
-    if (x === 0 || x >= 0.1) return x.toFixed(2);
-    return x >= 0.001 ? x.toPrecision(2) : x.toExponential(1);
+  function update() {
+    renderDetectClasses();
+    renderBlocked();
+    renderSearch();
   }
+  hook.listen(findBtn, "click", find);
+  hook.listen(reviewBtn, "click", review);
+  hook.listen(detectBtn, "click", checkDetections);
+  hook.listen(backBtn, "click", backToActive);
+  hook.listen(fileBtn, "click", () => {
+    if (!model.get("blocked")) fileInput.click();
+  });
+  hook.listen(fileInput, "change", searchWithFile);
+  hook.listen(fileInput, "cancel", () => ctx.focusRoot());
+  hook.fields("classes", renderDetectClasses);
+  hook.fields("blocked", renderBlocked);
+  // the kernel answered the file (with results, or with a message or an error)
+  hook.fields("search message error blocked", () => {
+    if (fileWaiting) setFileText("");
+  });
+  hook.fields("mode search", renderSearch);
+  update();
+  return { update, find, review, row, destroy: hook.destroy };
+}
 
-  // A figure with its 95% interval: "0.74 (0.55–0.88)", or "?" while a bin has no answer.
-  function figure(f) {
-    return f ? `${num(f.estimate)} (${num(f.low)}\u2013${num(f.high)})` : "?";
-  }
+// ------------------------------------------------------------------ detection review: "top 0.91–1.00: 4 yes · 1 no →
+// owl 0.80 (0.38–0.96)", one line per score bin (detections first), then the precision of the detections and
+// the call density, each named for what it is
+function reviewBins(ctx, parent) {
+  const { model } = ctx;
+  const hook = hooks(model);
+  const binsBox = h("div", "alw-bins");
+  parent.append(binsBox);
 
-  // "top 0.91–1.00: 4 yes · 1 no → owl 0.80 (0.38–0.96)", one line per bin (detections first), then
-  // the precision of the detections and the call density, each named for what it is
-  function renderBins(q) {
+  function update() {
+    const q = model.get("search") || {};
     binsBox.textContent = "";
     const rows = (model.get("mode") === "review" && q.bins) || [];
     binsBox.style.display = rows.length ? "" : "none";
@@ -879,56 +883,201 @@ function render({ model, el }) {
       h("div", "alw-bin alw-bin-all", `call density (share of all clips that hold ${q.class}): ${figure(d)}`),
     );
   }
+  hook.fields("mode search", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
 
-  function onSearchChange() {
-    if (fileWaiting) setFileText(""); // the kernel answered the file
-    renderSearch();
+// ------------------------------------------------------------------ auto-label controls (demo sessions with an oracle)
+function autoLabel(ctx, parent) {
+  const { model, send } = ctx;
+  const hook = hooks(model);
+  const row = h("div", "alw-demo");
+  const autoN = h("input", "alw-auto-n");
+  autoN.type = "number";
+  autoN.min = "1";
+  autoN.value = "20";
+  autoN.setAttribute("aria-label", "clips to auto-label");
+  const autoBtn = h("button", "alw-btn alw-auto", "\u25b6 auto-label");
+  const stopBtn = h("button", "alw-btn alw-stop", "\u25a0 stop");
+  const autoText = h("span", "alw-auto-text");
+  row.append(h("span", "alw-demo-label", "demo:"), autoN, autoBtn, stopBtn, autoText);
+  parent.append(row);
+
+  function start() {
+    send("auto", Math.max(1, parseInt(autoN.value, 10) || 1));
+    ctx.focusRoot();
+  }
+  function update() {
+    row.classList.toggle("alw-on", !!model.get("demo"));
+    const a = model.get("auto") || {};
+    autoBtn.disabled = !!a.running || !!model.get("blocked");
+    stopBtn.disabled = !a.running;
+    autoText.textContent = a.running ? `auto-labelling: ${a.left} left` : a.done ? `auto-labelled ${a.done}` : "";
+  }
+  hook.listen(autoBtn, "click", start);
+  hook.listen(stopBtn, "click", () => send("stop"));
+  hook.listen(autoN, "keydown", (e) => {
+    if (plainKey(e) && e.key === "Enter") {
+      e.preventDefault();
+      start();
+    }
+  });
+  hook.fields("demo auto blocked", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ status line (fixed height: a message never
+// shifts the layout) and the error box
+function statusLine(ctx, parent) {
+  const { model, send } = ctx;
+  const hook = hooks(model);
+  const line = h("div", "alw-status");
+  const messageBox = h("span", "alw-message");
+  line.append(messageBox);
+  const errorBox = h("div", "alw-error");
+  const errorText = h("span", "alw-error-text");
+  const errorClose = h("button", "alw-btn alw-error-close", "\u00d7");
+  errorClose.title = "dismiss";
+  errorBox.append(errorText, errorClose);
+  parent.append(line, errorBox);
+
+  function update() {
+    const msg = model.get("message") || "";
+    messageBox.textContent = msg;
+    messageBox.title = msg;
+    const err = model.get("error") || "";
+    const blocked = model.get("blocked") || "";
+    errorText.textContent = err === blocked ? "" : err;
+    errorBox.classList.toggle("alw-on", !!err && err !== blocked);
+  }
+  hook.listen(errorClose, "click", () => send("dismiss"));
+  hook.fields("message error blocked", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
+// ------------------------------------------------------------------ keys (see the top of this file) and their help line
+function keyboard(ctx, parent, actions) {
+  const { model, root } = ctx;
+  const hook = hooks(model);
+  const help = h(
+    "div",
+    "alw-help",
+    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay" +
+      " \u00b7 f find more like this \u00b7 r review labels \u00b7 Esc leaves a text box",
+  );
+  parent.append(help);
+
+  // Runs before every listener on the document (Notebook 7's included): plain
+  // keys inside the widget are marked so Lumino ignores them; combinations
+  // with Ctrl / Cmd / Alt keep reaching the notebook.
+  function onWindowKey(e) {
+    if (!(e.target instanceof Node) || !root.contains(e.target)) return;
+    if (plainKey(e) && !(e.shiftKey && e.key === "Enter")) {
+      root.setAttribute("data-lm-suppress-shortcuts", "true");
+    } else {
+      root.removeAttribute("data-lm-suppress-shortcuts");
+    }
   }
 
-  function renderAutoplay() {
-    autoplayBox.checked = !!model.get("autoplay");
+  // Enter in a text box is handled by the piece that owns the box (add a class, auto-label).
+  function onKeydown(e) {
+    if (!plainKey(e)) return; // shortcuts such as Ctrl+S keep working
+    if (isTyping(e.target)) {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        ctx.focusRoot();
+      }
+      e.stopPropagation(); // a text box keeps its keys: they never label, skip or reach the notebook
+      return;
+    }
+    if (e.key === "Tab" || (e.shiftKey && e.key === "Enter")) return;
+    e.stopPropagation();
+    if (e.repeat) {
+      e.preventDefault(); // a held key does not label, skip or undo over and over
+      return;
+    }
+    let handled = true;
+    if (/^[1-9]$/.test(e.key)) {
+      actions.label(parseInt(e.key, 10) - 1);
+    } else if (e.key === "s" || e.key === "S" || e.key === "ArrowRight") {
+      actions.skip();
+    } else if (e.key === "?") {
+      actions.unsure();
+    } else if (e.key === "u" || e.key === "U" || e.key === "Backspace") {
+      actions.undo();
+    } else if (e.key === " " || e.code === "Space") {
+      actions.replay(true);
+    } else if (e.key === "f" || e.key === "F") {
+      actions.find();
+    } else if (e.key === "r" || e.key === "R") {
+      actions.review();
+    } else {
+      handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
+    }
+    if (handled) e.preventDefault();
+  }
+  function stopOnly(e) {
+    if (plainKey(e)) e.stopPropagation();
   }
 
-  const handlers = {
-    "change:clip": renderClip,
-    "change:guess": renderGuess,
-    "change:classes": renderClasses,
-    "change:progress": renderProgress,
-    "change:training": renderTraining,
-    "change:plot": drawPlot,
-    "change:message": renderMessages,
-    "change:error": renderMessages,
-    "change:blocked": renderMessages,
-    "change:demo": renderDemo,
-    "change:auto": renderDemo,
-    "change:autoplay": renderAutoplay,
-    "change:mode": renderSearch,
-    "change:search": onSearchChange,
-  };
-  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
+  for (const type of ["keydown", "keyup", "keypress"]) hook.listen(window, type, onWindowKey, true);
+  hook.listen(root, "keydown", onKeydown);
+  hook.listen(root, "keyup", stopOnly);
+  hook.listen(root, "keypress", stopOnly);
+  return { update() {}, destroy: hook.destroy };
+}
 
-  renderClasses();
-  renderProgress();
-  renderTraining();
-  renderMessages();
-  renderDemo();
-  renderAutoplay();
-  renderSearch();
-  renderClip();
-  drawPlot();
-  updateFocus();
+// ==================================================================== the widget: one view, built from the pieces
+function render({ model, el }) {
+  const viewId = Math.random().toString(36).slice(2, 10);
+
+  const root = h("div", "alw-root");
+  root.tabIndex = 0;
+  root.setAttribute("role", "application");
+  root.setAttribute(
+    "aria-label",
+    "audio labelling widget: keys 1-9 label, s skip, ? unsure, u undo, space replay, f find more like this, r review labels",
+  );
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  el.appendChild(root);
+
+  const ctx = { model, root, send, focusRoot: () => {}, lastSent: 0 };
+
+  function send(kind, value) {
+    ctx.lastSent = performance.now();
+    const clip = model.get("clip") || {};
+    const cmd = { kind, view: viewId, clip: clip.index === undefined ? null : clip.index };
+    if (value !== undefined) cmd.value = value;
+    model.send(cmd); // a message, never coalesced: widget.py's on_msg -> session.handle(cmd)
+  }
+
+  // root: head, blocked banner, body (left: player and guess; right: plot), class pad, search panel,
+  // auto-label controls, status line and error box, help line
+  const head = h("div", "alw-head");
+  const body = h("div", "alw-body");
+  const left = h("div", "alw-left");
+  const right = h("div", "alw-right");
+  body.append(left, right);
+
+  root.append(head);
+  const focus = focusBadge(ctx, head);
+  ctx.focusRoot = focus.focusRoot;
+  const pieces = [focus, header(ctx, head), blockedBanner(ctx, root)];
+  root.append(body);
+  const play = player(ctx, left);
+  pieces.push(play, guessList(ctx, left), plot(ctx, right));
+  const pad = classPad(ctx, root);
+  const search = searchPanel(ctx, root);
+  pieces.push(pad, search, reviewBins(ctx, search.row), autoLabel(ctx, root), statusLine(ctx, root));
+  const { label, skip, unsure, undo } = pad;
+  const actions = { label, skip, unsure, undo, replay: play.replay, find: search.find, review: search.review };
+  pieces.push(keyboard(ctx, root, actions));
 
   return () => {
-    for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
-    focusTimers.forEach(clearTimeout);
-    clearTimeout(trainingTimer);
-    if (playFrame) cancelAnimationFrame(playFrame);
-    resize.disconnect();
-    window.removeEventListener("keydown", onWindowKey, true);
-    window.removeEventListener("keyup", onWindowKey, true);
-    window.removeEventListener("keypress", onWindowKey, true);
-    if (audioUrl) URL.revokeObjectURL(audioUrl);
-    audio.pause();
+    for (const piece of pieces.reverse()) piece.destroy();
   };
 }
 
