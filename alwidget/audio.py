@@ -632,6 +632,10 @@ class AudioDataset:
         """Stable ids: path relative to :attr:`root` (posix), or content hash for arrays."""
         return [c.clip_id for c in self._clips]
 
+    def name(self, i: int) -> str:
+        """Display name of clip ``i`` (see :attr:`names`): the file name, or ``file@start`` for a window."""
+        return self._clips[self._index(i)].name
+
     def clip_id(self, i: int) -> str:
         """Stable id of clip ``i`` (see :attr:`clip_ids`)."""
         return self._clips[self._index(i)].clip_id

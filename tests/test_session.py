@@ -163,7 +163,7 @@ def test_key_commands_label_skip_and_undo(make_widget, sounds):
     assert c in w.queue[:1]
     send("undo")  # again: the label of a is reverted
     assert w.current == a and w.learner.labels == {}
-    assert w["message"].startswith("undid the label of clip")
+    assert w["message"] == f"undid the label of {w.dataset.name(a)}"  # clips are named by file, not by index
     send("undo")
     assert w["message"] == "nothing to undo" and w["error"] == ""
 
@@ -911,7 +911,7 @@ def test_search_by_clip_queues_the_nearest_clips_and_labels_them_in_search_mode(
     expected = _cosine_order(X, query, exclude={first})[:5]
     assert list(w.results) == expected  # the nearest open clips, best first
     assert w.current == query  # the clip on screen stays until it is labelled
-    assert w["search"] == {"query": f"clip {query}", "total": 5, "left": 5}
+    assert w["search"] == {"query": w.dataset.name(query), "total": 5, "left": 5}
     send("label", classes[1])  # the query itself: found by the learner, so an active label
     assert w.current == expected[0] and w["search"]["left"] == 5
     send("label", classes[2])
@@ -1507,3 +1507,29 @@ def test_detection_review_figures_cover_the_truth_through_the_session():
             s.close()
     assert 0.4 < np.mean(precisions) < 0.9  # detections that are not all thunder
     assert covered["precision"] >= runs - 2 and covered["density"] >= runs - 2, covered
+
+
+def test_messages_name_windows_by_file_and_time(tmp_path):
+    # a window is named as the user knows it (file@start), never by a pool index they never see
+    import soundfile as sf
+
+    from alwidget import AudioDataset
+
+    rng = np.random.default_rng(0)
+    for name in ("site1", "site2"):
+        sf.write(tmp_path / f"{name}.wav", (rng.normal(size=16000 * 8) * 0.1).astype("float32"), 16000)
+    ds = AudioDataset.from_recordings(tmp_path, window=2.0, hop=1.0)
+    X = ds.embed(progress=False, cache_dir=False)
+    s = LabelingSession(ActiveLearner(X, ["a", "b"], model=SlowCentroid(delay=0.0)), ds)
+    try:
+        assert s.wait_idle(IDLE)
+        i = s.current
+        s.label("a", clip=i)
+        assert s.wait_idle(IDLE)
+        s.undo()
+        assert s.wait_idle(IDLE)
+        assert s.message == f"undid the label of {ds.name(i)}" and "@" in ds.name(i)
+        s.search(i, 3)
+        assert s.wait_idle(IDLE) and s["search"]["query"] == ds.name(i)
+    finally:
+        s.close()

@@ -154,7 +154,7 @@ def test_search_mode_through_the_widget_messages_and_an_uploaded_file(widget, so
     query = w.current
     w._handle_custom_msg({"kind": "search", "view": "t", "clip": query}, [])  # "find more like this" (key f)
     assert w.wait_idle(IDLE)
-    assert w.mode == "search" and w.search["query"] == f"clip {query}" and w.search["left"] == w.search["total"] > 0
+    assert w.mode == "search" and w.search["query"] == ds.name(query) and w.search["left"] == w.search["total"] > 0
     assert _traits(w) == w.session.snapshot()
     w._handle_custom_msg({"kind": "label", "view": "t", "clip": query, "value": ds.labels[query]}, [])
     first = w.current

@@ -18,7 +18,7 @@ import numpy as np
 from alwidget.errors import InvalidInputError
 from alwidget.session._store import Store
 from alwidget.session.curves import _AUDIT_KEY, Curves, Eval, _audit_pick_answered, audit_slot
-from alwidget.session.media import MediaCache
+from alwidget.session.media import MediaCache, clip_name
 
 __all__ = ["ClipQueue", "AudioBytes", "describe"]
 
@@ -45,17 +45,18 @@ class AudioBytes:
         return np.ascontiguousarray(y.mean(axis=1)), int(sr)
 
 
-def describe(query) -> str:
-    """How a search query is shown to the user."""
+def describe(query, dataset=None) -> str:
+    """How a search query is shown to the user (clips by their file name, ``file@start`` for windows)."""
     if isinstance(query, (int, np.integer)):
-        return f"clip {int(query)}"
+        return clip_name(dataset, int(query))
     if isinstance(query, (str, Path)):
         return f"file {Path(query).name}"
     if isinstance(query, tuple) and len(query) == 2:
         return "the audio given"
     arr = np.asarray(query)
     if arr.dtype.kind in "iu":
-        return f"clips {', '.join(str(int(i)) for i in arr.ravel()[:5])}{' ...' if arr.size > 5 else ''}"
+        shown = ", ".join(clip_name(dataset, int(i)) for i in arr.ravel()[:5])
+        return f"{shown}{' ...' if arr.size > 5 else ''}"
     return "the embedding given"
 
 
@@ -198,7 +199,7 @@ class ClipQueue:
             media = self.media.get(i)
         except Exception as exc:  # a clip that cannot be decoded is shown, with the reason
             self._report(exc)
-            self.store.set(message=f"clip {i} cannot be played; skip it (s)")
+            self.store.set(message=f"{clip_name(self.dataset, i)} cannot be played; skip it (s)")
         else:
             info.update(
                 name=media.name,

@@ -25,6 +25,7 @@ from alwidget.errors import (
 )
 from alwidget.session._worker import Job
 from alwidget.session.curves import Guess
+from alwidget.session.media import clip_name
 
 __all__ = ["ActionRules"]
 
@@ -34,6 +35,10 @@ _MAX_ERRORS = 20  # full tracebacks kept in session.errors
 
 class ActionRules:
     """What each action does (mixed into LabelingSession; see the module docstring)."""
+
+    def _clip_name(self, i) -> str:
+        """Clip ``i`` as the user knows it: its file name, ``file@start`` for a window."""
+        return clip_name(self.dataset, int(i))
 
     # ------------------------------------------------------------------ actions (caller's thread)
     def _refuse(self) -> bool:
@@ -58,14 +63,14 @@ class ActionRules:
             self._set(message="no clip on screen" if open_ else "the pool is finished")
             return None
         if clip is not None and int(clip) != self._clips.current:
-            self._set(message=f"ignored an action for clip {int(clip)}: it is no longer on screen")
+            self._set(message=f"ignored an action for {self._clip_name(clip)}: it is no longer on screen")
             return None
         if not self._clips.valid(self._clips.current, self._clips.current_mode):  # labelled or skipped from code
             stale = self._clips.current
             self._clips.advance()
             self._clips.publish_progress()
             self._worker.wake()
-            self._set(message=f"clip {stale} was labelled or skipped elsewhere; here is the next one")
+            self._set(message=f"{self._clip_name(stale)} was labelled or skipped elsewhere; here is the next one")
             return None
         return self._clips.current
 
@@ -103,14 +108,14 @@ class ActionRules:
         """Label review: the same class confirms the label, another one relabels the clip."""
         given = self.learner.label_of(i)
         if cls == given:
-            self._set(message=f"kept the label {given!r} of clip {i}")
+            self._set(message=f"kept the label {given!r} of {self._clip_name(i)}")
         else:
             try:
                 self.learner.relabel(i, cls, mode="review")
             except JournalLockedError as exc:
                 self._block(exc)
                 return
-            self._set(message=f"relabelled clip {i}: {given!r} -> {cls!r}")
+            self._set(message=f"relabelled {self._clip_name(i)}: {given!r} -> {cls!r}")
         self._after_action()
 
     def _skip(self, clip=None, *, auto: bool = False, unsure: bool = False) -> None:
@@ -120,7 +125,7 @@ class ActionRules:
         if i is None:
             return
         if self._clips.in_label_review() and not unsure:  # leave the label
-            self._set(message=f"left the label of clip {i} as it is")
+            self._set(message=f"left the label of {self._clip_name(i)} as it is")
             self._after_action()
             return
         try:
@@ -169,7 +174,7 @@ class ActionRules:
             audit = not searching and self._clips.is_audit(back[0], self._clips.n_done())
             self._show(back[0], audit=audit, mode=self.mode if searching else "active")
         what = {"teach": "label", "skip": "skip", "unsure": '"unsure" answer'}.get(event.kind, event.kind)
-        self._set(message=f"undid the {what} of clip {back[0]}" if back else f"undid {event.kind}")
+        self._set(message=f"undid the {what} of {self._clip_name(back[0])}" if back else f"undid {event.kind}")
         self._clips.publish_progress()
         self._publish_plot()
         self._check_journal()

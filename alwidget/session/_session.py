@@ -328,7 +328,7 @@ class LabelingSession(ActionRules):
         with self._batch():
             if self._refuse():
                 return
-            self._queue_search(query, n, describe(query))
+            self._queue_search(query, n, describe(query, self.dataset))
 
     def search_audio(self, data: bytes, name: str = "query") -> None:
         """Search with an encoded audio file's bytes (e.g. uploaded from the browser); see :meth:`search`."""

@@ -192,11 +192,19 @@ def load_media(dataset, index: int, n_mels: int, context=(1.0, 1.0)) -> ClipMedi
     )
 
 
-def _name(dataset, index: int) -> str:
+def clip_name(dataset, index: int) -> str:
+    """How clip ``index`` is named to the user: its file name (``file@start`` for a window), else ``clip i``."""
+    name = getattr(dataset, "name", None)
+    if callable(name):
+        try:
+            return str(name(int(index)))
+        except Exception:  # noqa: BLE001 - a name is only for messages: fall back to the index
+            return f"clip {index}"
     names = getattr(dataset, "names", None)
-    if names is None:
-        return f"clip {index}"
-    return names[index]
+    return f"clip {index}" if names is None else str(names[index])
+
+
+_name = clip_name
 
 
 class MediaCache:
