@@ -32,20 +32,10 @@ import threading
 import time
 
 import pytest
+from _support import CHROMIUM, CHROMIUM_ARGS, alive, descendants
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 URL = re.compile(r"http://127\.0\.0\.1:\d+/\?token=[0-9a-f]+")
 # records, from the first script on, whether a progress bar was ever on the page and what its row said
 WATCH_PROGRESS_JS = """
@@ -87,31 +77,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    found, todo = set(), [root]
-    while todo:
-        for pid in parents.get(todo.pop(), []):
-            found.add(pid)
-            todo.append(pid)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _n_labeled(page) -> int:
@@ -213,7 +178,7 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
                 assert "embedding" in bar and "100%" in bar, bar
                 assert re.search(r"\d\d:\d\d<\d\d:\d\d", bar), bar  # [elapsed<left]
                 progress = page.evaluate("() => window.__alwProgress")  # what the page showed before the widget
-                server_pids = _descendants(proc.pid)  # Voila and this page's kernel
+                server_pids = descendants(proc.pid)  # Voila and this page's kernel
 
                 page.locator(".alw-root").focus()
                 for _ in range(3):
@@ -225,7 +190,7 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
                 _wait_n_labeled(page, 3)
                 assert page.inner_text(".alw-blocked") == ""
                 assert _n_labeled(page) == 3
-                server_pids |= _descendants(proc.pid)  # and the new kernel
+                server_pids |= descendants(proc.pid)  # and the new kernel
             finally:
                 ctx.close()
         print(f"URL after {t_url:.1f} s; widget {t_widget:.1f} s after opening it; progress shown: {progress}")
@@ -241,9 +206,9 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
             err.close()
     assert code == 0, (tmp_path / "alwidget.err").read_text()
     deadline = time.monotonic() + 10
-    while [pid for pid in server_pids if _alive(pid)] and time.monotonic() < deadline:
+    while [pid for pid in server_pids if alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(server_pids) >= 3, server_pids  # Voila and two kernels were running
-    assert not [pid for pid in server_pids if _alive(pid)], "server or kernel processes outlived Ctrl-C"
+    assert not [pid for pid in server_pids if alive(pid)], "server or kernel processes outlived Ctrl-C"
     stderr = (tmp_path / "alwidget.err").read_text()
     assert "Traceback" not in stderr, stderr

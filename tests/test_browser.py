@@ -58,20 +58,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Set ALWIDGET_SCREENSHOT_DIR=docs to refresh the README's pictures (JupyterLab:
 # widget.png, widget-dark.png; other hosts: widget-<host>[-dark].png); by
 # default screenshots go to the test's temporary folder.

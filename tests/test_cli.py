@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import alive, descendants
 import soundfile as sf
 
 from alwidget import ActiveLearner, AudioDataset, __version__, make_sounds
@@ -404,31 +405,6 @@ class _Server:
             self.err.close()
 
 
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parents.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    found, todo = set(), [root]
-    while todo:
-        for pid in parents.get(todo.pop(), []):
-            found.add(pid)
-            todo.append(pid)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -439,16 +415,16 @@ def _group_alive(pgid: int) -> bool:
 
 def _gone(pids: set[int], timeout: float = 15) -> list[int]:
     deadline = time.monotonic() + timeout
-    while [p for p in pids if _alive(p)] and time.monotonic() < deadline:
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
         time.sleep(0.2)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if alive(p)]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process trees from /proc (Linux)")
 def test_demo_stops_on_ctrl_c_leaving_nothing(tmp_path):
     _require_voila()
     server = _Server(["demo", "--clips-per-class", "2"], tmp_path)
-    pids = _descendants(server.proc.pid)  # Voila (in a session of its own)
+    pids = descendants(server.proc.pid)  # Voila (in a session of its own)
     assert pids
     code = server.stop(signal.SIGINT)
     assert code == 0, server.err_path.read_text()
@@ -467,7 +443,7 @@ def test_server_needs_its_token_serves_no_files_and_stops_with_its_kernels(tmp_p
     outside.write_bytes(b"\x89PNG" + secret.encode())
     server = _Server(["label", clips], tmp_path)
     try:
-        voila = _descendants(server.proc.pid)
+        voila = descendants(server.proc.pid)
         for pid in voila:  # the token is not on any command line (other users can read those)
             assert server.token not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
 
@@ -525,7 +501,7 @@ def test_server_needs_its_token_serves_no_files_and_stops_with_its_kernels(tmp_p
         # with the token: the page; its kernel runs the app
         status, _, body = server.request("/", token=server.token)
         assert status == 200 and b"alw-app-status" in body, body[-2000:]
-        kernels = _descendants(server.proc.pid) - voila
+        kernels = descendants(server.proc.pid) - voila
         assert kernels, "no kernel was started for the page"
         for pid in kernels:  # the kernel runs the app's code, and never needs the token
             assert server.token.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
