@@ -592,3 +592,38 @@ def seed_spread_instances() -> None:
         return model
 
     L.make_model = make_model
+
+
+# ----------------------------------------------------------------------------- soundscapes
+def zeroad_audio_dir() -> Path:
+    """The ``audio/`` folder read out of 0 A.D.'s ``public.zip`` (ambience and unit sounds, no music), made once."""
+    zeroad_sound()  # downloads, unpacks and reads the sounds out of public.zip, once
+    return CACHE / "x" / (deb_root("0ad-data").name + "-audio") / "audio"
+
+
+def window_labels(
+    starts: np.ndarray, recordings: list, events: dict, *, window: float, min_overlap: float, background: str
+) -> np.ndarray:
+    """Label of each window: the class whose events (``recording -> [(start, end, class), ...]``) overlap it
+    most, in seconds summed over that class's events, if at least ``min_overlap``; else ``background``."""
+    y = np.full(len(starts), background, dtype=object)
+    for i, (s, rec) in enumerate(zip(np.asarray(starts, dtype=float), recordings)):
+        cover: dict = {}
+        for a, b, c in events.get(rec, ()):
+            o = min(b, s + window) - max(a, s)
+            if o > 0:
+                cover[c] = cover.get(c, 0.0) + o
+        if cover:
+            c, o = max(cover.items(), key=lambda kv: (kv[1], str(kv[0])))
+            if o >= min_overlap:
+                y[i] = c
+    return y
+
+
+def mean_average_precision(y_true: np.ndarray, proba: np.ndarray, classes: list, positives: list) -> float:
+    """Mean over ``positives`` (event classes) of scikit-learn's average precision of ``proba[:, class]``."""
+    from sklearn.metrics import average_precision_score
+
+    col = {c: j for j, c in enumerate(classes)}
+    y_true = np.asarray(y_true)
+    return float(np.mean([average_precision_score(y_true == c, proba[:, col[c]]) for c in positives]))
