@@ -9,9 +9,9 @@ in NumPy float64, so every CPU lands on the same unique optimum.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from alwidget._jit import compiled
 
 __all__ = ["newton_cg", "cg_steps", "conjugate_gradients"]
 
@@ -55,19 +55,9 @@ def cg_steps(grad, Xr, XrT, PT, PmT, a_vec, a_vec_t, inv_denom, lam, target, max
     return step
 
 
-_compiled_cg = None
-_compile_lock = threading.Lock()
-
-
 def conjugate_gradients():
     """:func:`cg_steps` compiled by numba (once per process; cached on disk), without the GIL."""
-    global _compiled_cg
-    with _compile_lock:
-        if _compiled_cg is None:
-            import numba  # librosa's dependency: installed with alwidget
-
-            _compiled_cg = numba.njit(cache=True, nogil=True)(cg_steps)
-    return _compiled_cg
+    return compiled(cg_steps)
 
 
 def newton_cg(

@@ -25,10 +25,10 @@ soundscapes, with sparse and with dense events.
 from __future__ import annotations
 
 import numbers
-import threading
 
 import numpy as np
 
+from alwidget._jit import compiled
 from alwidget.errors import InvalidInputError
 
 __all__ = ["subtract_background"]
@@ -252,19 +252,9 @@ def _median_kernel(PT, r, out):  # pragma: no cover - run compiled
                     c -= 1
 
 
-_compiled = None
-_compile_lock = threading.Lock()
-
-
 def _compiled_kernel():
     """:func:`_median_kernel` compiled by numba (once per process; cached on disk), without the GIL."""
-    global _compiled
-    with _compile_lock:
-        if _compiled is None:
-            import numba  # librosa's dependency: installed with alwidget
-
-            _compiled = numba.njit(cache=True, nogil=True)(_median_kernel)
-    return _compiled
+    return compiled(_median_kernel)
 
 
 def _running_mean(padded: np.ndarray, r: int) -> np.ndarray:

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import threading
 import time
 
 import pytest
-from _support import CHROMIUM, CHROMIUM_ARGS, alive, descendants
+from _support import CHROMIUM, CHROMIUM_ARGS, alive, descendants, free_port, require
 
 pytestmark = pytest.mark.browser
 
@@ -66,17 +65,7 @@ def _missing() -> str | None:
 
 
 def _require() -> None:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    require(_missing())
 
 
 def _n_labeled(page) -> int:
@@ -124,7 +113,7 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
     _require()
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ALWIDGET_CACHE_DIR=str(tmp_path / "cache"))  # a fresh cache: the embedding really runs
     err = open(tmp_path / "alwidget.err", "wb")  # closed below
     started = time.monotonic()

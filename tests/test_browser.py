@@ -48,7 +48,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -58,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _support import CHROMIUM, CHROMIUM_ARGS
+from _support import CHROMIUM, CHROMIUM_ARGS, free_port, require
 
 pytestmark = pytest.mark.browser
 
@@ -99,17 +98,7 @@ def _missing(host: str) -> str | None:
 
 
 def _require(host: str) -> None:
-    reason = _missing(host)
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    require(_missing(host))
 
 
 def _write_notebook(path: Path) -> None:
@@ -139,7 +128,7 @@ def _lab_settings(root: Path) -> Path:
 @contextlib.contextmanager
 def _server(host: str, workdir: Path, notebook: str = "widget.ipynb", env_extra: dict | None = None):
     """Run ``host`` on a free port of 127.0.0.1 in ``workdir/nb``; yield ``notebook``'s URL; stop it at the end."""
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     nbdir = workdir / "nb"
     env = dict(os.environ)
     env.update(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _support import alive, descendants
+from _support import alive, descendants, free_port
 import soundfile as sf
 
 from alwidget import ActiveLearner, AudioDataset, __version__, make_sounds
@@ -66,12 +66,6 @@ def _main(*args) -> tuple[int, str]:
         code = main([str(a) for a in args])
     assert "Traceback" not in err.getvalue(), err.getvalue()
     return code, err.getvalue()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -200,7 +194,7 @@ def _bad_inputs(tmp_path: Path, clips: Path, busy: int) -> list[tuple[list, str]
         (["label", clips, "--embedder", "nope"], "unknown embedder"),
         (["label", clips, "--port", busy, "--no-browser"], "in use"),
         (["demo", "--port", busy, "--no-browser"], "in use"),
-        (["demo", "--ip", "192.0.2.1", "--port", _free_port(), "--no-browser"], "192.0.2.1"),  # not this machine's
+        (["demo", "--ip", "192.0.2.1", "--port", free_port(), "--no-browser"], "192.0.2.1"),  # not this machine's
         (["export", tmp_path / "missing.jsonl", "--to", tmp_path / "x.csv"], "no such journal"),
         (["export", clips, "--to", tmp_path / "x.csv"], "label it first"),
         (["export", tmp_path / "other.jsonl", "--to", tmp_path / "x.json"], ".csv file"),
@@ -226,7 +220,7 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, clips, busy_port):
 
 
 def test_another_address_is_refused_or_warned(tmp_path):
-    result = _run("demo", "--ip", "192.0.2.1", "--port", _free_port(), "--no-browser")
+    result = _run("demo", "--ip", "192.0.2.1", "--port", free_port(), "--no-browser")
     assert result.returncode == 2
     assert "WARNING: listening on 192.0.2.1" in result.stderr  # anything but loopback is announced
 
@@ -347,7 +341,7 @@ class _Server:
     """``python -m alwidget ARGS --no-browser --port P`` in its own process group, as a terminal's job runs."""
 
     def __init__(self, args: list, tmp_path: Path):
-        self.port = _free_port()
+        self.port = free_port()
         env = dict(os.environ, ALWIDGET_CACHE_DIR=str(tmp_path / "cache"))
         self.err_path = tmp_path / "server.err"
         self.err = open(self.err_path, "wb")  # closed in stop()

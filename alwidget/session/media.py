@@ -176,7 +176,7 @@ def load_media(dataset, index: int, n_mels: int, context=(1.0, 1.0)) -> ClipMedi
     spec, rows, cols = spectrogram_pixels(waveform, sr, n_mels)
     return ClipMedia(
         index=int(index),
-        name=str(_name(dataset, index)),
+        name=str(clip_name(dataset, index)),
         clip_id=str(clip_id),
         duration=duration,
         wav=wav,
@@ -203,8 +203,6 @@ def clip_name(dataset, index: int) -> str:
     names = getattr(dataset, "names", None)
     return f"clip {index}" if names is None else str(names[index])
 
-
-_name = clip_name
 
 
 class MediaCache:
