@@ -73,6 +73,7 @@ from alwidget.audio_io import clip_cache_keys, content_hash, load_audio, probe_c
 from alwidget.errors import AudioLoadError, IndexOutOfRangeError, InvalidInputError, RecordingChangedError
 
 if TYPE_CHECKING:
+    from alwidget._window_background import WindowBackground
     from alwidget.embedders import Embedder
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "AudioError", "load_audio"]
@@ -292,6 +293,10 @@ class AudioDataset:
         The embedder (resolved and prepared) of the last :meth:`embed` call,
         kept by :meth:`subset`; :meth:`embed_query` embeds with it (None
         before any call: ``"logmel"``).
+    last_background : WindowBackground or None
+        For windows: how the last :meth:`embed` call took each recording's
+        background out (None: plain embeddings), kept by :meth:`subset`;
+        :meth:`embed_query` matches it.
 
     Examples
     --------
@@ -323,6 +328,7 @@ class AudioDataset:
         self.window = window
         self.hop = hop
         self.last_embedder: Embedder | None = None
+        self.last_background: WindowBackground | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -492,35 +498,8 @@ class AudioDataset:
         ('site1/2024-06-01.flac@2.5', 2.5, 7.5)
         """
         window, hop, sr, min_window = check_window_params(window, hop, sr, min_window)
-        if labels_from not in (None, "subfolder"):
-            msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
-            raise InvalidInputError(msg)
-        if sr is not None:  # before any file is probed
-            check_window_size(window, sr)
-        paths, root = recording_files(path_or_files)
-        folder_labels = subfolder_labels(paths, root) if labels_from == "subfolder" else None
-        infos, errors = _probe_recordings(paths)
-        if sr is None and infos:
-            sr = infos[0][2]
-        if sr is not None:
-            check_window_size(window, sr)
-        clips, labels = _window_clips(infos, root, sr, window, hop, min_window, folder_labels, errors)
-        if not clips:
-            shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
-            msg = f"none of the {len(paths)} recordings could be used ({shown}); check the files or their format"
-            raise InvalidInputError(msg)
-        if errors:
-            warn_bad(errors, len(paths), stacklevel=2)
-        return cls(
-            clips,
-            sr=sr,
-            duration=window,
-            labels=labels if folder_labels is not None else None,
-            root=root,
-            errors=errors,
-            window=window,
-            hop=hop,
-        )
+        clips, sr, labels, root, errors = _recording_windows(path_or_files, window, hop, sr, min_window, labels_from)
+        return cls(clips, sr=sr, duration=window, labels=labels, root=root, errors=errors, window=window, hop=hop)
 
     @classmethod
     def from_arrays(
@@ -748,6 +727,7 @@ class AudioDataset:
             hop=self.hop,
         )
         sub.last_embedder = self.last_embedder
+        sub.last_background = self.last_background
         return sub
 
     # ------------------------------------------------------------------ embeddings
@@ -761,6 +741,8 @@ class AudioDataset:
         device: str = "cpu",
         name: str | None = None,
         progress: bool = True,
+        background: str | None = "auto",
+        background_radius: int = 30,
     ) -> np.ndarray:
         """Embed every clip: ``(len(ds), d)`` float32, row ``i`` for clip ``i``.
 
@@ -769,14 +751,32 @@ class AudioDataset:
         callable or a torch module); it is kept as :attr:`last_embedder` for
         :meth:`embed_query`. See :func:`alwidget.embedding.embed_rows` for the
         other parameters, caching, failed clips and parallel / cluster execution.
+
+        ``background`` (windows of long recordings only): ``"auto"`` (default)
+        takes each recording's running ``"median"`` embedding over
+        ``background_radius`` windows on each side out of its windows
+        (:func:`alwidget.background.subtract_background`), so a window is
+        judged by what stands out from its recording's background; ``"mean"``
+        is faster and less robust to frequent events; None keeps the plain
+        embeddings. Separate clips are never changed. The setting is kept as
+        :attr:`last_background`, and :meth:`embed_query` places a query into
+        background windows of the pool to match. The cache holds the plain
+        embeddings, so switching costs no re-embedding.
         """
+        from alwidget._window_background import check_background, take_background
         from alwidget.embedding import embed_rows, prepare_embedder
 
+        statistic = check_background(background, background_radius, self.is_windowed)
         emb = prepare_embedder(embedder, self.sr, batch_size=batch_size, device=device, name=name)
         self.last_embedder = emb  # embed_query() embeds with the same embedder and settings
-        return embed_rows(
+        self.last_background = None
+        X = embed_rows(
             self, emb, batch_size=batch_size, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, stacklevel=3
         )
+        if statistic is None or len(X) == 0:
+            return X
+        X, self.last_background = take_background(self, X, statistic, background_radius)
+        return X
 
     def embed_query(self, audio: str | os.PathLike | np.ndarray, *, sr: int | None = None) -> np.ndarray:
         """Embed one query like the dataset's items, with the embedder of the last :meth:`embed` call.
@@ -788,7 +788,13 @@ class AudioDataset:
             ``duration`` applied; the first ``window`` seconds for windowed
             datasets), or a mono waveform taken as already cut (only
             zero-padded or trimmed to the dataset's fixed length), so
-            ``ds.embed_query(ds[i][0], sr=ds.sr)`` equals row ``i`` of ``ds.embed()``.
+            ``ds.embed_query(ds[i][0], sr=ds.sr)`` equals row ``i`` of ``ds.embed()``
+            (with ``background=None`` for windows). After ``ds.embed()`` took
+            the recordings' backgrounds out of their windows
+            (:attr:`last_background`), the query is placed into three
+            background windows of the pool, 5 dB above their level, and
+            their backgrounds are taken out of its embeddings (averaged), so
+            a reference recorded elsewhere is compared like a window.
         sr : int or None
             Sample rate of a waveform in Hz (required for waveforms; it is
             resampled to ``ds.sr``); must be None for files.
@@ -808,7 +814,7 @@ class AudioDataset:
         """
         from alwidget.embedding import embed_query
 
-        return embed_query(self, audio, sr=sr, embedder=self.last_embedder)
+        return embed_query(self, audio, sr=sr, embedder=self.last_embedder, background=self.last_background)
 
     # ------------------------------------------------------------------ for the embedding engine
     # The interface alwidget.embedding.EmbeddingSource describes (with sr, offset,
@@ -843,3 +849,27 @@ class AudioDataset:
             if e not in known:  # repeated calls report, but list once
                 known.add(e)
                 self.errors.append(e)
+
+
+def _recording_windows(path_or_files, window: float, hop: float, sr: int | None, min_window, labels_from):
+    """:meth:`AudioDataset.from_recordings` past its argument checks: ``(clips, sr, labels, root, errors)``."""
+    if labels_from not in (None, "subfolder"):
+        msg = f'labels_from must be None or "subfolder", got {labels_from!r}'
+        raise InvalidInputError(msg)
+    if sr is not None:  # before any file is probed
+        check_window_size(window, sr)
+    paths, root = recording_files(path_or_files)
+    folder_labels = subfolder_labels(paths, root) if labels_from == "subfolder" else None
+    infos, errors = _probe_recordings(paths)
+    if sr is None and infos:
+        sr = infos[0][2]
+    if sr is not None:
+        check_window_size(window, sr)
+    clips, labels = _window_clips(infos, root, sr, window, hop, min_window, folder_labels, errors)
+    if not clips:
+        shown = "; ".join(f"{e.path}: {e.reason}" for e in errors[:3])
+        msg = f"none of the {len(paths)} recordings could be used ({shown}); check the files or their format"
+        raise InvalidInputError(msg)
+    if errors:
+        warn_bad(errors, len(paths), stacklevel=3)
+    return clips, sr, labels if folder_labels is not None else None, root, errors

@@ -51,7 +51,8 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from alwidget._cache import EmbeddingCache, default_cache_dir
-from alwidget._recordings import Recording, stream_windows
+from alwidget._recordings import Recording, read_window, stream_windows
+from alwidget._window_background import WindowBackground, embed_on_background
 from alwidget._resample import resample
 from alwidget.audio_io import decode_clip, load_audio
 from alwidget.embedders.base import Embedder, get_embedder, row_dim, to_numpy
@@ -525,12 +526,20 @@ def embed_rows(
 
 
 def embed_query(
-    ds: EmbeddingSource, audio: Any, *, sr: int | None = None, embedder: Embedder | None = None
+    ds: EmbeddingSource,
+    audio: Any,
+    *,
+    sr: int | None = None,
+    embedder: Embedder | None = None,
+    background: WindowBackground | None = None,
 ) -> np.ndarray:
     """One query embedded like the items of ``ds``: see :meth:`alwidget.audio.AudioDataset.embed_query`.
 
     ``embedder`` is a prepared embedder (:func:`prepare_embedder`), as of the
     dataset's last ``embed`` call; None embeds with ``"logmel"``.
+    ``background`` is the dataset's ``last_background`` (windows with their
+    recordings' background taken out): the query is then placed into
+    background windows of the pool first (:mod:`alwidget._window_background`).
 
     Returns
     -------
@@ -567,7 +576,17 @@ def embed_query(
         y = resample(y, int(sr), ds.sr)
         y = decode_clip(y, ds.sr, 0.0, ds.clip_duration)  # a waveform is already cut: pad or trim only
         what = "the query waveform"
-    out = _run_embedder(emb, [y], ds.sr, ["query"])
+    if background is not None and ds.is_windowed:
+        win_n = int(round(ds.window * ds.sr))
+        out = embed_on_background(
+            y,
+            background,
+            read=lambda rec, start: read_window(rec, start, win_n),
+            embed=lambda waves: _run_embedder(emb, waves, ds.sr, ["query"] * len(waves)),
+            what=what,
+        )[None]
+    else:
+        out = _run_embedder(emb, [y], ds.sr, ["query"])
     if not np.isfinite(out).all():
         msg = (
             f"embedder {emb.name!r} returned NaN or infinite values for {what}; "

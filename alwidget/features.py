@@ -37,6 +37,7 @@ from alwidget.embedders import (
     register_embedder,
 )
 from alwidget.embedding import embed_rows, prepare_embedder
+from alwidget._window_background import check_background, take_background
 from alwidget.embedding import embed_query as _embed_query
 
 __all__ = [
@@ -63,12 +64,16 @@ def embed_dataset(
     device: str = "cpu",
     name: str | None = None,
     progress: bool = True,
+    background: str | None = "auto",
+    background_radius: int = 30,
     _stacklevel: int = 2,
 ) -> np.ndarray:
     """``ds.embed(embedder, ...)``: see :meth:`alwidget.audio.AudioDataset.embed` (old spelling, one more release)."""
+    statistic = check_background(background, background_radius, ds.is_windowed)
     emb = prepare_embedder(embedder, ds.sr, batch_size=batch_size, device=device, name=name)
     ds.last_embedder = emb  # as ds.embed() does: embed_query() embeds with it
-    return embed_rows(
+    ds.last_background = None
+    X = embed_rows(
         ds,
         emb,
         batch_size=batch_size,
@@ -77,8 +82,13 @@ def embed_dataset(
         progress=progress,
         stacklevel=_stacklevel + 1,
     )
+    if statistic is None or len(X) == 0:
+        return X
+    X, ds.last_background = take_background(ds, X, statistic, background_radius)
+    return X
 
 
 def embed_query(ds: Any, audio: Any, *, sr: int | None = None) -> np.ndarray:
     """``ds.embed_query(audio, sr=sr)``: see :meth:`alwidget.audio.AudioDataset.embed_query` (old spelling)."""
-    return _embed_query(ds, audio, sr=sr, embedder=ds.last_embedder)
+    background = getattr(ds, "last_background", None)
+    return _embed_query(ds, audio, sr=sr, embedder=ds.last_embedder, background=background)

@@ -378,7 +378,7 @@ def embed(folder, rels: list):
     ds = AudioDataset.from_recordings([str(folder / r) for r in rels], window=WINDOW, hop=HOP, sr=SR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        X = ds.embed("logmel", progress=False, cache_dir=str(C.CACHE / "embeddings"), n_jobs=1)
+        X = ds.embed("logmel", progress=False, cache_dir=str(C.CACHE / "embeddings"), n_jobs=1, background=None)
     recs = [_rec_of(ds, i, folder) for i in range(len(ds))]
     starts = np.array([ds.start(i) for i in range(len(ds))])
     return ds, X, recs, starts
