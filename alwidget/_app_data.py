@@ -27,6 +27,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alwidget._files import file_mode
+
 JOURNAL_NAME = "alwidget.labels.jsonl"
 SETTINGS_FORMAT = "alwidget-app-settings"
 LABEL_KINDS = ("teach", "relabel", "skip", "unsure")
@@ -170,7 +172,7 @@ def write_settings(journal: Path, settings: dict) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode(target))  # as the other writers: the replaced file's mode, else open()'s
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

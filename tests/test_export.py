@@ -1,3 +1,5 @@
+import hashlib
+import importlib.util
 import math
 import os
 import sys
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alwidget import ActiveLearner, export
+from alwidget import ActiveLearner, _app_data, export
 from alwidget.errors import AlwidgetError, ExportError, InvalidInputError, JournalWarning, MissingDependencyError
 from alwidget.export import (
     labels_table,
@@ -20,7 +22,7 @@ from alwidget.export import (
     write_raven,
 )
 
-HAVE_PANDAS = export._import_pandas() is not None
+HAVE_PANDAS = importlib.util.find_spec("pandas") is not None
 
 RAVEN_HEADER = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)"
 
@@ -51,7 +53,10 @@ EXPECTED_ROWS = [  # sorted by recording, then start
 
 def rows_of(table):
     """Rows as tuples of plain Python values, from either form of table (probabilities rounded)."""
-    names, columns = export._table_columns(table, "table")
+    if isinstance(table, np.ndarray):
+        names, columns = list(table.dtype.names), [table[name].tolist() for name in table.dtype.names]
+    else:  # a DataFrame
+        names, columns = list(table.columns), [table[name].tolist() for name in table.columns]
     out = []
     for row in zip(*columns):
         out.append(tuple(round(v, 6) if isinstance(v, float) else v for v in row))
@@ -310,7 +315,7 @@ def test_failed_write_leaves_original_and_no_temp_file(tmp_path, monkeypatch):
     def fail(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.os, "fsync", fail)
+    monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(ExportError, match="No space left on device") as info:
         write_csv(predictions_table(**small()), target)
     assert str(target) in str(info.value)
@@ -322,7 +327,7 @@ def test_interrupted_write_leaves_no_temp_file(tmp_path, monkeypatch):
     def interrupt(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export.os, "fsync", interrupt)
+    monkeypatch.setattr(os, "fsync", interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_csv(predictions_table(**small()), tmp_path / "p.csv")
     assert list(tmp_path.iterdir()) == []
@@ -332,7 +337,7 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(ExportError, match="Permission denied"):
         write_raven(predictions_table(**small()), tmp_path / "t.txt", sr=16000)
     assert list(tmp_path.iterdir()) == []
@@ -424,7 +429,7 @@ def test_raven_file_names_disambiguate_equal_stems():
     assert all(n.startswith(("a-", "A-")) and n.endswith(".selections.txt") for n in clashing)
     # deterministic, and independent of the other recordings exported with it
     assert raven_file_names(["y/a.wav", "x/a.wav"])["x/a.wav"] == names["x/a.wav"]
-    assert names["x/a.wav"] == "a-" + export.hashlib.sha1(b"x/a.wav").hexdigest()[:8] + ".selections.txt"
+    assert names["x/a.wav"] == "a-" + hashlib.sha1(b"x/a.wav").hexdigest()[:8] + ".selections.txt"
 
 
 def test_raven_per_recording_equal_stems(tmp_path):
@@ -518,7 +523,7 @@ def test_raven_per_recording_failure_leaves_nothing_new(tmp_path, monkeypatch):
             raise OSError(5, "Input/output error")
         real_replace(src, dst)
 
-    monkeypatch.setattr(export.os, "replace", replace_then_fail)
+    monkeypatch.setattr(os, "replace", replace_then_fail)
     with pytest.raises(ExportError, match="Input/output error"):
         write_raven(predictions_table(**small()), tmp_path, per_recording=True, sr=8000)
     assert [p.name for p in tmp_path.iterdir()] == ["rec2.selections.txt"]  # rec1's new table was removed
@@ -649,7 +654,7 @@ def test_raven_round_trip_of_names_with_unicode_line_separators(tmp_path):
         write_raven(table, tmp_path / "t.txt", sr=8000, class_column=f"C{sep}", label_column=f"L{sep}")
         rows = read_raven(tmp_path / "t.txt", as_frame=False)
         assert [r["Begin Path"] for r in rows] == table["recording"].tolist()
-        assert [r["Begin File"] for r in rows] == [export._base_name(r) for r in table["recording"]]
+        assert [r["Begin File"] for r in rows] == [r.rsplit("/", 1)[-1] for r in table["recording"]]
         assert [r[f"C{sep}"] for r in rows] == table["predicted"].tolist()
         assert [r[f"L{sep}"] for r in rows] == [v or "" for v in table["label"]]
         (path,) = write_raven(table[table["recording"] == rec], tmp_path, per_recording=True, sr=8000)
@@ -889,12 +894,17 @@ def test_export_labels_file_mode_like_the_other_writers(tmp_path):
         learner.export_labels(tmp_path / "labels.json")
         write_csv(table, tmp_path / "p.csv")
         write_raven(table, tmp_path / "t.txt", sr=8000)
+        _app_data.write_settings(tmp_path / "a.jsonl", {"window": 5.0})  # alwidget label's settings beside its journal
         with open(tmp_path / "plain.txt", "w") as f:  # what open() gives under this umask
             f.write("x")
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
-    assert modes == dict.fromkeys(["labels.csv", "labels.json", "p.csv", "t.txt", "plain.txt"], 0o640)
+    written = ["labels.csv", "labels.json", "p.csv", "t.txt", "a.settings.json", "plain.txt"]
+    assert modes == dict.fromkeys(written, 0o640)
+    os.chmod(tmp_path / "a.settings.json", 0o600)
+    _app_data.write_settings(tmp_path / "a.jsonl", {"window": 2.0})
+    assert (tmp_path / "a.settings.json").stat().st_mode & 0o777 == 0o600  # a replaced file keeps its mode
     learner.export_labels(tmp_path / "labels.csv")  # default umask now (022): a new file is 0644
     assert (tmp_path / "labels.csv").stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode
     learner.export_labels(tmp_path / "new.csv")
