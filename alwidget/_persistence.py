@@ -1,7 +1,9 @@
-"""Persistence for :class:`~alwidget.ActiveLearner`: journal, resume, export and import.
+"""Persistence for :class:`~alwidget.ActiveLearner`: clip ids, the journal link, export and import.
 
-Kept apart from the pool logic in ``learner.py``; :class:`ActiveLearner`
-inherits these methods, so they are part of its public API.
+The learner holds a :class:`JournalLink` (the journal it writes, what is not
+yet on disk, and why) and a :class:`ClipIds`; its labels live in a
+:class:`~alwidget._labels.LabelBook`, which the link replays journals into
+and whose new events it writes. Nothing here reads the learner itself.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from alwidget import _journal
-from alwidget._ledger import UndoEntry
+from alwidget._labels import LabelBook
+from alwidget._ledger import Event
 from alwidget._validation import LABEL_MODES, check_class_name
 from alwidget.errors import (
     AlwidgetError,
@@ -32,49 +35,118 @@ from alwidget.errors import (
     JournalWarning,
 )
 
-_SKIPPED = -2  # the learner's code of a skipped clip (alwidget.learner._SKIPPED)
-_UNSURE = -3  # alwidget.learner._UNSURE
+_CLIP_EVENTS = ("teach", "relabel", "skip", "unsure")
 
 
-class PersistenceMixin:
-    """Journal, resume, export and import; relies on the learner's private state."""
+def journal_classes(path: Path) -> list:
+    """The classes recorded in the header of the journal at ``path``, or a JournalError saying to pass them."""
+    header = _journal.read(path).header if path.exists() else None
+    if header is None:
+        msg = f"{path} has no readable journal header; pass classes= explicitly"
+        raise JournalError(msg)
+    return header["classes"]
 
-    # -------------------------------------------------------------- journal
+
+class ClipIds:
+    """The stable id of each pool row: given ids, or the row index when there are none.
+
+    Parameters
+    ----------
+    ids : list of str or int (checked by the caller), or None
+    n_pool : int, number of rows
+    """
+
+    def __init__(self, ids: list | None, n_pool: int):
+        self.given = ids
+        self.n_pool = n_pool
+        self._index_of_id: dict | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"index"`` (no ids given) or ``"clip"``, as a journal header says."""
+        return "index" if self.given is None else "clip"
+
     @property
     def ids(self) -> list:
         """The stable id of each clip (the row index when none were given)."""
-        return list(range(self.n_pool)) if self._ids is None else list(self._ids)
+        return list(range(self.n_pool)) if self.given is None else list(self.given)
 
-    def _id(self, i: int):
-        return int(i) if self._ids is None else self._ids[i]
+    def of(self, i: int):
+        """The id of row ``i``."""
+        return int(i) if self.given is None else self.given[i]
 
-    def _lookup_ids(self, ids) -> tuple[list[int], list]:
+    def lookup(self, ids) -> tuple[list[int], list]:
         """Pool indices of ``ids`` that exist, and the ids that do not."""
-        if self._ids is None:
+        if self.given is None:
             found = [int(i) for i in ids if isinstance(i, int) and 0 <= i < self.n_pool]
             return found, [i for i in ids if not (isinstance(i, int) and 0 <= i < self.n_pool)]
         if self._index_of_id is None:
-            self._index_of_id = {c: i for i, c in enumerate(self._ids)}
+            self._index_of_id = {c: i for i, c in enumerate(self.given)}
         found = [self._index_of_id[i] for i in ids if i in self._index_of_id]
         return found, [i for i in ids if i not in self._index_of_id]
+
+
+class JournalLink:
+    """A learner's link to its journal: the writer, the lines not yet on disk and the last problem.
+
+    It replays journals into the learner's :class:`~alwidget._labels.LabelBook`
+    and writes the book's new events (its ``on_record`` hook, which holds the
+    link weakly). The public methods are the learner's own (it forwards them).
+
+    Parameters
+    ----------
+    book : the learner's labels
+    ids : ClipIds of the pool
+    dim : int, features per pool row (recorded in, and checked against, journal headers)
+
+    Attributes
+    ----------
+    error : str or None, why events are not being saved (disk full, taken over), as ``journal_error``
+    """
+
+    def __init__(self, book: LabelBook, ids: ClipIds, dim: int):
+        self.error: str | None = None
+        self._book = book
+        self._ids = ids
+        self._dim = int(dim)
+        self._lock = book.lock
+        book.on_record = _record_callback(weakref.ref(self))
+        self._writer: _journal.JournalWriter | None = None  # while journaling
+        self._pending: list[bytes] = []  # journal lines not yet on disk (disk full, read-only, ...)
 
     @property
     def journal(self) -> Path | None:
         """The journal file events are appended to, or None."""
-        return None if self._journal is None or self._journal.closed else self._journal.path
+        return None if self._writer is None or self._writer.closed else self._writer.path
 
-    def _header(self) -> dict:
+    def header(self, classes: list) -> dict:
+        """The header record of a new journal of this pool."""
         return {
             "kind": "header",
             "format": _journal.FORMAT,
             "v": _journal.VERSION,
-            "n_pool": self.n_pool,
-            "dim": int(self._pool.dim),
-            "ids": "index" if self._ids is None else "clip",
-            "classes": list(self._classes),
+            "n_pool": self._ids.n_pool,
+            "dim": self._dim,
+            "ids": self._ids.kind,
+            "classes": list(classes),
             "t": round(time.time(), 3),
         }
 
+    def record_of(self, event: Event, seq: int, target_seq: int | None = None) -> dict:
+        """The journal record of ``event``, numbered ``seq`` (an undo names its event's number)."""
+        record = {"kind": event.kind, "seq": seq, "t": round(event.time, 3)}
+        if event.kind in _CLIP_EVENTS:
+            record["idx"] = list(event.indices)
+            record["ids"] = [self._ids.of(i) for i in event.indices]
+        if event.kind in ("teach", "relabel", "add_class"):
+            record["labels"] = list(event.labels)
+        if event.kind in _CLIP_EVENTS and event.mode != "active":
+            record["mode"] = event.mode  # absent = "active" (journals written before modes existed)
+        if event.kind == "undo":
+            record["target"] = target_seq
+        return record
+
+    # ------------------------------------------------------------------ open and close
     def open_journal(self, path, *, takeover: bool = True, timeout: float = 5.0) -> None:
         """Append every event to the journal at ``path`` from now on.
 
@@ -117,6 +189,7 @@ class PersistenceMixin:
             A journal of another pool, a file that is not an alwidget journal,
             or a journal with events while this learner has events of its own.
         """
+        book = self._book
         if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 <= timeout < math.inf:
             msg = f"timeout must be a number of seconds (0 or more), got {timeout!r}"
             raise InvalidInputError(msg)
@@ -124,7 +197,7 @@ class PersistenceMixin:
             msg = f"takeover must be True or False, got {takeover!r}"
             raise InvalidInputError(msg)
         path = _journal.check_path(path)
-        if self._journal is not None and not self._journal.closed and _journal.file_key(path) == self._journal.key:
+        if self._writer is not None and not self._writer.closed and _journal.file_key(path) == self._writer.key:
             return  # the journal already in use: nothing to do
         ref = weakref.ref(self)
         writer = _journal.JournalWriter(
@@ -137,76 +210,58 @@ class PersistenceMixin:
         try:
             contents = _journal.read(path)
             with self._lock:
-                self._check_journal_contents(contents, path)
+                self._check_contents(contents, path)
                 writer.commit()
                 for name in (contents.header or {}).get("classes", []):
-                    if name not in self._code:  # a class of the header, not an event of its own
-                        self._code[name] = len(self._classes)
-                        self._classes.append(name)
-                        self._label_version += 1
+                    book.add_header_class(name)  # a class of the header, not an event of its own
                 problems = list(contents.problems)
                 has_events = bool(contents.records)
                 if has_events:
                     problems += self._replay(contents, path)
                 writer.start(contents.torn_tail)
-                previous, self._journal = self._journal, writer
+                previous, self._writer = self._writer, writer
                 if previous is not None and previous is not writer:
                     previous.close()
                 if has_events:
                     pending = []
                 else:  # events given before this journal was opened are copied into it
-                    pending = [self._event_record(e, pos, e.target) for pos, e in enumerate(self._ledger.events)]
+                    pending = [self.record_of(e, pos, e.target) for pos, e in enumerate(book.ledger.events)]
                     # renumber: in the copy an event's number is its position in the history
-                    self._ledger.renumber()
-                    self._next_seq = len(self._ledger)
+                    book.renumber()
                 self._pending = [_journal.encode(r) for r in pending]
                 if contents.header is None and not contents.records:
-                    self._pending.insert(0, _journal.encode(self._header()))  # a new (or headless, empty) journal
-                self._flush_pending(stacklevel=3)
+                    self._pending.insert(0, _journal.encode(self.header(book.classes)))  # a new (or empty) journal
+                self._flush(stacklevel=4)
         except BaseException:
-            if self._journal is not writer:
+            if self._writer is not writer:
                 writer.close()
             raise
         for problem in problems:
-            warnings.warn(problem, JournalWarning, stacklevel=2)
-
-    def _check_journal_contents(self, contents, path) -> None:
-        """Refuse (before anything changes) a journal this learner must not use or resume from."""
-        if contents.foreign:
-            msg = (
-                f"{path} is not an alwidget journal (it holds no journal record); it was left unchanged. "
-                "Pass the path of a new or existing journal file (e.g. labels.jsonl), not a data file"
-            )
-            raise JournalError(msg)
-        if contents.records and len(self._ledger):
-            msg = (
-                f"the journal {path} already holds {len(contents.records)} events and this learner has "
-                f"{len(self._ledger)} of its own; resume with a fresh learner, or use a new journal file"
-            )
-            raise JournalError(msg)
-        if contents.header is not None:
-            self._check_header(contents.header, path)
-        elif contents.records:
-            self._check_headless(contents.records, path)
-        self._check_journal_ids(contents.records, path)
+            warnings.warn(problem, JournalWarning, stacklevel=3)
 
     def close_journal(self) -> None:
         """Stop journaling and release the journal's lock."""
         with self._lock:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
-    def _journal_taken_over(self, writer, pid: int, token: str) -> None:
+    # ------------------------------------------------------------------ handing over
+    def taken_over(self, writer, pid: int, token: str) -> None:
         """Another process asked for the journal: write what is pending, then release it (watcher thread)."""
         with self._lock:  # waits for a teach, skip, ... in progress
             if writer.closed:
                 return
-            mine = self._journal is writer
+            mine = self._writer is writer
             if mine and self._pending:
-                self._flush_pending(stacklevel=2, warn=False)
+                self._flush(stacklevel=2, warn=False)
             if writer.close_for_takeover(pid, token) and mine:
-                self.journal_error = self._taken_over_message(writer, len(self._pending))
+                self.error = self._taken_over_message(writer, len(self._pending))
+
+    def superseded(self, writer) -> None:
+        """A newer learner of this process opened the journal (its commit holds the file now)."""
+        if self._writer is writer:
+            self.error = self._taken_over_message(writer, len(self._pending))
 
     def _taken_over_message(self, writer, unsaved: int = 0) -> str:
         lost = (
@@ -220,8 +275,10 @@ class PersistenceMixin:
                 f"it (a re-run cell, or a new widget).{lost} Nothing was changed here: continue labelling in the "
                 "newest cell's widget (or with the newest learner)"
             )
-        other = f"{writer.taken_over_name}, pid {writer.taken_over_by}" if writer.taken_over_name else (
-            f"pid {writer.taken_over_by}"
+        other = (
+            f"{writer.taken_over_name}, pid {writer.taken_over_by}"
+            if writer.taken_over_name
+            else (f"pid {writer.taken_over_by}")
         )
         return (
             f"this session's journal {writer.path} was taken over by another session ({other}), "
@@ -229,173 +286,42 @@ class PersistenceMixin:
             "newest session, or re-run the cell here to take the journal back"
         )
 
-    def _journal_superseded(self, writer) -> None:
-        """A newer learner of this process opened the journal (its commit holds the file now)."""
-        if self._journal is writer:
-            self.journal_error = self._taken_over_message(writer, len(self._pending))
+    # ------------------------------------------------------------------ writing
+    def write(self, event: Event, seq: int, target_seq: int | None) -> None:
+        """Journal ``event`` (just recorded in the book) durably, or keep it pending and say so.
 
-    def _journal_write(self, record: dict) -> None:
-        """Write ``record`` (and any earlier unsaved ones) durably, or keep it pending and say so.
-
-        If another session took the journal over, the event just recorded is
-        reverted and :class:`~alwidget.errors.JournalLockedError` raised: no
-        event is ever accepted that cannot be saved there.
+        Called through the book's ``on_record`` hook. Nothing happens while no
+        journal is open. If another session took the journal over, the event
+        is reverted in the book and :class:`~alwidget.errors.JournalLockedError`
+        raised: no event is ever accepted that cannot be saved there.
         """
-        if self._journal.taken_over_by is not None:
-            self._revert_last_event(record)
-            raise JournalLockedError(self._taken_over_message(self._journal, len(self._pending)))
+        if self._writer is None:
+            return
+        record = self.record_of(event, seq, target_seq)
+        if self._writer.taken_over_by is not None:
+            self._book.revert_last(record["seq"], record.get("target"))
+            raise JournalLockedError(self._taken_over_message(self._writer, len(self._pending)))
         self._pending.append(_journal.encode(record))
-        self._flush_pending(stacklevel=5)
+        self._flush(stacklevel=6)
 
-    def _flush_pending(self, stacklevel: int, warn: bool = True) -> None:
+    def _flush(self, stacklevel: int, warn: bool = True) -> None:
         try:
             while self._pending:
-                self._journal.append(self._pending[0])
+                self._writer.append(self._pending[0])
                 self._pending.pop(0)
         except OSError as exc:
-            first = self.journal_error is None
-            self.journal_error = (
-                f"labels are NOT being saved to {self._journal.path}: {exc.strerror or exc}. "
+            first = self.error is None
+            self.error = (
+                f"labels are NOT being saved to {self._writer.path}: {exc.strerror or exc}. "
                 f"{len(self._pending)} event(s) are kept in memory and will be written when the disk accepts them; "
                 "free space or fix permissions, or export_labels() elsewhere"
             )
             if first and warn:
-                warnings.warn(self.journal_error, JournalWarning, stacklevel=stacklevel)
+                warnings.warn(self.error, JournalWarning, stacklevel=stacklevel)
         else:
-            self.journal_error = None
+            self.error = None
 
-    def _revert_last_event(self, record: dict) -> None:
-        """Undo the effect of the event just recorded (``record`` is its journal record)."""
-        event = self._ledger.pop_last()
-        self._next_seq = record["seq"]
-        if event.kind in ("teach", "relabel", "skip", "unsure"):
-            _, idx, prev, _ = self._ledger.pop_undoable()
-            self._set_codes(idx, prev)
-        elif event.kind == "undo":
-            reverted = self._ledger[event.target]
-            idx = np.asarray(reverted.indices, dtype=np.int64)
-            prev = self._codes[idx].copy()
-            if reverted.kind in ("teach", "relabel"):
-                self._set_codes(idx, np.array([self._code[c] for c in reverted.labels], dtype=np.int32))
-            else:
-                self._set_codes(idx, _SKIPPED if reverted.kind == "skip" else _UNSURE)
-            self._ledger.push_undoable(UndoEntry(event.target, idx, prev, record["target"]))
-        elif event.kind == "add_class":
-            del self._code[self._classes.pop()]
-        self._label_version += 1  # counters only grow: caches see "changed" and recompute the same state
-        self._version += 1
-
-    def _check_header(self, header: dict, path) -> None:
-        id_kind = "index" if self._ids is None else "clip"
-        if header.get("ids") != id_kind:
-            msg = (
-                f"the journal {path} identifies clips by {header.get('ids')!r} but this learner by {id_kind!r}; "
-                + ("pass ids=dataset.clip_ids" if id_kind == "index" else "build the learner without ids")
-            )
-            raise JournalError(msg)
-        if header.get("dim") != self._pool.dim or (id_kind == "index" and header.get("n_pool") != self.n_pool):
-            msg = (
-                f"the journal {path} was written for a pool of {header.get('n_pool')} clips x {header.get('dim')} "
-                f"features, but this learner has {self.n_pool} x {self._pool.dim}: a journal from a different "
-                "dataset? Use the same embeddings, or pass ids= to match clips by id"
-            )
-            raise JournalError(msg)
-
-    def _check_journal_ids(self, records: list[dict], path) -> None:
-        """Refuse a journal none of whose clips are in this pool (before changing anything)."""
-        kinds = ("teach", "relabel", "skip", "unsure")
-        ids = [i for r in records if r.get("kind") in kinds for i in r.get("ids", [])]
-        found, missing = self._lookup_ids(ids)
-        if ids and not found:
-            msg = (
-                f"none of the {len(ids)} clips in the journal {path} are in this pool "
-                f"(e.g. {missing[0]!r}): a journal from a different dataset?"
-            )
-            raise JournalError(msg)
-
-    def _check_headless(self, records: list[dict], path) -> None:
-        """A journal without a readable header: check its clips against the pool as far as they allow."""
-        if self._ids is not None:
-            return  # clip ids: a folder may change; _check_journal_ids refuses a journal with none of them
-        for r in records:
-            if r.get("kind") not in ("teach", "relabel", "skip", "unsure"):
-                continue
-            for i in r.get("ids", []):
-                if type(i) is not int or not 0 <= i < self.n_pool:
-                    msg = (
-                        f"the journal {path} has no readable header, and it refers to clip {i!r}, which this pool "
-                        f"of {self.n_pool} clips does not have: a journal from a different dataset? Use the same "
-                        "embeddings, or another journal file"
-                    )
-                    raise JournalError(msg)
-
-    def _replay(self, contents, path) -> list[str]:
-        """Apply the journal's records to this (fresh) learner; return problems found."""
-        problems: list[str] = []
-        missing: list = []
-        applied: set[int] = set()
-        for rec in contents.records:
-            kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
-            try:
-                if kind in ("teach", "relabel", "skip", "unsure"):
-                    found, gone = self._lookup_ids(rec["ids"])
-                    missing += gone
-                    if not found:
-                        continue
-                    mode = rec.get("mode", "active")
-                    if mode not in LABEL_MODES:  # a newer alwidget's mode: keep the label, call it active
-                        problems.append(f"{path}: event {seq} has an unknown mode {mode!r}; it was read as 'active'")
-                        mode = "active"
-                    if kind in ("teach", "relabel"):
-                        keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
-                        names = [rec["labels"][i] for i in keep]
-                        for name in names:
-                            if name not in self._code:
-                                self._add_class(name, t=t, seq=seq)
-                        apply = self._teach if kind == "teach" else self._relabel
-                        apply(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
-                    elif kind == "skip":
-                        self._skip(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
-                    else:
-                        self._unsure(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
-                    applied.add(seq)
-                elif kind == "undo":
-                    target = rec["target"]
-                    if target not in applied:
-                        continue  # its event was lost or its clips are gone: nothing to revert
-                    if self._ledger.last_undoable_seq() != target:
-                        problems.append(f"{path}: undo of event {target} does not match the history; it was skipped")
-                        continue
-                    self._undo(t=t, seq=seq)
-                    applied.discard(target)
-                elif kind == "add_class":
-                    if rec["labels"][0] not in self._code:
-                        self._add_class(rec["labels"][0], t=t, seq=seq)
-                else:
-                    problems.append(f"{path}: unknown event kind {kind!r} (event {seq}); it was skipped")
-            except (AlwidgetError, KeyError, TypeError, IndexError) as exc:
-                problems.append(f"{path}: event {seq} ({kind}) could not be applied and was skipped: {exc}")
-        if missing:
-            shown = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
-            problems.append(f"{path}: {len(missing)} labelled or skipped clip(s) are no longer in the pool: {shown}")
-        return problems
-
-    @classmethod
-    def from_journal(cls, path, embeddings, *, classes=None, ids=None, **kwargs):
-        """A learner rebuilt from the journal at ``path`` (which it keeps appending to).
-
-        ``classes`` defaults to those recorded in the journal; other keyword
-        arguments go to :class:`ActiveLearner`.
-        """
-        path = _journal.check_path(path)
-        if classes is None:
-            header = _journal.read(path).header if path.exists() else None
-            if header is None:
-                msg = f"{path} has no readable journal header; pass classes= explicitly"
-                raise JournalError(msg)
-            classes = header["classes"]
-        return cls(embeddings, classes, ids=ids, journal=path, **kwargs)
-
+    # ------------------------------------------------------------------ export and import
     def export_labels(self, path) -> None:
         """Write every label to ``path``: CSV (``id,index,label,mode``) or, for ``.json``, JSON.
 
@@ -408,50 +334,12 @@ class PersistenceMixin:
         a replaced one keeps its own, as with the other writers
         (:mod:`alwidget.export`).
         """
-        from alwidget.export import _check_path, _file_mode, _unencodable
-
-        path = _check_path(path)
+        book = self._book
         with self._lock:
-            labels = self.labels
-            modes = self.label_modes
-            unsure = self.unsure_idx.tolist()
-        rows = [{"id": self._id(i), "index": i, "label": c, "mode": modes.get(i, "active")} for i, c in labels.items()]
-        rows += [{"id": self._id(i), "index": i, "label": "", "mode": "unsure"} for i in unsure]
-        rows.sort(key=lambda r: r["index"])
-        if not path.parent.is_dir():
-            msg = (
-                f"cannot export labels to {path}: the folder {path.parent} does not exist (or is not a folder); "
-                "create it first, or choose another path"
-            )
-            raise ExportError(msg)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        except UnicodeEncodeError as exc:  # a lone surrogate in the path
-            raise _unencodable(exc, f"labels to {path}") from None
-        except OSError as exc:
-            msg = f"cannot export labels to {path}: {exc.strerror or exc} in the folder {path.parent}"
-            raise ExportError(msg) from None
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                if path.suffix.lower() == ".json":
-                    json.dump({"classes": self.classes, "labels": rows}, f, indent=1)
-                else:
-                    w = csv.DictWriter(f, fieldnames=["id", "index", "label", "mode"])
-                    w.writeheader()
-                    w.writerows(rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, _file_mode(path))  # mkstemp creates 0600
-            os.replace(tmp, path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            msg = f"cannot export labels to {path}: {exc.strerror or exc}; nothing was written there"
-            raise ExportError(msg) from None
-        except BaseException as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(exc, UnicodeEncodeError):  # an id or a class name with a lone surrogate, in CSV
-                raise _unencodable(exc, f"labels to {path}") from None
-            raise
+            labels = book.labels
+            modes = book.label_modes
+            unsure = book.unsure_idx.tolist()
+        _write_labels(path, labels, modes, unsure, self._ids, book.classes)
 
     def import_labels(self, path) -> int:
         """Teach the labels in a CSV or JSON export (a warm start); returns how many.
@@ -462,75 +350,265 @@ class PersistenceMixin:
         :meth:`teach` call, so one :meth:`undo` reverts the import. Rows
         answered "unsure" (mode ``unsure``) are not labels and are left out.
         """
-        path = Path(path)
-        try:
-            if path.suffix.lower() == ".json":
-                rows = json.loads(path.read_text(encoding="utf-8"))["labels"]
-            else:
-                with open(path, newline="", encoding="utf-8") as f:
-                    rows = list(csv.DictReader(f))
-            pairs = [(r["id"], r["label"]) for r in rows if r.get("mode") != "unsure"]  # answers, not labels
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
-            raise InvalidInputError(msg) from None
-        for clip, name in pairs:  # before anything changes: ids and labels must be plain values
-            if isinstance(clip, bool) or not isinstance(clip, (str, int)):
-                msg = f"cannot import labels from {path}: clip id {clip!r} is not a string or an integer"
-                raise InvalidInputError(msg)
-            try:
-                check_class_name(name, what="label")
-            except InvalidInputError as exc:
-                msg = f"cannot import labels from {path} (clip {clip!r}): {exc}"
-                raise InvalidInputError(msg) from None
-        ints = self._ids is None or all(isinstance(i, int) for i in self._ids)
-        pairs = list(dict((_coerce(i, ints), _coerce(c, self._classes)) for i, c in pairs).items())
+        pairs = _read_labels(path, self._ids, self._book.classes)
         with self._lock:
-            found, gone = self._lookup_ids([i for i, _ in pairs])
-            gone_set = set(gone)
-            idx, names, conflicts = [], [], []
-            for (clip, name), i in zip([p for p in pairs if p[0] not in gone_set], found):
-                if self._codes[i] >= 0:
-                    if self._classes[self._codes[i]] != name:
-                        conflicts.append(clip)
-                    continue
-                idx.append(i)
-                names.append(check_class_name(name, what="label"))
-            for name in dict.fromkeys(names):
-                if name not in self._code:
-                    self._add_class(name)
-            if idx:
-                self._teach(np.asarray(idx, dtype=np.int64), names, mode="import")
+            n, gone, conflicts = _apply_labels(pairs, self._ids, self._book)
         if gone or conflicts:
             msg = (
                 f"import from {path}: {len(gone)} id(s) not in the pool (e.g. {gone[:3]!r}), "
                 f"{len(conflicts)} clip(s) already labelled differently (e.g. {conflicts[:3]!r}); those were skipped"
             )
-            warnings.warn(msg, JournalWarning, stacklevel=2)
-        return len(idx)
+            warnings.warn(msg, JournalWarning, stacklevel=3)
+        return n
+
+    # ------------------------------------------------------------------ checks and replay
+    def _check_contents(self, contents, path) -> None:
+        """Refuse (before anything changes) a journal this learner must not use or resume from."""
+        if contents.foreign:
+            msg = (
+                f"{path} is not an alwidget journal (it holds no journal record); it was left unchanged. "
+                "Pass the path of a new or existing journal file (e.g. labels.jsonl), not a data file"
+            )
+            raise JournalError(msg)
+        if contents.records and len(self._book.ledger):
+            msg = (
+                f"the journal {path} already holds {len(contents.records)} events and this learner has "
+                f"{len(self._book.ledger)} of its own; resume with a fresh learner, or use a new journal file"
+            )
+            raise JournalError(msg)
+        if contents.header is not None:
+            self._check_header(contents.header, path)
+        elif contents.records:
+            self._check_headless(contents.records, path)
+        self._check_ids(contents.records, path)
+
+    def _check_header(self, header: dict, path) -> None:
+        id_kind, n_pool = self._ids.kind, self._ids.n_pool
+        if header.get("ids") != id_kind:
+            msg = f"the journal {path} identifies clips by {header.get('ids')!r} but this learner by {id_kind!r}; " + (
+                "pass ids=dataset.clip_ids" if id_kind == "index" else "build the learner without ids"
+            )
+            raise JournalError(msg)
+        if header.get("dim") != self._dim or (id_kind == "index" and header.get("n_pool") != n_pool):
+            msg = (
+                f"the journal {path} was written for a pool of {header.get('n_pool')} clips x {header.get('dim')} "
+                f"features, but this learner has {n_pool} x {self._dim}: a journal from a different "
+                "dataset? Use the same embeddings, or pass ids= to match clips by id"
+            )
+            raise JournalError(msg)
+
+    def _check_ids(self, records: list[dict], path) -> None:
+        """Refuse a journal none of whose clips are in this pool (before changing anything)."""
+        ids = [i for r in records if r.get("kind") in _CLIP_EVENTS for i in r.get("ids", [])]
+        found, missing = self._ids.lookup(ids)
+        if ids and not found:
+            msg = (
+                f"none of the {len(ids)} clips in the journal {path} are in this pool "
+                f"(e.g. {missing[0]!r}): a journal from a different dataset?"
+            )
+            raise JournalError(msg)
+
+    def _check_headless(self, records: list[dict], path) -> None:
+        """A journal without a readable header: check its clips against the pool as far as they allow."""
+        if self._ids.given is not None:
+            return  # clip ids: a folder may change; _check_ids refuses a journal with none of them
+        n_pool = self._ids.n_pool
+        for r in records:
+            if r.get("kind") not in _CLIP_EVENTS:
+                continue
+            for i in r.get("ids", []):
+                if type(i) is not int or not 0 <= i < n_pool:
+                    msg = (
+                        f"the journal {path} has no readable header, and it refers to clip {i!r}, which this pool "
+                        f"of {n_pool} clips does not have: a journal from a different dataset? Use the same "
+                        "embeddings, or another journal file"
+                    )
+                    raise JournalError(msg)
+
+    def _replay(self, contents, path) -> list[str]:
+        """Apply the journal's records to the book (a fresh learner's); return problems found."""
+        book = self._book
+        problems: list[str] = []
+        missing: list = []
+        applied: set[int] = set()
+        for rec in contents.records:
+            kind, seq, t = rec.get("kind"), rec.get("seq"), rec.get("t")
+            try:
+                if kind in _CLIP_EVENTS:
+                    found, gone = self._ids.lookup(rec["ids"])
+                    missing += gone
+                    if not found:
+                        continue
+                    mode = rec.get("mode", "active")
+                    if mode not in LABEL_MODES:  # a newer alwidget's mode: keep the label, call it active
+                        problems.append(f"{path}: event {seq} has an unknown mode {mode!r}; it was read as 'active'")
+                        mode = "active"
+                    if kind in ("teach", "relabel"):
+                        keep = [i for i, c in enumerate(rec["ids"]) if c not in gone]
+                        names = [rec["labels"][i] for i in keep]
+                        for name in names:
+                            if name not in book.code:
+                                book.add_class(name, t=t, seq=seq)
+                        apply = book.teach if kind == "teach" else book.relabel
+                        apply(np.asarray(found, dtype=np.int64), names, t=t, seq=seq, mode=mode)
+                    elif kind == "skip":
+                        book.skip(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
+                    else:
+                        book.unsure(np.asarray(found, dtype=np.int64), t=t, seq=seq, mode=mode)
+                    applied.add(seq)
+                elif kind == "undo":
+                    target = rec["target"]
+                    if target not in applied:
+                        continue  # its event was lost or its clips are gone: nothing to revert
+                    if book.ledger.last_undoable_seq() != target:
+                        problems.append(f"{path}: undo of event {target} does not match the history; it was skipped")
+                        continue
+                    book.undo(t=t, seq=seq)
+                    applied.discard(target)
+                elif kind == "add_class":
+                    if rec["labels"][0] not in book.code:
+                        book.add_class(rec["labels"][0], t=t, seq=seq)
+                else:
+                    problems.append(f"{path}: unknown event kind {kind!r} (event {seq}); it was skipped")
+            except (AlwidgetError, KeyError, TypeError, IndexError) as exc:
+                problems.append(f"{path}: event {seq} ({kind}) could not be applied and was skipped: {exc}")
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            problems.append(f"{path}: {len(missing)} labelled or skipped clip(s) are no longer in the pool: {shown}")
+        return problems
+
+
+def _record_callback(ref: weakref.ref):
+    """The book's ``on_record`` hook: journal each new event (holds the link weakly, so no cycle keeps it)."""
+
+    def on_record(event: Event, seq: int, target_seq: int | None) -> None:
+        link = ref()
+        if link is not None:
+            link.write(event, seq, target_seq)
+
+    return on_record
 
 
 def _takeover_callback(ref: weakref.ref):
-    """What a journal's watcher calls when another process asks for it (holds the learner weakly)."""
+    """What a journal's watcher calls when another process asks for it (holds the link weakly)."""
 
     def on_takeover(writer, pid: int, token: str) -> None:
-        learner = ref()
-        if learner is None:
+        link = ref()
+        if link is None:
             writer.close_for_takeover(pid, token)
         else:
-            learner._journal_taken_over(writer, pid, token)
+            link.taken_over(writer, pid, token)
 
     return on_takeover
 
 
 def _superseded_callback(ref: weakref.ref):
-    """What a journal calls when a newer writer of this process adopts it (holds the learner weakly)."""
+    """What a journal calls when a newer writer of this process adopts it (holds the link weakly)."""
 
     def on_superseded(writer) -> None:
-        learner = ref()
-        if learner is not None:
-            learner._journal_superseded(writer)
+        link = ref()
+        if link is not None:
+            link.superseded(writer)
 
     return on_superseded
+
+
+# ---------------------------------------------------------------------- export and import
+def _write_labels(path, labels: dict, modes: dict, unsure: list, ids: ClipIds, classes: list) -> None:
+    """Write ``labels`` (``{index: name}``), their ``modes`` and the ``unsure`` clips to ``path`` atomically.
+
+    See :meth:`ActiveLearner.export_labels <alwidget.ActiveLearner.export_labels>`.
+    """
+    from alwidget.export import _check_path, _file_mode, _unencodable
+
+    path = _check_path(path)
+    rows = [{"id": ids.of(i), "index": i, "label": c, "mode": modes.get(i, "active")} for i, c in labels.items()]
+    rows += [{"id": ids.of(i), "index": i, "label": "", "mode": "unsure"} for i in unsure]
+    rows.sort(key=lambda r: r["index"])
+    if not path.parent.is_dir():
+        msg = (
+            f"cannot export labels to {path}: the folder {path.parent} does not exist (or is not a folder); "
+            "create it first, or choose another path"
+        )
+        raise ExportError(msg)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except UnicodeEncodeError as exc:  # a lone surrogate in the path
+        raise _unencodable(exc, f"labels to {path}") from None
+    except OSError as exc:
+        msg = f"cannot export labels to {path}: {exc.strerror or exc} in the folder {path.parent}"
+        raise ExportError(msg) from None
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            if path.suffix.lower() == ".json":
+                json.dump({"classes": list(classes), "labels": rows}, f, indent=1)
+            else:
+                w = csv.DictWriter(f, fieldnames=["id", "index", "label", "mode"])
+                w.writeheader()
+                w.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        msg = f"cannot export labels to {path}: {exc.strerror or exc}; nothing was written there"
+        raise ExportError(msg) from None
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, UnicodeEncodeError):  # an id or a class name with a lone surrogate, in CSV
+            raise _unencodable(exc, f"labels to {path}") from None
+        raise
+
+
+def _read_labels(path, ids: ClipIds, classes: list) -> list[tuple]:
+    """``[(clip id, class name)]`` of an export_labels file, checked, unsure rows left out, last row per id kept."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".json":
+            rows = json.loads(path.read_text(encoding="utf-8"))["labels"]
+        else:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        pairs = [(r["id"], r["label"]) for r in rows if r.get("mode") != "unsure"]  # answers, not labels
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        msg = f"cannot read labels from {path}: {exc}; expected an export_labels() CSV (id,label) or JSON"
+        raise InvalidInputError(msg) from None
+    for clip, name in pairs:  # before anything changes: ids and labels must be plain values
+        if isinstance(clip, bool) or not isinstance(clip, (str, int)):
+            msg = f"cannot import labels from {path}: clip id {clip!r} is not a string or an integer"
+            raise InvalidInputError(msg)
+        try:
+            check_class_name(name, what="label")
+        except InvalidInputError as exc:
+            msg = f"cannot import labels from {path} (clip {clip!r}): {exc}"
+            raise InvalidInputError(msg) from None
+    ints = ids.given is None or all(isinstance(i, int) for i in ids.given)
+    return list(dict((_coerce(i, ints), _coerce(c, classes)) for i, c in pairs).items())
+
+
+def _apply_labels(pairs: list[tuple], ids: ClipIds, book: LabelBook) -> tuple[int, list, list]:
+    """Teach ``pairs`` of :func:`_read_labels` in ``book`` as one event (the caller locks).
+
+    Returns ``(number taught, ids not in the pool, ids of clips labelled otherwise)``;
+    clips already labelled are left alone, unknown class names added.
+    """
+    found, gone = ids.lookup([i for i, _ in pairs])
+    gone_set = set(gone)
+    idx, names, conflicts = [], [], []
+    for (clip, name), i in zip([p for p in pairs if p[0] not in gone_set], found):
+        if book.codes[i] >= 0:
+            if book.classes[book.codes[i]] != name:
+                conflicts.append(clip)
+            continue
+        idx.append(i)
+        names.append(check_class_name(name, what="label"))
+    for name in dict.fromkeys(names):
+        if name not in book.code:
+            book.add_class(name)
+    if idx:
+        book.teach(np.asarray(idx, dtype=np.int64), names, mode="import")
+    return len(idx), gone, conflicts
 
 
 _ASCII_INTEGER = re.compile(r"-?[0-9]+")  # as export_labels writes an integer; str.isdigit() also takes "²"

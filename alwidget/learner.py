@@ -1,64 +1,60 @@
-"""The active-learning pool: labels, skips, undo, model and queries."""
+"""The active-learning pool: labels, skips, undo, model and queries.
+
+:class:`ActiveLearner` is a facade over the parts it holds: a
+:class:`~alwidget._pool.Pool` (the embeddings), a
+:class:`~alwidget._labels.LabelBook` (every clip's state, the classes and
+the history), a :class:`~alwidget._scoring.PoolScorer` (probabilities,
+caches, the candidate window) and a :class:`~alwidget._persistence.JournalLink`.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Hashable, Iterable
+import functools
+from collections.abc import Hashable
 
 import numpy as np
 
+from alwidget import _journal
 from alwidget import strategies as _strategies
-from alwidget._ledger import Event, LabelLedger
-from alwidget._persistence import PersistenceMixin
+from alwidget._delegate import forward_method, forward_property
+from alwidget._labels import LabelBook
+from alwidget._learner_checks import (
+    check_dataset,
+    check_ids,
+    check_labels,
+    check_mode,
+    check_seed,
+    check_true_labels,
+)
+from alwidget._ledger import Event
+from alwidget._persistence import ClipIds, JournalLink, journal_classes
+from alwidget._pool import Pool
+from alwidget._scoring import PoolScorer
 from alwidget._validation import (
-    LABEL_MODES,
+    LABEL_MODES,  # noqa: F401  (re-exported: alwidget.learner.LABEL_MODES)
     check_class_name,
     check_classes,
     check_device,
     check_embeddings,
-    check_index,
     check_indices,
     check_positive_int,
 )
 from alwidget.errors import (
-    AlreadyLabeledError,
     InvalidInputError,
     NotEnoughLabelsError,
     NothingToUndoError,
-    PoolExhaustedError,
     UnknownClassError,
 )
-from alwidget._graph import PoolGraph, sample_rows
-from alwidget._pool import (
-    _EXACT_SCORE_VALUES,
-    _SCORE_CHUNK,
-    _SUBSET_STREAM,
-    CandidateWindow,
-    Pool,
-    gather_rows,
-    pool_blocks,
-    sample_candidates,
-)
-from alwidget.models import (
-    _TorchClassifier,
-    fit_model,
-    make_model,
-    predict_proba_with,
-)
+from alwidget.models import fit_model, make_model
 
 __all__ = ["ActiveLearner", "Event"]
 
-_UNLABELED = -1
-_SKIPPED = -2
-_UNSURE = -3  # answered "unsure": never trained on, never asked again (until taught)
-_COLD_START_SAMPLE = 20_000  # cold-start diversity is computed on a random sample of this many candidates
 # a query scores every candidate up to this many, a seeded random subset of this many above
 # (ActiveLearner(candidates=...)); see benchmarks/README.md, "Ten million windows"
 _MAX_CANDIDATES = 20_000
 
 
-class ActiveLearner(PersistenceMixin):
+class ActiveLearner:
     """Pool-based active learner over fixed embeddings.
 
     Parameters
@@ -144,48 +140,33 @@ class ActiveLearner(PersistenceMixin):
         dataset=None,
     ):
         self._pool = Pool(check_embeddings(embeddings, allow_float16=True))  # float16/float32, memory-mapped: no copy
-        self._classes = check_classes(classes)
-        self._code = {c: i for i, c in enumerate(self._classes)}
+        self._book = LabelBook(len(self._pool), check_classes(classes))
         _strategies.get(strategy)  # fail now, not at the first query
         check_device(device)  # fail now, not at the first fit
         make_model(model, seed=0, device=device)
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            msg = f"seed must be a non-negative integer, got {seed!r}"
-            raise InvalidInputError(msg)
+        seed = check_seed(seed)
         self.strategy = strategy
         self.model = model
-        self.seed = int(seed)
+        self.seed = seed
         self.device = device
         self.n_committee = check_positive_int(n_committee, "n_committee")
         self.candidates = None if candidates is None else check_positive_int(candidates, "candidates")
-        self.dataset = _check_dataset(dataset, len(self._pool))
+        self.dataset = check_dataset(dataset, len(self._pool))
         if ids is None and dataset is not None:
             ids = dataset.clip_ids
-        self._ids = _check_ids(ids, len(self._pool))
-        self._index_of_id: dict | None = None
-
-        self._codes = np.full(len(self._pool), _UNLABELED, dtype=np.int32)
-        self._tally: dict[int, int] = {}  # code -> number of clips with it, for every code but _UNLABELED
-        self._ledger = LabelLedger()  # the history and its undo stack
-        self._label_version = 0  # bumps whenever the training set or the classes change
-        self._version = 0  # bumps on every change
-        self._lock = threading.RLock()
+        self._ids = ClipIds(check_ids(ids, len(self._pool)), len(self._pool))
+        # the book's arrays, changed in place by the book only: read here
+        self._codes, self._classes, self._code = self._book.codes, self._book.classes, self._book.code
+        self._lock = self._book.lock
+        self._scorer = PoolScorer(self._pool, self._book)
 
         self.model_ = None
         self.model_version_ = 0
         self.n_labels_fit_ = 0
         self._fit_label_version = -1
         self._fit_n_classes = 0
-        self._proba_cache: tuple[int, np.ndarray] | None = None
-        self._subset_cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (fit version, rows, proba)
-        self._window: CandidateWindow | None = None  # candidates of a large pool (built at its first query)
-        self._committee: tuple[int, list] | None = None
-        self._graphs: dict[tuple[int, int], PoolGraph] = {}  # (n_neighbors, max_nodes) -> graph, for "spread"
 
-        self._journal = None  # a _journal.JournalWriter while journaling
-        self._pending: list[bytes] = []  # journal lines not yet on disk (disk full, read-only, ...)
-        self.journal_error: str | None = None
-        self._next_seq = 0
+        self._link = JournalLink(self._book, self._ids, self._pool.dim)
         if journal is not None:
             self.open_journal(journal)
 
@@ -208,21 +189,9 @@ class ActiveLearner(PersistenceMixin):
         """
         return self._pool
 
-    def label_codes(self) -> np.ndarray:
-        """A copy of every clip's state, int32 ``(n_pool,)``: a class code (>= 0, an index into
-        :attr:`classes`), -1 open, -2 skipped, -3 unsure. Taken under the learner's lock, so it is
-        one consistent snapshot while other threads label."""
-        with self._lock:
-            return self._codes.copy()
-
-    def labeled_snapshot(self) -> tuple[np.ndarray, np.ndarray, list]:
-        """``(indices, codes, classes)`` of the labelled clips, taken together under the lock.
-
-        ``indices`` int64 ``(m,)`` ascending, ``codes`` int64 ``(m,)`` into ``classes``.
-        """
-        with self._lock:
-            lab = np.flatnonzero(self._codes >= 0)
-            return lab, self._codes[lab].astype(np.int64), list(self._classes)
+    # the labels: every clip's state, the classes and the history live in the book (alwidget._labels)
+    label_codes = forward_method("_book", LabelBook, "label_codes", "ActiveLearner")
+    labeled_snapshot = forward_method("_book", LabelBook, "labeled_snapshot", "ActiveLearner")
 
     @property
     def classes(self) -> list:
@@ -234,116 +203,28 @@ class ActiveLearner(PersistenceMixin):
         """Number of clips in the pool."""
         return len(self._pool)
 
-    @property
-    def labeled_idx(self) -> np.ndarray:
-        """Indices of labelled clips, ascending, int64."""
-        return np.flatnonzero(self._codes >= 0)
-
-    @property
-    def unlabeled_idx(self) -> np.ndarray:
-        """Indices of clips neither labelled nor skipped, ascending, int64."""
-        return np.flatnonzero(self._codes == _UNLABELED)
-
-    @property
-    def skipped_idx(self) -> np.ndarray:
-        """Indices of skipped clips, ascending, int64."""
-        return np.flatnonzero(self._codes == _SKIPPED)
-
-    @property
-    def unsure_idx(self) -> np.ndarray:
-        """Indices of clips answered "unsure" (:meth:`unsure`), ascending, int64."""
-        return np.flatnonzero(self._codes == _UNSURE)
-
-    def is_labeled(self, i: int) -> bool:
-        """Whether clip ``i`` has a label (O(1), for click paths)."""
-        return bool(self._codes[check_index(i, self.n_pool)] >= 0)
-
-    def is_unlabeled(self, i: int) -> bool:
-        """Whether clip ``i`` is neither labelled nor skipped (O(1), for click paths)."""
-        return bool(self._codes[check_index(i, self.n_pool)] == _UNLABELED)
-
-    def is_unsure(self, i: int) -> bool:
-        """Whether clip ``i`` was answered "unsure" (O(1), for click paths)."""
-        return bool(self._codes[check_index(i, self.n_pool)] == _UNSURE)
-
-    @property
-    def labels(self) -> dict:
-        """``{index: class name}`` for every labelled clip."""
-        with self._lock:
-            idx = self.labeled_idx
-            codes = self._codes[idx]
-        return {int(i): self._classes[c] for i, c in zip(idx, codes)}
-
-    @property
-    def n_labeled(self) -> int:
-        """Number of labelled clips (O(classes): no scan of the pool)."""
-        return sum(k for c, k in self._tally.items() if c >= 0)
-
-    @property
-    def n_skipped(self) -> int:
-        """Number of skipped clips (O(1))."""
-        return self._tally.get(_SKIPPED, 0)
-
-    @property
-    def n_unsure(self) -> int:
-        """Number of clips answered "unsure" (O(1))."""
-        return self._tally.get(_UNSURE, 0)
-
-    @property
-    def answered_idx(self) -> np.ndarray:
-        """Indices of clips labelled, skipped or answered "unsure", ascending, int64."""
-        return np.flatnonzero(self._codes != _UNLABELED)
-
-    def label_of(self, i: int):
-        """The class name of clip ``i``, or None if it has no label (O(1), for click paths)."""
-        code = int(self._codes[check_index(i, self.n_pool)])
-        return self._classes[code] if code >= 0 else None
-
-    def label_counts(self) -> dict:
-        """``{class name: number of labelled clips}`` over all classes (O(classes))."""
-        return {c: self._tally.get(k, 0) for k, c in enumerate(self._classes)}
-
-    def _set_codes(self, idx: np.ndarray, codes) -> None:
-        """``self._codes[idx] = codes``, keeping the per-code tally (``idx`` distinct)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        old = self._codes[idx]
-        self._codes[idx] = codes
-        for values, sign in ((old, -1), (self._codes[idx], 1)):
-            found, counts = np.unique(values, return_counts=True)
-            for c, k in zip(found.tolist(), counts.tolist()):
-                if c != _UNLABELED:
-                    left = self._tally.get(c, 0) + sign * k
-                    if left:
-                        self._tally[c] = left
-                    else:
-                        self._tally.pop(c, None)
-
-    @property
-    def history(self) -> tuple[Event, ...]:
-        """Every teach, skip, undo and add_class so far, oldest first."""
-        return self._ledger.events
-
-    def live_events(self, upto: int | None = None) -> list[tuple[int, Event]]:
-        """``[(position in history, event)]`` of the events in force among the first ``upto`` (default all).
-
-        Undo resolved: undo events and the events they reverted are left out
-        (:meth:`alwidget._ledger.LabelLedger.live`); ``add_class`` events stay.
-        """
-        with self._lock:
-            return self._ledger.live(upto)
-
-    @property
-    def label_modes(self) -> dict:
-        """``{index: mode}`` for every labelled clip: how it was found (see :data:`LABEL_MODES`)."""
-        with self._lock:
-            modes = self._ledger.label_modes()
-            labelled = set(self.labeled_idx.tolist())
-        return {i: m for i, m in modes.items() if i in labelled}
+    labeled_idx = forward_property("_book", LabelBook, "labeled_idx")
+    unlabeled_idx = forward_property("_book", LabelBook, "unlabeled_idx")
+    skipped_idx = forward_property("_book", LabelBook, "skipped_idx")
+    unsure_idx = forward_property("_book", LabelBook, "unsure_idx")
+    is_labeled = forward_method("_book", LabelBook, "is_labeled", "ActiveLearner")
+    is_unlabeled = forward_method("_book", LabelBook, "is_unlabeled", "ActiveLearner")
+    is_unsure = forward_method("_book", LabelBook, "is_unsure", "ActiveLearner")
+    labels = forward_property("_book", LabelBook, "labels")
+    n_labeled = forward_property("_book", LabelBook, "n_labeled")
+    n_skipped = forward_property("_book", LabelBook, "n_skipped")
+    n_unsure = forward_property("_book", LabelBook, "n_unsure")
+    answered_idx = forward_property("_book", LabelBook, "answered_idx")
+    label_of = forward_method("_book", LabelBook, "label_of", "ActiveLearner")
+    label_counts = forward_method("_book", LabelBook, "label_counts", "ActiveLearner")
+    history = forward_property("_book", LabelBook, "history")
+    live_events = forward_method("_book", LabelBook, "live_events", "ActiveLearner")
+    label_modes = forward_property("_book", LabelBook, "label_modes")
 
     @property
     def version(self) -> int:
         """A counter that changes whenever the learner's state changes."""
-        return self._version
+        return self._book.version
 
     def __repr__(self) -> str:
         return (
@@ -374,50 +255,21 @@ class ActiveLearner(PersistenceMixin):
             the learner is unchanged after a rejected call.
         """
         idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
-        names = self._check_labels(labels, len(idx))
-        mode = _check_mode(mode)
+        names = check_labels(labels, len(idx), self._code, self._classes)
+        mode = check_mode(mode)
         if len(idx) == 0:  # an empty batch (e.g. every search hit held out): nothing to record
             return
         with self._lock:
-            self._teach(idx, names, mode=mode)
-
-    def _teach(
-        self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None, mode: str = "active"
-    ) -> None:
-        prev = self._codes[idx].copy()
-        done = prev >= 0
-        if done.any():
-            i = int(idx[done][0])
-            msg = (
-                f"clip {i} is already labelled {self._classes[prev[done][0]]!r}; "
-                "call undo() to revert the last label first"
-            )
-            raise AlreadyLabeledError(msg)
-        self._set_codes(idx, np.array([self._code[c] for c in names], dtype=np.int32))
-        event = Event("teach", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
-        self._record(event, idx, prev, seq=seq)
+            self._book.teach(idx, names, mode=mode)
 
     def skip(self, idx, *, mode: str = "active") -> None:
         """Set clip(s) ``idx`` aside: they are never queried again (until undone)."""
         idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
-        mode = _check_mode(mode)
+        mode = check_mode(mode)
         if len(idx) == 0:  # an empty batch: nothing to record
             return
         with self._lock:
-            self._skip(idx, mode=mode)
-
-    def _skip(self, idx: np.ndarray, t: float | None = None, seq: int | None = None, mode: str = "active") -> None:
-        prev = self._codes[idx].copy()
-        if (prev >= 0).any():
-            i = int(idx[prev >= 0][0])
-            msg = f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r} and cannot be skipped"
-            raise AlreadyLabeledError(msg)
-        if (prev == _SKIPPED).any():
-            msg = f"clip {int(idx[prev == _SKIPPED][0])} is already skipped"
-            raise InvalidInputError(msg)
-        self._set_codes(idx, _SKIPPED)
-        event = Event("skip", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
-        self._record(event, idx, prev, seq=seq)
+            self._book.skip(idx, mode=mode)
 
     def relabel(self, idx, labels, *, mode: str = "review") -> None:
         """Change the label of labelled clip(s) ``idx`` (e.g. after a label review); undoable.
@@ -431,24 +283,12 @@ class ActiveLearner(PersistenceMixin):
             Recorded with the new labels (see :attr:`label_modes`).
         """
         idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
-        names = self._check_labels(labels, len(idx))
-        mode = _check_mode(mode)
+        names = check_labels(labels, len(idx), self._code, self._classes)
+        mode = check_mode(mode)
         if len(idx) == 0:  # an empty batch: nothing to record
             return
         with self._lock:
-            self._relabel(idx, names, mode=mode)
-
-    def _relabel(
-        self, idx: np.ndarray, names: list, t: float | None = None, seq: int | None = None, mode: str = "review"
-    ) -> None:
-        prev = self._codes[idx].copy()
-        if (prev < 0).any():
-            i = int(idx[prev < 0][0])
-            msg = f"clip {i} has no label to change; give it one with teach({i}, ...)"
-            raise InvalidInputError(msg)
-        self._set_codes(idx, np.array([self._code[c] for c in names], dtype=np.int32))
-        event = Event("relabel", tuple(int(i) for i in idx), tuple(names), time=t or time.time(), mode=mode)
-        self._record(event, idx, prev, seq=seq)
+            self._book.relabel(idx, names, mode=mode)
 
     def unsure(self, idx, *, mode: str = "active") -> None:
         """Answer "unsure" for clip(s) ``idx``.
@@ -462,27 +302,11 @@ class ActiveLearner(PersistenceMixin):
         "unsure" too, which withdraws its label.
         """
         idx, _ = check_indices(idx, self.n_pool, allow_empty=True)
-        mode = _check_mode(mode)
+        mode = check_mode(mode)
         if len(idx) == 0:  # an empty batch: nothing to record
             return
         with self._lock:
-            self._unsure(idx, mode=mode)
-
-    def _unsure(self, idx: np.ndarray, t: float | None = None, seq: int | None = None, mode: str = "active") -> None:
-        prev = self._codes[idx].copy()
-        if (prev >= 0).any() and mode != "review":
-            i = int(idx[prev >= 0][0])
-            msg = (
-                f"clip {i} is already labelled {self._classes[prev[prev >= 0][0]]!r}; undo() that label first, "
-                "or withdraw it in a label review (mode='review')"
-            )
-            raise AlreadyLabeledError(msg)
-        if (prev == _UNSURE).any():
-            msg = f"clip {int(idx[prev == _UNSURE][0])} is already answered 'unsure'"
-            raise InvalidInputError(msg)
-        self._set_codes(idx, _UNSURE)
-        event = Event("unsure", tuple(int(i) for i in idx), time=t or time.time(), mode=mode)
-        self._record(event, idx, prev, seq=seq)
+            self._book.unsure(idx, mode=mode)
 
     def undo(self) -> Event:
         """Revert the most recent :meth:`teach`, :meth:`skip` or :meth:`unsure` call as a whole.
@@ -491,18 +315,10 @@ class ActiveLearner(PersistenceMixin):
         caller can bring its clips back.
         """
         with self._lock:
-            if not self._ledger.can_undo():
+            if not self._book.ledger.can_undo():
                 msg = "nothing to undo: no teach or skip is left to revert"
                 raise NothingToUndoError(msg)
-            return self._undo()
-
-    def _undo(self, t: float | None = None, seq: int | None = None) -> Event:
-        pos, idx, prev, target_seq = self._ledger.pop_undoable()
-        event = self._ledger[pos]
-        self._set_codes(idx, prev)
-        undo = Event("undo", event.indices, event.labels, target=pos, time=t or time.time())
-        self._record(undo, target_seq=target_seq, seq=seq)
-        return event
+            return self._book.undo()
 
     def add_class(self, name) -> None:
         """Add a new class name (it gets the next probability column)."""
@@ -511,62 +327,7 @@ class ActiveLearner(PersistenceMixin):
             if name in self._code:
                 msg = f"class {name!r} already exists; classes are {self._classes!r}"
                 raise InvalidInputError(msg)
-            self._add_class(name)
-
-    def _add_class(self, name, t: float | None = None, seq: int | None = None) -> None:
-        self._code[name] = len(self._classes)
-        self._classes.append(name)
-        self._record(Event("add_class", (), (name,), time=t or time.time()), seq=seq)
-
-    def _record(self, event: Event, idx=None, prev=None, *, target_seq=None, seq=None) -> None:
-        """Append ``event`` to the history (and the undo stack), bump versions and journal it.
-
-        ``seq`` is given when replaying a journal (the event is already on disk).
-        """
-        replaying = seq is not None
-        if not replaying:
-            seq = self._next_seq
-        self._next_seq = max(self._next_seq, seq + 1)
-        self._ledger.append(event, idx, prev, seq)
-        reverted = self._ledger[event.target] if event.kind == "undo" else None
-        withdrawn = event.kind == "unsure" and prev is not None and bool((prev >= 0).any())
-        if (
-            event.kind in ("teach", "relabel", "add_class")
-            or withdrawn
-            or (reverted is not None and reverted.kind in ("teach", "relabel", "unsure"))
-        ):
-            self._label_version += 1
-        self._version += 1
-        if not replaying and self._journal is not None:
-            self._journal_write(self._event_record(event, seq, target_seq))
-
-    def _event_record(self, event: Event, seq: int, target_seq: int | None = None) -> dict:
-        record = {"kind": event.kind, "seq": seq, "t": round(event.time, 3)}
-        if event.kind in ("teach", "relabel", "skip", "unsure"):
-            record["idx"] = list(event.indices)
-            record["ids"] = [self._id(i) for i in event.indices]
-        if event.kind in ("teach", "relabel", "add_class"):
-            record["labels"] = list(event.labels)
-        if event.kind in ("teach", "relabel", "skip", "unsure") and event.mode != "active":
-            record["mode"] = event.mode  # absent = "active" (journals written before modes existed)
-        if event.kind == "undo":
-            record["target"] = target_seq
-        return record
-
-    def _check_labels(self, labels, n: int) -> list:
-        if isinstance(labels, (str, bytes, np.str_)) or np.ndim(labels) == 0:
-            labels = [labels] * n
-        else:
-            labels = list(np.asarray(labels, dtype=object).ravel()) if isinstance(labels, np.ndarray) else list(labels)
-        if len(labels) != n:
-            msg = f"got {len(labels)} labels for {n} indices; pass one label per index or a single label"
-            raise InvalidInputError(msg)
-        names = [check_class_name(c, what="label") for c in labels]
-        for c in names:
-            if c not in self._code:
-                msg = f"label {c!r} is not one of the classes {self._classes!r}; add it first with add_class({c!r})"
-                raise UnknownClassError(msg)
-        return names
+            self._book.add_class(name)
 
     # ---------------------------------------------------------------- model
     def features(self, idx) -> np.ndarray:
@@ -576,11 +337,7 @@ class ActiveLearner(PersistenceMixin):
         index outside ``0 .. n_pool - 1`` (negative indices are not wrapped).
         """
         rows, scalar = check_indices(idx, self.n_pool, unique=False, allow_empty=True)
-        return self._features(rows[0] if scalar else rows)
-
-    def _features(self, idx) -> np.ndarray:
-        """:meth:`features` for indices already known to be valid."""
-        return (self._pool.X[idx] - self._pool.mean) / self._pool.scale
+        return self._scorer.features(rows[0] if scalar else rows)
 
     def fit(self) -> ActiveLearner:
         """Train the model on every current label (deterministic for a given seed).
@@ -593,13 +350,13 @@ class ActiveLearner(PersistenceMixin):
             if len(lab) == 0:
                 msg = "no labels yet: teach at least one clip before fitting or predicting"
                 raise NotEnoughLabelsError(msg)
-            version = self._label_version
+            version = self._book.label_version
             y = self._codes[lab].copy()
             k = len(self._classes)
             previous = self.model_
         fresh = make_model(self.model, seed=self.seed, device=self.device)
-        pool = self._pool_for(fresh, lab)
-        model = fit_model(fresh, self._features(lab), y, k, previous=previous, pool=pool)
+        pool = self._scorer.pool_for(fresh, lab, self.seed)
+        model = fit_model(fresh, self._scorer.features(lab), y, k, previous=previous, pool=pool)
         with self._lock:
             if version > self._fit_label_version:
                 self.model_ = model
@@ -609,27 +366,9 @@ class ActiveLearner(PersistenceMixin):
                 self._fit_n_classes = k
         return self
 
-    def _pool_for(self, model, rows: np.ndarray) -> tuple[PoolGraph, np.ndarray] | None:
-        """``(graph, rows)`` for a model that uses the pool (and may on this pool's size), else None."""
-        if not getattr(model, "uses_pool", False):
-            return None
-        if len(self._pool) > int(model.max_nodes) and not model.sample:
-            return None
-        return self._pool_graph(model), rows
-
-    def _pool_graph(self, model) -> PoolGraph:
-        """The k-NN graph of the pool (or of a seeded sample of it) for ``model``, built once and kept."""
-        key = (int(model.n_neighbors), int(model.max_nodes))
-        graph = self._graphs.get(key)
-        if graph is None:
-            rows = sample_rows(len(self._pool), key[1], self.seed)
-            graph = PoolGraph(rows, self._rows_features(rows), key[0])
-            self._graphs[key] = graph  # two threads may both build it: the same graph, one is kept
-        return graph
-
     def _fitted(self):
         """The model for the current labels, fitting first if they changed."""
-        if self._fit_label_version != self._label_version:
+        if self._fit_label_version != self._book.label_version:
             self.fit()
         with self._lock:
             return self.model_, self._fit_label_version, self._fit_n_classes
@@ -646,15 +385,9 @@ class ActiveLearner(PersistenceMixin):
         """
         model, version, k = self._fitted()
         if X is not None:
-            X = check_embeddings(X, name="X", n_features=self._pool.X.shape[1], allow_float16=True)
-            return _check_finite_proba(model, predict_proba_with(model, X, k, self._pool.stats))
-        cache = self._proba_cache
-        if cache is not None and cache[0] == version:
-            return cache[1]
-        proba = _check_finite_proba(model, predict_proba_with(model, self._pool.X, k, self._pool.stats))
-        proba.flags.writeable = False
-        self._proba_cache = (version, proba)
-        return proba
+            X = check_embeddings(X, name="X", n_features=self._pool.dim, allow_float16=True)
+            return self._scorer.proba(model, k, X)
+        return self._scorer.table(model, version, k)
 
     def predict(self, X=None) -> np.ndarray:
         """Most probable class name per row (object array); ``X=None`` = the pool."""
@@ -663,15 +396,12 @@ class ActiveLearner(PersistenceMixin):
 
     def score(self, X, y) -> float:
         """Accuracy (0..1) of the current model on embeddings ``X`` with true labels ``y``."""
-        if isinstance(y, (str, bytes)) or not isinstance(y, Iterable) or (isinstance(y, np.ndarray) and y.ndim == 0):
-            msg = f"y must be a sequence with one true class name per row of X, got {y!r}"
-            raise InvalidInputError(msg)
-        y = list(np.asarray(y, dtype=object).ravel()) if isinstance(y, np.ndarray) else list(y)
-        X = check_embeddings(X, name="X", n_features=self._pool.X.shape[1])
+        y = check_true_labels(y)
+        X = check_embeddings(X, name="X", n_features=self._pool.dim)
         if len(y) != len(X):
             msg = f"X has {len(X)} rows but y has {len(y)} labels"
             raise InvalidInputError(msg)
-        names = self._check_labels(y, len(y))
+        names = check_labels(y, len(y), self._code, self._classes)
         pred = self.predict(X)
         return float(np.mean([p == t for p, t in zip(pred, names)]))
 
@@ -684,28 +414,8 @@ class ActiveLearner(PersistenceMixin):
         ``0 .. n_pool - 1`` (IndexOutOfRangeError otherwise).
         """
         rows = None if candidates is None else check_indices(candidates, self.n_pool, unique=False, allow_empty=True)[0]
-        with self._lock:
-            version = self._label_version
-            lab = self.labeled_idx
-            y = self._codes[lab].copy()
-            k = len(self._classes)
-        if len(lab) == 0:
-            msg = "no labels yet: a committee needs at least one labelled clip"
-            raise NotEnoughLabelsError(msg)
-        if self._committee is None or self._committee[0] != version:
-            Xl = self._features(lab)
-            members = []
-            for m in range(self.n_committee):
-                boot = np.random.default_rng([self.seed, m, len(lab)]).integers(0, len(lab), len(lab))
-                model = make_model(self.model, seed=self.seed + m, device=self.device)
-                pool = self._pool_for(model, lab[boot])
-                members.append(fit_model(model, Xl[boot], y[boot], k, pool=pool))
-            self._committee = (version, members)
-        members = self._committee[1]
-        stats = self._pool.stats
-        # candidates are read once for all members (from the window or, in runs, the pool); the whole pool is streamed
-        X = self._pool.X if rows is None else self._candidate_rows(rows)
-        return np.stack([_check_finite_proba(m, predict_proba_with(m, X, k, stats)) for m in members])
+        make = functools.partial(make_model, self.model, device=self.device)  # make(seed=...): a fresh member
+        return self._scorer.committee_proba(rows, make, self.n_committee, self.seed)
 
     def candidate_proba(self, candidates) -> np.ndarray:
         """Class probabilities ``(m, k)`` float32 of the pool rows ``candidates``.
@@ -719,30 +429,7 @@ class ActiveLearner(PersistenceMixin):
         """
         rows = check_indices(candidates, self.n_pool, unique=False, allow_empty=True)[0]
         model, version, k = self._fitted()
-        cache = self._proba_cache
-        if (cache is not None and cache[0] == version) or self._scores_whole_pool():
-            out = self.predict_proba()[rows]
-            out.flags.writeable = False
-            return out
-        sub = self._subset_cache
-        if sub is not None and sub[0] == version and np.array_equal(sub[1], rows):
-            return sub[2]  # the same query again (another exclude, a prefetch): same subset, same model
-        stats = self._pool.stats
-        # the pool's own precision (as predict_proba): float64 up to _EXACT_SCORE_VALUES values, float32 above
-        exact = self._pool.X.size <= _EXACT_SCORE_VALUES
-        window = self._window
-        proba = None
-        if window is not None:
-            with window.lock:  # another thread's query may not refill the buffer meanwhile
-                where = window.positions(rows)
-                if where is not None:  # the query's own candidates: the window's rows, in memory, scored in one call
-                    proba = predict_proba_with(model, window.buffer, k, stats, exact=exact)[where]
-        if proba is None:
-            proba = predict_proba_with(model, self._pool.X, k, stats, rows=rows, exact=exact)
-        proba = _check_finite_proba(model, proba)
-        proba.flags.writeable = False
-        self._subset_cache = (version, rows, proba)
-        return proba
+        return self._scorer.candidate_proba(model, version, k, rows, self._scores_whole_pool())
 
     def fitted_proba(self, rows) -> np.ndarray | None:
         """Probabilities ``(m, k)`` float32 of pool rows ``rows`` under the last fitted model, never fitting.
@@ -757,12 +444,12 @@ class ActiveLearner(PersistenceMixin):
         rows = check_indices(rows, self.n_pool, unique=False, allow_empty=True)[0]
         with self._lock:
             model, version, k = self.model_, self._fit_label_version, self._fit_n_classes
-            cache = self._proba_cache
+            table = self._scorer.cached_table(version)
         if model is None:
             return None
-        if cache is not None and cache[0] == version:
-            return cache[1][rows]
-        return _check_finite_proba(model, predict_proba_with(model, self._pool.X, k, self._pool.stats, rows=rows))
+        if table is not None:
+            return table[rows]
+        return self._scorer.proba(model, k, self._pool.X, rows=rows)
 
     def class_proba(self, name) -> np.ndarray:
         """Probability of class ``name`` for every pool clip, ``(n_pool,)`` float32.
@@ -796,36 +483,22 @@ class ActiveLearner(PersistenceMixin):
         if code >= k:
             msg = f"class {name!r} was added after the last fit and has no probability yet; teach it first"
             raise NotEnoughLabelsError(msg)
-        cache = self._proba_cache
-        if (cache is not None and cache[0] == version) or self._scores_whole_pool():
-            proba = self.predict_proba()
-            return np.array(proba[:, code]), proba.argmax(axis=1) == code
-        scores = np.empty(self.n_pool, dtype=np.float32)
-        predicted = np.empty(self.n_pool, dtype=bool)
-        stats = self._pool.stats
-        for start, block in pool_blocks(self._pool.X, chunk=_SCORE_CHUNK):
-            proba = _check_finite_proba(model, predict_proba_with(model, block, k, stats, exact=False))
-            scores[start : start + len(block)] = proba[:, code]
-            predicted[start : start + len(block)] = proba.argmax(axis=1) == code
-        return scores, predicted
+        return self._scorer.class_scores(model, version, k, code, self._scores_whole_pool())
 
-    def _candidate_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Raw embeddings ``X[rows]``: from the candidate window when ``rows`` are its candidates."""
-        window = self._window
-        if window is not None:
-            with window.lock:
-                where = window.positions(rows)
-                if where is not None:
-                    return window.buffer[where]
-        return gather_rows(self._pool.X, rows)
+    def _scores_whole_pool(self) -> bool:
+        """Whether queries score the whole pool's table (pools up to ``candidates`` clips)."""
+        return self.n_pool <= self._candidate_limit()
 
     def _candidate_limit(self) -> int:
         limit = _MAX_CANDIDATES if self.candidates is None else self.candidates
         return check_positive_int(limit, "candidates")
 
-    def _scores_whole_pool(self) -> bool:
-        """Whether queries score the whole pool's table (pools up to ``candidates`` clips)."""
-        return self.n_pool <= self._candidate_limit()
+    # the scorer's state under the names tests and benchmarks know
+    _proba_cache = property(lambda self: self._scorer.proba_cache)
+    _window = property(lambda self: self._scorer.window)
+
+    def _pool_graph(self, model):
+        return self._scorer.pool_graph(model, self.seed)
 
     # ---------------------------------------------------------------- search and export
     def similar(
@@ -905,7 +578,7 @@ class ActiveLearner(PersistenceMixin):
             None: a pandas DataFrame when pandas is installed, else a numpy
             structured array; True requires pandas; False always numpy.
         """
-        from alwidget.export import _locate_ids, predictions_table
+        from alwidget.export import predictions_table
 
         proba = np.asarray(self.predict_proba(), dtype=np.float64)
         with self._lock:
@@ -914,13 +587,7 @@ class ActiveLearner(PersistenceMixin):
             unsure = dict.fromkeys(self.unsure_idx.tolist(), "unsure")
         n = self.n_pool
         ids = self.ids
-        if self.dataset is not None and hasattr(self.dataset, "recording"):
-            ds = self.dataset
-            recordings = [ds.recording(i) for i in range(n)]
-            starts = np.array([ds.start(i) for i in range(n)], dtype=np.float64)
-            ends = np.array([ds.end(i) for i in range(n)], dtype=np.float64)
-        else:
-            recordings, starts, ends = _locate_ids(ids)
+        recordings, starts, ends = _locate_rows(self.dataset, ids)
         return predictions_table(
             ids=ids,
             recordings=recordings,
@@ -959,155 +626,46 @@ class ActiveLearner(PersistenceMixin):
         n = check_positive_int(n, "n")
         limit = self._candidate_limit()
         ex = check_indices(exclude, self.n_pool)[0] if exclude is not None and np.size(exclude) else None
-        with self._lock:  # the counts come from the tally: one pass over the pool's codes, not three
-            allowed = self._codes == _UNLABELED
-            n_labelled, n_skipped = self.n_labeled, self.n_skipped
-            n_seen = sum(1 for c, k in self._tally.items() if c >= 0 and k)
-            rng = np.random.default_rng([self.seed, n_labelled, n_skipped])
-        if ex is not None:
-            allowed[ex] = False
-        n_allowed = int(np.count_nonzero(allowed))
-        if n_allowed <= limit:
-            cand = np.flatnonzero(allowed)
-        elif self.n_pool >= 2 * limit:  # a large pool: the window of candidates after this many labels and skips
-            window = self._window
-            if window is None or not window.fits(self._pool.X, self.seed, limit):
-                window = self._window = CandidateWindow(self._pool.X, self.seed, limit)
-            cand = window.candidates(n_labelled + n_skipped, allowed)
-        else:  # a random subset, drawn from its own stream (the strategy's rng is unchanged)
-            subset_rng = np.random.default_rng([self.seed, n_labelled, n_skipped, _SUBSET_STREAM])
-            cand = sample_candidates(allowed, n_allowed, limit, subset_rng)
-        if len(cand) == 0:
-            msg = f"the pool is exhausted: all {self.n_pool} clips are labelled, skipped or excluded"
-            raise PoolExhaustedError(msg)
-        n = min(n, len(cand))
-        fn = _strategies.get(self.strategy)
-        if getattr(fn, "needs_model", True) and n_seen < 2:
-            picks = self._cold_start(cand, n, rng)
-        else:
-            picks = fn(self, cand, n, rng)
-        picks = _check_picks(picks, allowed, n, fn)
-        with self._lock:  # drop clips labelled by another thread meanwhile
-            return picks[self._codes[picks] == _UNLABELED]
+        return self._scorer.query(self, n, ex, limit, self.strategy, self.seed)
 
-    def _cold_start(self, cand: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """k-means++ picks among at most 20,000 candidates, away from at most 20,000 labelled clips.
+    # ---------------------------------------------------------------- journal, export and import (_persistence)
+    ids = forward_property("_ids", ClipIds, "ids")
+    journal = forward_property("_link", JournalLink, "journal")
 
-        Memory is bounded whatever the pool: two samples of ``_COLD_START_SAMPLE``
-        rows (about 30 MB each in float64) and distances taken in blocks
-        (:func:`alwidget.strategies.kmeans_pp`), never an ``n x n`` matrix.
+    @property
+    def journal_error(self) -> str | None:
+        """Why events are not being saved to the journal (disk full, taken over by another session), or None."""
+        return self._link.error
+
+    open_journal = forward_method("_link", JournalLink, "open_journal", "ActiveLearner")
+    close_journal = forward_method("_link", JournalLink, "close_journal", "ActiveLearner")
+
+    @classmethod
+    def from_journal(cls, path, embeddings, *, classes=None, ids=None, **kwargs):
+        """A learner rebuilt from the journal at ``path`` (which it keeps appending to).
+
+        ``classes`` defaults to those recorded in the journal; other keyword
+        arguments go to :class:`ActiveLearner`.
         """
-        if len(cand) > _COLD_START_SAMPLE:
-            cand = np.sort(rng.choice(cand, _COLD_START_SAMPLE, replace=False))
-        lab = self.labeled_idx
-        if len(lab) > _COLD_START_SAMPLE:
-            lab = rng.choice(lab, _COLD_START_SAMPLE, replace=False)
-        centers = self._rows_features(lab) if len(lab) else None
-        return cand[_strategies.kmeans_pp(self._rows_features(cand), n, rng, centers=centers)]
+        path = _journal.check_path(path)
+        classes = journal_classes(path) if classes is None else classes
+        return cls(embeddings, classes, ids=ids, journal=path, **kwargs)
 
-    def _rows_features(self, idx: np.ndarray) -> np.ndarray:
-        """:meth:`_features` of many scattered rows: from the candidate window, or from the pool in runs."""
-        raw = None
-        if self._window is not None:
-            with self._window.lock:
-                raw = self._window.rows(idx)
-        if raw is None:
-            raw = gather_rows(self._pool.X, idx)
-        return (raw - self._pool.mean) / self._pool.scale
+    export_labels = forward_method("_link", JournalLink, "export_labels", "ActiveLearner")
+    import_labels = forward_method("_link", JournalLink, "import_labels", "ActiveLearner")
 
 
-def _check_picks(picks, allowed: np.ndarray, n: int, fn) -> np.ndarray:
-    """Validate a strategy's answer: ``n`` distinct indices where ``allowed`` is True."""
-    name = getattr(fn, "__name__", repr(fn))
-    arr = np.asarray(picks)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        msg = f"strategy {name} must return a 1-D array of pool indices, got {arr.dtype} {arr.shape}"
-        raise InvalidInputError(msg)
-    arr = arr.astype(np.int64)
-    if len(np.unique(arr)) != len(arr) or len(arr) != n:
-        msg = f"strategy {name} must return {n} distinct indices, got {arr.tolist()[:10]}"
-        raise InvalidInputError(msg)
-    inside = (arr >= 0) & (arr < len(allowed))
-    ok = np.zeros(len(arr), dtype=bool)
-    ok[inside] = allowed[arr[inside]]
-    if not ok.all():
-        msg = f"strategy {name} returned index {int(arr[~ok][0])}, which is not an unlabelled candidate"
-        raise InvalidInputError(msg)
-    return arr
+def _locate_rows(dataset, ids: list) -> tuple[list, np.ndarray, np.ndarray]:
+    """``(recordings, starts, ends)`` of every pool row: from the dataset, else from the clip ids."""
+    if dataset is not None and hasattr(dataset, "recording"):
+        n = len(ids)
+        recordings = [dataset.recording(i) for i in range(n)]
+        starts = np.array([dataset.start(i) for i in range(n)], dtype=np.float64)
+        ends = np.array([dataset.end(i) for i in range(n)], dtype=np.float64)
+        return recordings, starts, ends
+    from alwidget.export import _locate_ids
+
+    return _locate_ids(ids)
 
 
-def _check_finite_proba(model, proba: np.ndarray) -> np.ndarray:
-    """Return ``proba``, or raise if the model gave NaN or inf for some row.
-
-    Built-in models are finite by construction (softmax of finite logits of
-    finite embeddings), so only user models pay for the check.
-    """
-    if isinstance(model, _TorchClassifier):
-        return proba
-    finite = np.isfinite(proba).all(axis=1)
-    if not finite.all():
-        n_bad = int(len(finite) - np.count_nonzero(finite))
-        row = int(np.flatnonzero(~finite)[0])
-        msg = (
-            f"model {type(model).__name__}.predict_proba returned NaN/inf for {n_bad} of {len(proba)} rows "
-            f"(first at row {row}); fix the model (or its input scaling) so it gives finite probabilities"
-        )
-        raise InvalidInputError(msg)
-    return proba
-
-
-def _check_mode(mode) -> str:
-    if not isinstance(mode, str) or mode not in LABEL_MODES:
-        msg = f"mode must be one of {LABEL_MODES}, got {mode!r}"
-        raise InvalidInputError(msg)
-    return mode
-
-
-def _check_dataset(dataset, n_pool: int):
-    """The dataset behind the pool rows (or None): one clip per row."""
-    if dataset is None:
-        return None
-    try:
-        n = len(dataset)
-    except TypeError:
-        msg = f"dataset must be an AudioDataset (one clip per pool row), got {type(dataset).__name__}"
-        raise InvalidInputError(msg) from None
-    if n != n_pool:
-        msg = (
-            f"the dataset has {n} clips but the pool has {n_pool} rows; pass the dataset the embeddings "
-            "were computed from (one clip per row)"
-        )
-        raise InvalidInputError(msg)
-    return dataset
-
-
-def _check_ids(ids, n_pool: int) -> list | None:
-    """Validate clip ids: one per row, unique, str or int.
-
-    Ids that are all ``str`` (none blank) or all ``int``, or an integer
-    array, are checked with C-level loops (about 1 s for 10M ids); anything
-    else id by id.
-    """
-    if ids is None:
-        return None
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-        msg = f"ids must be a sequence with one id per clip (e.g. dataset.clip_ids), got {ids!r}"
-        raise InvalidInputError(msg)
-    if isinstance(ids, np.ndarray) and ids.ndim == 1 and ids.dtype.kind in "iuU":
-        ids = ids.tolist()  # Python ints or strs
-    else:
-        ids = list(ids)
-    kinds = set(map(type, ids))
-    if kinds == {int} or (kinds == {str} and all(map(str.strip, ids))):
-        pass  # fast path: nothing to convert, no blank id
-    else:
-        ids = [check_class_name(i, what="clip id") for i in ids]
-    if len(ids) != n_pool:
-        msg = f"got {len(ids)} ids for {n_pool} clips; pass exactly one id per embedding row"
-        raise InvalidInputError(msg)
-    if len(set(ids)) != len(ids):
-        seen: set = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))
-        msg = f"clip id {dup!r} appears more than once; ids must be unique"
-        raise InvalidInputError(msg)
-    return ids
+_check_ids = check_ids  # the name tests/test_scale.py knows

@@ -179,7 +179,7 @@ def test_any_event_sequence_round_trips_and_one_bad_byte_costs_at_most_one_recor
 
 
 def read_clean(learner):
-    return [learner._event_record(e, seq) for seq, e in enumerate(learner.history)]
+    return [learner._link.record_of(e, seq) for seq, e in enumerate(learner.history)]
 
 
 def test_second_live_process_is_refused(tmp_path):
@@ -826,10 +826,10 @@ def test_relabel_is_undoable_journalled_and_replayed_with_its_mode(tmp_path):
     a.teach([1, 2], "bird", mode="search")
     a.relabel(2, "bell")
     assert a.labels == {1: "bird", 2: "bell"} and a.label_modes == {1: "search", 2: "review"}
-    version = a._label_version
+    version = a._book.label_version
     a.undo()
     assert a.labels == {1: "bird", 2: "bird"} and a.label_modes == {1: "search", 2: "search"}
-    assert a._label_version > version  # the training set changed back: the model refits
+    assert a._book.label_version > version  # the training set changed back: the model refits
     a.relabel([1, 2], ["bell", "bell"])
     with pytest.raises(AlwidgetError, match="no label to change"):
         a.relabel(5, "bird")
@@ -947,3 +947,31 @@ def test_a_folder_or_fifo_journal_is_refused_and_never_hangs(tmp_path):
     assert "not a regular file" in result["error"] and str(fifo) in result["error"]
     with pytest.raises(JournalError, match="not a regular file"):
         ActiveLearner.from_journal(fifo, X, classes=CLASSES)
+
+
+def test_a_dropped_learner_releases_its_journal_at_once(tmp_path):
+    """The journal link is held by the learner alone (the book's hook and the watcher hold it weakly):
+    dropping the last reference closes the journal and its lock, with no garbage collection needed."""
+    path = tmp_path / "labels.jsonl"
+
+    def locked() -> bool:
+        with open(path, "rb") as f:  # flock: a second open file of this process conflicts with the learner's
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+
+    gc.disable()
+    try:
+        learner = ActiveLearner(X, CLASSES, journal=path)
+        learner.teach(1, "bird")
+        assert locked()
+        del learner
+        assert not locked()
+    finally:
+        gc.enable()
+    fresh = ActiveLearner(X, CLASSES)
+    fresh.open_journal(path, takeover=False)
+    assert fresh.labels == {1: "bird"}

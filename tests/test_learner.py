@@ -1,3 +1,4 @@
+import inspect
 import threading
 
 import numpy as np
@@ -175,13 +176,13 @@ def test_spread_model_sees_the_whole_small_pool_through_one_cached_graph():
     learner = ActiveLearner(X, CLASSES, model=SpreadRegression(gate=False), seed=2)
     learner.teach(np.arange(12), names[y[:12]])
     learner.fit()
-    model, graph = learner.model_, learner._graphs[(10, 5000)]
+    model, graph = learner.model_, learner._scorer.graphs[(10, 5000)]
     assert isinstance(model, SpreadRegression)
     np.testing.assert_array_equal(graph.rows, np.arange(200))
     assert 150 < model.n_pseudo_ <= 188  # every unlabelled clip the labels reach
     learner.teach([12, 13], names[y[12:14]])
     learner.fit()
-    assert learner._graphs[(10, 5000)] is graph and learner.model_version_ == 2  # the graph is built once
+    assert learner._scorer.graphs[(10, 5000)] is graph and learner.model_version_ == 2  # the graph is built once
     plain = SoftmaxRegression().fit(learner.features(learner.labeled_idx), y[:14], n_classes=3)
     assert np.abs(learner.predict_proba() - plain.predict_proba(learner.features(np.arange(200)))).max() > 0.01
     again = ActiveLearner(X, CLASSES, model=SpreadRegression(gate=False), seed=2)
@@ -204,19 +205,19 @@ def test_spread_model_on_a_pool_larger_than_its_graph_is_linear_or_uses_a_seeded
         return learner, proba
 
     learner, proba = run(1)
-    graph = learner._graphs[(5, 50)]
+    graph = learner._scorer.graphs[(5, 50)]
     assert len(graph.rows) == 50 and not np.array_equal(graph.rows, np.arange(50))
     assert 0 < learner.model_.n_pseudo_ <= 50  # only sample clips get pseudo-labels; labelled ones join the graph
     assert learner.score(X, names[y]) > 0.9
     np.testing.assert_array_equal(run(1)[1], proba)
-    assert not np.array_equal(run(2)[0]._graphs[(5, 50)].rows, graph.rows)  # the sample follows the seed
+    assert not np.array_equal(run(2)[0]._scorer.graphs[(5, 50)].rows, graph.rows)  # the sample follows the seed
     assert model.__dict__.get("n_pseudo_") is None  # the learner fits a copy
     plain = ActiveLearner(X, CLASSES, model=SpreadRegression(max_nodes=50), seed=1)
     linear = ActiveLearner(X, CLASSES, model="linear", seed=1)
     for each in (plain, linear):
         each.teach(np.arange(0, 300, 20), names[y[::20]])
     np.testing.assert_array_equal(plain.predict_proba(), linear.predict_proba())  # above max_nodes: no graph
-    assert plain.model_.n_pseudo_ == 0 and plain._graphs == {}
+    assert plain.model_.n_pseudo_ == 0 and plain._scorer.graphs == {}
 
 
 def test_committee_strategies_work_with_the_spread_model():
@@ -228,7 +229,7 @@ def test_committee_strategies_work_with_the_spread_model():
     learner.teach(np.arange(9), names[y[:9]])
     picks = learner.query(4)
     assert len(set(picks.tolist())) == 4 and not set(picks.tolist()) & set(range(9))
-    assert all(m.n_pseudo_ > 0 for m in learner._committee[1])
+    assert all(m.n_pseudo_ > 0 for m in learner._scorer.committee[1])
 
 
 def test_the_default_model_is_spread_with_its_gate():
@@ -875,3 +876,41 @@ def test_label_modes_match_a_snapshot_stack_under_any_sequence(ops):
     expected_modes = {i: s[2] for i, s in state.items() if s[0] == "label"}
     assert learner.labels == expected_labels
     assert learner.label_modes == expected_modes
+
+
+PUBLIC = (
+    "embeddings pool label_codes labeled_snapshot classes n_pool labeled_idx unlabeled_idx skipped_idx unsure_idx "
+    "is_labeled is_unlabeled is_unsure labels n_labeled n_skipped n_unsure answered_idx label_of label_counts "
+    "history live_events label_modes version teach skip relabel unsure undo add_class features fit predict_proba "
+    "predict score committee_proba candidate_proba fitted_proba class_proba class_scores similar predictions query "
+    "ids journal journal_error open_journal close_journal from_journal export_labels import_labels"
+).split()
+
+
+def params(name):
+    """``(name, kind, default)`` of each parameter of ``ActiveLearner.<name>``."""
+    sig = inspect.signature(getattr(ActiveLearner, name))
+    return [(p.name, p.kind.name, p.default) for p in sig.parameters.values()]
+
+
+def test_the_learner_is_one_class_over_its_parts_with_every_public_member_documented():
+    import inspect
+
+    assert ActiveLearner.__mro__ == (ActiveLearner, object)  # parts it holds, no mixin
+    for name in PUBLIC:
+        assert inspect.getdoc(getattr(ActiveLearner, name)), name
+    # members forwarded to a part keep their signatures (help() and the API reference show them)
+    empty = inspect.Parameter.empty
+    assert params("is_labeled") == [("self", "POSITIONAL_OR_KEYWORD", empty), ("i", "POSITIONAL_OR_KEYWORD", empty)]
+    assert params("live_events")[1] == ("upto", "POSITIONAL_OR_KEYWORD", None)
+    assert params("open_journal")[2:] == [("takeover", "KEYWORD_ONLY", True), ("timeout", "KEYWORD_ONLY", 5.0)]
+    assert ActiveLearner.label_codes.__qualname__ == "ActiveLearner.label_codes"
+    X, y = blobs(n=40)
+    learner = ActiveLearner(X, CLASSES, model="linear")
+    learner.teach([0, 1], ["bird", "bell"])
+    learner.skip(2)
+    assert learner.labeled_idx.tolist() == [0, 1] and learner.is_labeled(0) and not learner.is_unlabeled(2)
+    assert learner.label_of(1) == "bell" and learner.label_counts() == {"bird": 1, "bell": 1, "hum": 0}
+    assert [ev.kind for _, ev in learner.live_events()] == ["teach", "skip"]
+    with pytest.raises(AttributeError):
+        learner.labeled_idx = np.array([3])  # read-only, as before
