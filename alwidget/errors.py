@@ -23,7 +23,17 @@ __all__ = [
 
 
 class AlwidgetError(Exception):
-    """Base class of every error raised on purpose by alwidget."""
+    """Base class of every error raised on purpose by alwidget.
+
+    In IPython and Jupyter such an error is shown as one line, its class
+    name and message, not as a traceback: the message says what went wrong
+    and what to do (``traceback.print_exception(sys.last_value)`` shows the
+    traceback).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """The lines IPython shows for this error instead of a traceback."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class InvalidInputError(AlwidgetError, ValueError):

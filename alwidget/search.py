@@ -210,13 +210,13 @@ def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
         _bad_query(query)
     if isinstance(query, numbers.Integral):
         idx, _ = check_indices(query, learner.n_pool)
-        return _centroid(learner, learner.pool.X[idx], f"clip {int(idx[0])}"), idx
+        return _centroid(learner, learner.pool.X[idx], f"the clip at pool index {int(idx[0])}"), idx
     if isinstance(query, (list, tuple, range)) and len(query) == 0:
         msg = "the query is empty; pass a pool index, a list of indices, an embedding or audio"
         raise InvalidInputError(msg)
     if isinstance(query, (list, tuple, range)) and all(isinstance(v, (numbers.Integral, np.bool_)) for v in query):
         idx, _ = check_indices(list(query), learner.n_pool, unique=False)  # names a bool or a huge int
-        return _centroid(learner, learner.pool.X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
+        return _centroid(learner, learner.pool.X[idx], _several(idx)), np.unique(idx)
     try:
         arr = np.asarray(query)
     except (TypeError, ValueError):
@@ -224,12 +224,12 @@ def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
     if arr.dtype.kind in "iu":
         if arr.ndim == 0:  # a 0-d integer array: one index
             idx, _ = check_indices(arr.item(), learner.n_pool)
-            return _centroid(learner, learner.pool.X[idx], f"clip {int(idx[0])}"), idx
+            return _centroid(learner, learner.pool.X[idx], f"the clip at pool index {int(idx[0])}"), idx
         if arr.ndim != 1:
             msg = f"query indices must be a flat sequence of pool indices, got an array of shape {arr.shape}"
             raise InvalidInputError(msg)
         idx, _ = check_indices(arr, learner.n_pool, unique=False)
-        return _centroid(learner, learner.pool.X[idx], f"clips {idx.tolist()[:10]}"), np.unique(idx)
+        return _centroid(learner, learner.pool.X[idx], _several(idx)), np.unique(idx)
     if arr.dtype.kind != "f" or arr.ndim == 0:
         _bad_query(query)
     if arr.size == 0:
@@ -237,6 +237,11 @@ def _query_vector(learner, query, embed) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidInputError(msg)
     rows = _check_vectors(arr, d, "the query embedding", audio_hint=True)
     return _centroid(learner, rows, "the query embedding"), none
+
+
+def _several(idx: np.ndarray) -> str:
+    """Several pool clips named in a message (the session names them by file)."""
+    return f"the mean of the clips at pool indices {idx.tolist()[:10]}"
 
 
 def _is_waveform(query) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from alwidget.errors import JournalError, JournalLockedError
+from alwidget.errors import AlwidgetError, JournalError, JournalLockedError
 from alwidget.session import FIELDS, SCHEMA, LabelingSession
 
 __all__ = ["LabelingWidget"]
@@ -153,6 +153,8 @@ class LabelingWidget(anywidget.AnyWidget, _ViewState):
             return
         try:
             self.session.search_audio(bytes(buffers[0]), name)
+        except AlwidgetError as exc:  # a bad file: the message says what to do, and names the file
+            self.error = str(exc) if name in str(exc) else f"cannot search with {name}: {exc}"
         except Exception as exc:  # a comm handler's exception would only reach the kernel's log
             self.error = f"search with {name} failed: {type(exc).__name__}: {exc}"
 

@@ -454,7 +454,7 @@ def test_widget_in_host(browser, host, tmp_path):
         kinds = [e.kind for e in replayed.history]
         assert kinds.count("skip") == 1 and kinds.count("undo") == 1 and kinds.count("unsure") == 1
         assert all(truth[i] == y for i, y in labels.items())  # each label went to the clip it was given for
-        assert list(replayed.label_modes.values()).count("search") == 1  # the search result, with its mode
+        assert list(replayed.label_modes.values()).count("search") == 2  # the search results, with their mode
     finally:
         replayed.close_journal()
 
@@ -531,7 +531,7 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     assert page.input_value(".alw-auto-n") == "3"  # not "31"
     page.wait_for_function("() => document.querySelector('.alw-guess-row') !== null")  # the model's guess
     page.wait_for_function(f"() => Number({ROOT}.dataset.plotSeries) >= 2")  # accuracy and baseline curves
-    assert page.inner_text(".alw-model").startswith("model v")
+    assert page.inner_text(".alw-model").startswith("model trained on ")
     assert page.inner_text(".alw-error-text") == ""
     # the spectrogram has its axes
     assert page.locator(".alw-time-axis .alw-tick").count() >= 2
@@ -554,10 +554,11 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     page.wait_for_function(f"() => {ROOT}.dataset.mode === 'search'", timeout=60_000)
     if host != "voila":
         assert _cells(page) == cells_before, f"'f' changed the notebook in {host}"
-    assert "search: like clip" in page.inner_text(".alw-search") and _clip(page) == clip
-    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # the clip on screen first
+    clip = _wait_clip_change(page, clip)  # the first result replaces the query on screen
+    assert "search: like clip" in page.inner_text(".alw-search")
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # a search result
     clip = _wait_clip_change(page, clip)
-    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # then a search result
+    page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # and the next one
     clip = _wait_clip_change(page, clip)
     _wait_n_labeled(page, n + 2)
     assert page.evaluate(f"{ROOT}.dataset.mode") == "search" and _focus_in_widget(page)
@@ -648,7 +649,9 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     page.wait_for_function(
         "() => document.querySelectorAll('.alw-plot .alw-series-active circle').length >= 5", timeout=120_000
     )
-    assert page.inner_text(".alw-rate").endswith("labels/min")
+    # the rate goes on from the journal (tests/test_session.py); it is shown once 10 labels took 2 minutes
+    rate = page.inner_text(".alw-rate")
+    assert rate == "" or rate.endswith("labels/min"), rate
     clip = _clip(page)
     page.keyboard.press(str(classes.index(truth[int(clip)]) + 1))  # and labelling goes on
     _wait_n_labeled(page, n + 1)

@@ -112,8 +112,11 @@ def test_leave_one_out_equals_a_model_trained_without_the_clip():
         if len(np.unique(codes[keep])) < 2:
             continue
         model = fit_model(make_model("linear", seed=3), Xs[keep], codes[keep], 3)
-        p = predict_proba_with(model, X[[i]], 3, (learner.pool.mean, learner.pool.scale))[0, codes[j]]
-        assert order.p_given[pos] == pytest.approx(p, abs=1e-5)
+        row = predict_proba_with(model, X[[i]], 3, (learner.pool.mean, learner.pool.scale))[0]
+        assert order.p_given[pos] == pytest.approx(row[codes[j]], abs=1e-5)
+        # why the label is doubted: the held-out model's guess and how sure it is
+        assert order.predicted[pos] == CLASSES[int(row.argmax())]
+        assert order.p_predicted[pos] == pytest.approx(row.max(), abs=1e-5)
 
 
 def test_label_review_is_deterministic_and_seeded():

@@ -296,6 +296,11 @@ def test_undefined_direction_is_an_error():
     mirrored = 2 * learner.pool.mean.astype(np.float64) - X[0]
     with pytest.raises(InvalidInputError, match="no direction"):
         search.similar(learner, np.stack([X[0], mirrored]), 3)
+    # pool clips as the query: named by their pool index (the session adds the file name)
+    X2 = np.vstack([X, 2 * X.mean(0) - X[0]])
+    learner = ActiveLearner(X2, CLASSES)
+    with pytest.raises(InvalidInputError, match=r"clips at pool indices \[0, 50\] has no direction"):
+        search.similar(learner, [0, 50], 3)
 
 
 # ---------------------------------------------------------------- optional dependency

@@ -156,10 +156,12 @@ def test_search_mode_through_the_widget_messages_and_an_uploaded_file(widget, so
     assert w.wait_idle(IDLE)
     assert w.mode == "search" and w.search["query"] == ds.name(query) and w.search["left"] == w.search["total"] > 0
     assert _traits(w) == w.session.snapshot()
+    first = w.current  # the first result replaced the query on screen
+    assert first != query
     w._handle_custom_msg({"kind": "label", "view": "t", "clip": query, "value": ds.labels[query]}, [])
-    first = w.current
+    assert w.current == first and w.learner.label_modes == {}  # a label for the query, no longer shown: ignored
     w._handle_custom_msg({"kind": "label", "view": "t", "clip": first, "value": ds.labels[first]}, [])
-    assert w.learner.label_modes == {query: "active", first: "search"}
+    assert w.learner.label_modes == {first: "search"}
     w._handle_custom_msg({"kind": "mode", "view": "t", "value": "active"}, [])
     assert w.mode == "active" and w.search == {}
 
@@ -172,6 +174,9 @@ def test_search_mode_through_the_widget_messages_and_an_uploaded_file(widget, so
     assert w.mode == "search" and w.search["query"] == "file mine.wav"
     w._handle_custom_msg({"kind": "search_audio", "name": "empty.wav"}, [])
     assert "empty.wav" in w.error or "empty.wav" in w.message
+    w._handle_custom_msg({"kind": "search_audio", "name": "notes.txt"}, [memoryview(b"not audio at all")])
+    assert w.error.startswith("cannot search with the file 'notes.txt'") and "BytesIO" not in w.error
+    assert "choose a WAV" in w.error
 
 
 def test_review_modes_through_the_widget(widget, sounds):

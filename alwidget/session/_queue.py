@@ -17,10 +17,11 @@ import numpy as np
 
 from alwidget.errors import InvalidInputError
 from alwidget.session._store import Store
+from alwidget.session._summary import doubt_words, model_words, pool_summary
 from alwidget.session.curves import _AUDIT_KEY, Curves, Eval, _audit_pick_answered, audit_slot
 from alwidget.session.media import MediaCache, clip_name
 
-__all__ = ["ClipQueue", "AudioBytes", "describe"]
+__all__ = ["ClipQueue", "AudioBytes", "a_class", "describe", "detection_counts"]
 
 
 class AudioBytes:
@@ -29,6 +30,30 @@ class AudioBytes:
     def __init__(self, data: bytes, name: str):
         self.data, self.name = data, name
 
+    def _bad(self, exc: BaseException) -> InvalidInputError:
+        # libsndfile's message names the in-memory buffer ("Error opening <_io.BytesIO object at 0x...>"):
+        # keep only its reason, and name the file as it was uploaded
+        reason = getattr(exc, "error_string", None) or str(exc).rsplit(": ", 1)[-1]
+        msg = (
+            f"cannot search with the file {self.name!r}: it is not audio that can be decoded ({reason.rstrip('.')}); "
+            "choose a WAV, FLAC, OGG or MP3 file"
+        )
+        return InvalidInputError(msg)
+
+    def check(self) -> None:
+        """Raise :class:`InvalidInputError` naming the file at once if its header is not audio (or it is empty)."""
+        import io
+
+        import soundfile as sf
+
+        try:
+            info = sf.info(io.BytesIO(self.data))
+        except (RuntimeError, OSError, ValueError, TypeError) as exc:
+            raise self._bad(exc) from None
+        if info.frames == 0:
+            msg = f"cannot search with the file {self.name!r}: it holds no audio; choose another file"
+            raise InvalidInputError(msg)
+
     def decode(self) -> tuple[np.ndarray, int]:
         import io
 
@@ -36,11 +61,10 @@ class AudioBytes:
 
         try:
             y, sr = sf.read(io.BytesIO(self.data), dtype="float32", always_2d=True)
-        except (RuntimeError, OSError, ValueError) as exc:
-            msg = f"cannot decode the file {self.name!r} to search with: {exc}; use a WAV, FLAC or OGG file"
-            raise InvalidInputError(msg) from None
+        except (RuntimeError, OSError, ValueError, TypeError) as exc:
+            raise self._bad(exc) from None
         if len(y) == 0:
-            msg = f"the file {self.name!r} holds no audio; choose another file to search with"
+            msg = f"cannot search with the file {self.name!r}: it holds no audio; choose another file"
             raise InvalidInputError(msg)
         return np.ascontiguousarray(y.mean(axis=1)), int(sr)
 
@@ -64,6 +88,33 @@ def _num(x) -> float | None:
     """A float for the front end, None for NaN (JSON has no NaN)."""
     x = float(x)
     return None if not np.isfinite(x) else round(x, 4)
+
+
+def detection_counts(learner, detect: dict) -> list[dict]:
+    """Answers per bin of a detection review, read from the learner's labels (so a resumed journal gives the same).
+
+    Yes: the clip is labelled the reviewed class. No: it is labelled another
+    class, or skipped (the answer "no" is journalled as a skip in review
+    mode; a plain skip in a detection review journals nothing). Unsure: it
+    was answered "unsure". Clips still open count nowhere.
+    """
+    cls = detect["class"]
+    counts = [{"yes": 0, "no": 0, "unsure": 0} for _ in detect["bins"]]
+    for i, b in detect["bin_of"].items():  # O(clips sampled): no scan of the pool
+        given = learner.label_of(i)
+        if given is not None:
+            counts[b]["yes" if given == cls else "no"] += 1
+        elif learner.is_unsure(i):
+            counts[b]["unsure"] += 1
+        elif not learner.is_unlabeled(i):  # skipped: answered "no"
+            counts[b]["no"] += 1
+    return counts
+
+
+def a_class(name) -> str:
+    """``"a wren"``, ``"an owl"``: a class named in a question."""
+    text = str(name)
+    return f"{'an' if text[:1].lower() in 'aeiou' else 'a'} {text}"
 
 
 def n_unsure(learner) -> int:
@@ -90,6 +141,7 @@ class ClipQueue:
         self.detect: dict | None = None  # detection review: class, bins, the bin of each sampled clip
         self.detect_last: dict | None = None  # the last detection review's, kept for detection_report
         self.guess_blocked: dict[int, int] = {}  # clip -> learner.version at its undo
+        self.review_doubt: dict[int, tuple] = {}  # label review: clip -> (label then, why it is doubted)
         self.rng = np.random.default_rng(seed)
 
     @property
@@ -119,6 +171,10 @@ class ClipQueue:
 
     def in_label_review(self) -> bool:
         return self.current_mode == "review" and self.review_kind == "labels"
+
+    def in_detection_review(self) -> bool:
+        """Whether the clip on screen was shown by a detection review (answered yes / no / unsure)."""
+        return self.current_mode == "review" and self.review_kind == "detections" and self.detect is not None
 
     def n_done(self) -> int:
         """Clips labelled or skipped: the audit slot of the clip shown next."""
@@ -213,11 +269,16 @@ class ClipQueue:
                 recording=str(media.recording),
                 start=float(media.start),
                 end=float(media.end),
+                offset=media.offset,
+                top_hz=float(media.top_hz),
+                db_range=[float(v) for v in media.db_range],
             )
             audio, spec = media.wav, media.spectrogram
         if mode == "review" and self.review_kind == "labels":
             given = self.learner.label_of(i)
             info["given"] = "" if given is None else str(given)
+            doubted, why = self.review_doubt.get(i, (None, ""))
+            info["doubt"] = why if doubted == given else ""
         self.store.set(clip=info, audio=audio, spectrogram=spec, guess=self.guess_list(i))
 
     def prefetch(self, indices) -> None:
@@ -274,17 +335,8 @@ class ClipQueue:
         }  # fmt: skip
 
     def detection_counts(self, detect: dict) -> list[dict]:
-        """Answers per bin of a detection review: yes (labelled its class), no (another class), unsure."""
-        cls = detect["class"]
-        learner = self.learner
-        counts = [{"yes": 0, "no": 0, "unsure": 0} for _ in detect["bins"]]
-        for i, b in detect["bin_of"].items():  # O(clips sampled): no scan of the pool
-            given = learner.label_of(i)
-            if given is not None:
-                counts[b]["yes" if given == cls else "no"] += 1
-            elif learner.is_unsure(i):
-                counts[b]["unsure"] += 1
-        return counts
+        """Answers per bin of a detection review (see :func:`detection_counts`)."""
+        return detection_counts(self.learner, detect)
 
     def _model_row(self, i: int) -> tuple[np.ndarray, list] | None:
         """Clip ``i``'s probabilities under the last fitted model and their classes, or None.
@@ -321,23 +373,21 @@ class ClipQueue:
         held_out = self.held_out()
         n_eval = 0 if held_out is None else len(held_out)
         n_labeled, n_skipped, n_uns = learner.n_labeled, learner.n_skipped, n_unsure(learner)
-        if learner.model_ is None:
-            model = "no model yet"
-        else:
-            model = f"model v{learner.model_version_}, trained on {learner.n_labels_fit_} labels"
-            n_pseudo = int(getattr(learner.model_, "n_pseudo_", 0) or 0)
-            if n_pseudo:  # the "spread" model: say that unlabelled clips took part
-                model += f" + {n_pseudo} pseudo-labels"
+        open_ = learner.n_pool - n_labeled - n_skipped - n_uns - n_eval
+        finished = self.current is None and open_ <= 0 and self.mode == "active"  # nothing is left to show
+        summary = pool_summary(learner, self.curves.accuracy_words(), n_eval=n_eval) if finished else {}
         self.store.set(
             progress={
                 "n_labeled": n_labeled,
                 "n_skipped": n_skipped,
                 "n_unsure": n_uns,
                 "n_pool": learner.n_pool,
-                "open": learner.n_pool - n_labeled - n_skipped - n_uns - n_eval,
+                "open": open_,
                 "counts": {str(c): int(k) for c, k in counts.items()},
                 "per_minute": self.curves.per_minute(),
-                "model": model,
+                "rate": self.curves.rate_words(),
+                "model": model_words(learner),
+                "summary": summary,
                 "model_version": int(learner.model_version_),
                 "n_labels_fit": int(learner.n_labels_fit_),
                 "queued": len(self.queue),
@@ -348,11 +398,21 @@ class ClipQueue:
     def run_search(self, query, n: int, description: str) -> None:
         """Find the clips most like ``query``, prefetch them, then show them next (search mode)."""
         if isinstance(query, AudioBytes):
-            query = query.decode()
+            try:
+                query = query.decode()
+            except InvalidInputError as exc:  # the user's file: an error to act on, not a passing message
+                self.store.set(error=str(exc), message="")
+                return
         embed = getattr(self.dataset, "embed_query", None)
         self.store.set(message=f"searching for clips like {description}…")
         # an approximate index is used once built; building one here would hold the worker for minutes
-        result = self.learner.similar(query, n, exclude_labeled=True, embed=embed, build=False, exclude=self.held_out())
+        try:
+            result = self.learner.similar(
+                query, n, exclude_labeled=True, embed=embed, build=False, exclude=self.held_out()
+            )
+        except InvalidInputError as exc:
+            msg = f"cannot search for clips like {description}: {exc}"
+            raise InvalidInputError(msg) from None
         found = [int(i) for i in result.indices]
         self.prefetch(found[: self.n_prefetch])
         with self.store.batch():
@@ -361,14 +421,21 @@ class ClipQueue:
                 what = f"no open clip is like {description}: every close match is labelled or skipped"
                 self.store.set(message=what)
                 return
-            self.results = deque(i for i in found if i != self.current)
-            self.search_total = len(self.results)
+            # the first result replaces the clip on screen, so that every clip under the search banner is a result
+            # (labelled in mode "search"); a query of the learner's goes back to the front of its queue
+            if self.current is not None and self.current_mode == "active" and self.is_open(self.current):
+                if self.current not in found:
+                    self.queue.appendleft(self.current)
+            self.results = deque(found)
+            self.search_total = len(found)
             self.search_query = description
-            what = f"{len(found)} clips like {description}: label them with the same keys"
+            plural = "" if len(found) == 1 else "s"
+            what = f"{len(found)} clip{plural} like {description}: label them with the same keys"
             self.store.set(mode="search", message=what)
-            if self.current is None or not self.is_open(self.current):
-                self.advance()  # else the clip on screen is labelled first, then the results follow
-            self.publish_search()
+            if self.store["error"].startswith("cannot search with the file"):  # this search worked
+                self.store.set(error="")
+            self.current = None
+            self.advance()
             self.publish_progress()
 
     def run_label_review(self, n: int | None) -> None:
@@ -376,6 +443,10 @@ class ClipQueue:
         from alwidget.review import label_review_order
 
         order = label_review_order(self.learner, max_items=n)
+        self.review_doubt = {  # why each label is doubted, for the label it had then
+            int(i): (g, doubt_words(g, p, float(pp), float(pg)))
+            for i, g, p, pp, pg in zip(order.indices, order.given, order.predicted, order.p_predicted, order.p_given)
+        }
         self._start_review([int(i) for i in order.indices], "labels", "most doubtful labels first", None)
 
     def run_detection_review(self, cls, per_bin: int, n_bins: int, top: int, threshold: float | None) -> None:
@@ -441,7 +512,11 @@ class ClipQueue:
             if kind == "labels":
                 what = f"{len(found)} labels to review: press the right class (the same one keeps it)"
             else:
-                what = f"{len(found)} clips to check, by score bin: press their class (? if unsure)"
+                cls = detect["class"]
+                what = (
+                    f"{len(found)} clips to check, by score bin: is each {a_class(cls)}? "
+                    "y yes \u00b7 n no \u00b7 ? unsure (or press the class it is)"
+                )
             self.store.set(mode="review", message=what)
             self.current = None
             self.advance()

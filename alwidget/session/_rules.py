@@ -23,13 +23,15 @@ from alwidget.errors import (
     NothingToUndoError,
     PoolExhaustedError,
 )
+from alwidget.session._queue import a_class
 from alwidget.session._worker import Job
 from alwidget.session.curves import Guess
 from alwidget.session.media import clip_name
 
-__all__ = ["ActionRules"]
+__all__ = ["ActionRules", "ANSWERS", "near_duplicate"]
 
 _LOADING = "loading the first clips..."
+ANSWERS = ("yes", "no", "unsure")  # the answers to "is this a <class>?" in a detection review
 _MAX_ERRORS = 20  # full tracebacks kept in session.errors
 
 
@@ -39,6 +41,10 @@ class ActionRules:
     def _clip_name(self, i) -> str:
         """Clip ``i`` as the user knows it: its file name, ``file@start`` for a window."""
         return clip_name(self.dataset, int(i))
+
+    def _quoted(self, i) -> str:
+        """Clip ``i``'s name in quotes, for the status line: ``'dog_03.wav'``."""
+        return f"'{self._clip_name(i)}'"
 
     # ------------------------------------------------------------------ actions (caller's thread)
     def _refuse(self) -> bool:
@@ -94,9 +100,12 @@ class ActionRules:
             self._block(exc)
             return
         self._curves.record_label(
-            None if guess is None else Guess(i, guess == cls, n_before, audit), auto=auto, now=time.time()
+            None if guess is None else Guess(i, guess == cls, n_before, audit),
+            auto=auto,
+            now=time.time(),
+            audit_clip=i if audit else None,
         )
-        self._set(message="")
+        self._set(message="" if auto else f"saved {self._quoted(i)} as {cls}")
         if auto:
             with self._worker.cond:
                 done = self._worker.auto_total - self._worker.auto_left + 1
@@ -108,14 +117,14 @@ class ActionRules:
         """Label review: the same class confirms the label, another one relabels the clip."""
         given = self.learner.label_of(i)
         if cls == given:
-            self._set(message=f"kept the label {given!r} of {self._clip_name(i)}")
+            self._set(message=f"kept the label {given} of {self._quoted(i)}")
         else:
             try:
                 self.learner.relabel(i, cls, mode="review")
             except JournalLockedError as exc:
                 self._block(exc)
                 return
-            self._set(message=f"relabelled {self._clip_name(i)}: {given!r} -> {cls!r}")
+            self._set(message=f"relabelled {self._quoted(i)}: {given} \u2192 {cls}")
         self._after_action()
 
     def _skip(self, clip=None, *, auto: bool = False, unsure: bool = False) -> None:
@@ -125,7 +134,11 @@ class ActionRules:
         if i is None:
             return
         if self._clips.in_label_review() and not unsure:  # leave the label
-            self._set(message=f"left the label of {self._clip_name(i)} as it is")
+            self._set(message=f"left the label of {self._quoted(i)} as it is")
+            self._after_action()
+            return
+        if self._clips.in_detection_review() and not unsure:  # no answer: a journalled skip would read as "no"
+            self._set(message=f"left {self._quoted(i)} unanswered: it stays open")
             self._after_action()
             return
         try:
@@ -136,7 +149,53 @@ class ActionRules:
         except JournalLockedError as exc:
             self._block(exc)
             return
-        self._set(message="")
+        self._set(message=f"{self._quoted(i)} marked unsure" if unsure else f"skipped {self._quoted(i)}")
+        self._after_action()
+
+    def _act_search(self, cmd: dict) -> None:
+        """Find more like this: search by the clip the command names (the one on screen)."""
+        clip = cmd.get("clip", cmd.get("value"))
+        if clip is None:
+            clip = self._clips.current
+        if clip is None:
+            self._set(message="no clip on screen to search by")
+        else:
+            self.search(int(clip))
+
+    def _act_answer(self, cmd: dict) -> None:
+        self._answer(cmd.get("value"), cmd.get("clip"))
+
+    def _answer(self, value, clip=None) -> None:
+        """Detection review: "yes" labels the clip the reviewed class, "no" records that it is not, "unsure"."""
+        if value not in ANSWERS:
+            msg = f"an answer is one of {ANSWERS}, got {value!r}"
+            raise InvalidInputError(msg)
+        if value == "unsure":
+            self._skip(clip, unsure=True)
+            return
+        if not self._clips.in_detection_review():
+            cls = self._clips.detect["class"] if self._clips.detect is not None else None
+            what = f"is this {a_class(cls)}?" if cls is not None else "is this a <class>?"
+            msg = (
+                f"{value!r} answers {what!r} in a detection review, which is not on screen: "
+                "start one with review_detections(name) ('check detections'), or label with a class"
+            )
+            raise InvalidInputError(msg)
+        cls = self._clips.detect["class"]
+        if value == "yes":
+            self._label(cls, clip)
+            return
+        if self._busy_with_auto():
+            return
+        i = self._on_screen(clip)
+        if i is None:
+            return
+        try:  # "no": journalled as a skip found in review mode; the detection counts read it as "no"
+            self.learner.skip(i, mode="review")
+        except JournalLockedError as exc:
+            self._block(exc)
+            return
+        self._set(message=f"{self._quoted(i)}: not {a_class(cls)} (u undoes it; then a class key labels it)")
         self._after_action()
 
     def _undo(self) -> None:
@@ -174,7 +233,7 @@ class ActionRules:
             audit = not searching and self._clips.is_audit(back[0], self._clips.n_done())
             self._show(back[0], audit=audit, mode=self.mode if searching else "active")
         what = {"teach": "label", "skip": "skip", "unsure": '"unsure" answer'}.get(event.kind, event.kind)
-        self._set(message=f"undid the {what} of {self._clip_name(back[0])}" if back else f"undid {event.kind}")
+        self._set(message=f"undid the {what} of {self._quoted(back[0])}" if back else f"undid {event.kind}")
         self._clips.publish_progress()
         self._publish_plot()
         self._check_journal()
@@ -193,13 +252,20 @@ class ActionRules:
         if not text:
             self._set(message="type a class name first")
             return
+        close = near_duplicate(text, self.learner.classes)
+        if close is not None:
+            msg = (
+                f"{text!r} is the class {close!r} written another way (case, spaces, punctuation or a plural 's'); "
+                f"label with {close!r}, or choose a name that differs in letters"
+            )
+            raise InvalidInputError(msg)
         try:
             self.learner.add_class(text)
         except JournalLockedError as exc:
             self._block(exc)
             return
         k = len(self.learner.classes)
-        key = f" (key {k})" if k <= 9 else ""
+        key = f" (key {k})" if k <= 9 else " (press / and type its name)"
         self._set(classes=[str(c) for c in self.learner.classes], message=f"added class {text!r}{key}")
         self._clips.publish_progress()
         self._check_journal()
@@ -336,6 +402,20 @@ class ActionRules:
     def _set_auto_stopped(self) -> None:
         with self._batch():
             self._set(auto=dict(self._store["auto"], running=False, left=0))
+
+
+def _class_key(name) -> str:
+    """``name`` without case, spaces, punctuation and one plural 's': ``"Bird calls."`` -> ``"birdcall"``."""
+    text = "".join(ch for ch in str(name).casefold() if ch.isalnum())
+    return text[:-1] if len(text) > 3 and text.endswith("s") else text
+
+
+def near_duplicate(name, classes) -> object | None:
+    """The class of ``classes`` that ``name`` only spells differently (see :func:`_class_key`), or None."""
+    key = _class_key(name)
+    if not key:
+        return None
+    return next((c for c in classes if c != name and _class_key(c) == key), None)
 
 
 def _mode_kw(mode: str) -> dict:

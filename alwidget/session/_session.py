@@ -18,7 +18,16 @@ from alwidget.errors import InvalidInputError
 from alwidget.session._queue import AudioBytes, ClipQueue, describe
 from alwidget.session._rules import _LOADING, ActionRules
 from alwidget.session._store import Store
-from alwidget.session._worker import AutoStep, Cycle, DetectionReview, LabelReview, Rebuild, Search, Worker
+from alwidget.session._worker import (
+    AuditEstimate,
+    AutoStep,
+    Cycle,
+    DetectionReview,
+    LabelReview,
+    Rebuild,
+    Search,
+    Worker,
+)
 from alwidget.session.curves import Curves, check_eval_set, check_oracle
 from alwidget.session.media import MediaCache
 
@@ -59,12 +68,12 @@ class LabelingSession(ActionRules):
     top_k : int, default 3
         Classes shown in the model's guess.
     window : int, default 20
-        Recent audit clips (and recent labels, for the prequential curve) an
-        accuracy point is averaged over.
+        Recent labels a point of the prequential curve is averaged over.
     audit_rate : float, default 0.1
         Share of the clips shown that are drawn uniformly at random from the
         unlabelled pool (audit clips), to estimate accuracy honestly when
-        there is no ``eval_set``; 0 disables auditing.
+        there is no ``eval_set``; 0 disables auditing. The estimate is
+        shown once 8 audit clips are labelled (see :attr:`curves`).
     mode : str, default "active"
         What the session shows next: ``"active"`` (the learner's queries);
         ``"search"`` starts with :meth:`search`.
@@ -149,6 +158,7 @@ class LabelingSession(ActionRules):
             Cycle: lambda job: self._cycle(),
             AutoStep: lambda job: self._auto_step(),
             Rebuild: lambda job: self._rebuild_curves(),
+            AuditEstimate: lambda job: self._estimate_accuracy(),
             Search: lambda job: self._clips.run_search(job.query, job.n, job.description),
             LabelReview: lambda job: self._clips.run_label_review(job.n),
             DetectionReview: lambda job: self._clips.run_detection_review(
@@ -246,11 +256,14 @@ class LabelingSession(ActionRules):
 
         ``"active"``: accuracy of the learner's model on the eval set (or on
         the oracle-labelled pool); ``"random"``: the random-sampling baseline
-        (demo mode); ``"audit"`` (without an eval set): estimated accuracy on
-        the clips not labelled yet (on a large pool: the pool's accuracy), from
-        the model's guesses on the last ``window`` audit clips before they were
-        labelled (see :attr:`audit_interval` for the 95%
-        interval); ``"prequential"`` (without an eval set): share of the last
+        (demo mode); ``"audit"`` (without an eval set): the estimated accuracy
+        of the model trained on that many labels, on clips of the pool it has
+        not seen, from the audit clips labelled so far, each scored by a model
+        of the same kind trained on all the other labels (cross-fitting, in
+        the background after each retraining; slightly low, as those models
+        have a few labels fewer). No point before 8 audit clips are
+        labelled; see :attr:`audit_interval` for the 95% interval.
+        ``"prequential"`` (without an eval set): share of the last
         ``window`` clips the model guessed right before they were labelled.
         The clips asked for are the hardest ones, so this is *not* an
         estimate of accuracy and is not plotted.
@@ -287,13 +300,30 @@ class LabelingSession(ActionRules):
         with self._batch():
             self._skip(clip, unsure=True)
 
+    def answer(self, value: str, clip: int | None = None) -> None:
+        """Answer "is this a <class>?" in a detection review (:meth:`review_detections`); show the next clip.
+
+        ``"yes"`` labels the clip the reviewed class; ``"no"`` records that it
+        is not (a skip in mode ``"review"``; press its class instead to label
+        it); ``"unsure"`` as :meth:`unsure`. Journalled before the call
+        returns; :meth:`undo` reverts it. Raises InvalidInputError for another
+        ``value``, or for yes / no outside a detection review.
+        """
+        with self._batch():
+            self._answer(value, clip)
+
     def undo(self) -> None:
         """Revert the learner's last label or skip and bring that clip back on screen."""
         with self._batch():
             self._undo()
 
     def add_class(self, name: str) -> None:
-        """Add a class to the learner (and a button to the front end)."""
+        """Add a class to the learner (and a button to the front end).
+
+        A name that only spells an existing class another way (case, spaces,
+        punctuation, a plural "s": ``"Speech"`` beside ``"speech"``) raises
+        InvalidInputError naming that class.
+        """
         with self._batch():
             self._add_class(name)
 
@@ -319,9 +349,10 @@ class LabelingSession(ActionRules):
         ``query`` is anything :meth:`ActiveLearner.similar` takes: a pool
         index (e.g. :attr:`current`), several indices, an embedding, an audio
         file or ``(waveform, sr)`` (embedded with ``dataset.embed_query``).
-        Labelled and skipped clips are left out. The clip on screen stays
-        until it is labelled; then the results follow. Labels given to them
-        are journalled with mode ``"search"``; when the results run out, or
+        Labelled and skipped clips (and the query clips) are left out. The
+        first result replaces the clip on screen (a query of the learner's
+        goes back to its queue): every clip under the search banner is a
+        result, labelled with mode ``"search"``. When the results run out, or
         after ``set_mode("active")``, the learner's queries come back.
         """
         n = self.search_n if n is None else _positive_int(n, "n")
@@ -331,15 +362,22 @@ class LabelingSession(ActionRules):
             self._queue_search(query, n, describe(query, self.dataset))
 
     def search_audio(self, data: bytes, name: str = "query") -> None:
-        """Search with an encoded audio file's bytes (e.g. uploaded from the browser); see :meth:`search`."""
+        """Search with an encoded audio file's bytes (e.g. uploaded from the browser); see :meth:`search`.
+
+        Bytes that are not audio raise InvalidInputError at once, naming the
+        file ``name``; a file that fails later, when decoded in the
+        background, is named in the ``error`` field.
+        """
         if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
             size = len(data) if hasattr(data, "__len__") else "?"
             msg = f"search_audio needs the bytes of an audio file, got {type(data).__name__} of length {size}"
             raise InvalidInputError(msg)
+        query = AudioBytes(bytes(data), str(name))
+        query.check()
         with self._batch():
             if self._refuse():
                 return
-            self._queue_search(AudioBytes(bytes(data), str(name)), self.search_n, f"file {name}")
+            self._queue_search(query, self.search_n, f"file {name}")
 
     def review_labels(self, n: int | None = None) -> None:
         """Review the labels given so far, most doubtful first (review mode), in the background.
@@ -372,10 +410,11 @@ class LabelingSession(ActionRules):
         quantile bins, ``n_bins`` in all (:func:`alwidget.review.detection_bins`,
         as in perch-hoplite's validation). ``per_bin`` clips drawn at random
         from each bin are shown, bins interleaved; the draw depends only on
-        the seed and the labels, never on the clip on screen. Answer with the
-        class keys as usual: the clip's class is a label (mode ``"review"``);
-        it counts as *yes* when it is ``name``, *no* otherwise, and "unsure"
-        is left out.
+        the seed and the labels, never on the clip on screen. Answer "is this
+        a ``name``?" with :meth:`answer` (keys y, n, ?), or press the clip's
+        class: a label (mode ``"review"``), *yes* when it is ``name``, *no*
+        otherwise; "unsure" is left out, skip journals nothing. The counts are
+        read from the learner's labels (a replayed journal gives the same).
 
         The ``search`` field then holds each bin's answers and precision
         (95% Wilson interval), and two figures with 95% intervals
@@ -492,17 +531,17 @@ class LabelingSession(ActionRules):
     ACTIONS = {
         "label": "_act_label", "skip": "_act_skip", "unsure": "_act_unsure", "undo": "_act_undo",
         "add_class": "_act_add_class", "auto": "_act_auto", "stop": "_act_stop", "dismiss": "_act_dismiss",
-        "search": "_act_search", "mode": "_act_mode", "review": "_act_review",
+        "search": "_act_search", "mode": "_act_mode", "review": "_act_review", "answer": "_act_answer",
     }  # fmt: skip
 
     def handle(self, command: dict) -> None:
         """Run an action as a front end sends it: ``{"kind": ..., "value": ..., "clip": ...}``.
 
-        Kinds: ``label``, ``skip``, ``unsure``, ``undo``, ``add_class``, ``auto``, ``stop``,
-        ``dismiss``, ``search`` (``clip``: find more like it), ``mode``
-        (``value``: ``"active"`` leaves a search) and ``review`` (``value``:
-        ``"labels"`` or a class whose detections to check). Other keys (such
-        as ``view``) are ignored. Errors are shown in the state, never raised.
+        Kinds: ``label``, ``skip``, ``unsure``, ``undo``, ``add_class``, ``auto``, ``stop``, ``dismiss``,
+        ``search`` (``clip``: find more like it), ``mode`` (``value``: ``"active"`` leaves a search),
+        ``review`` (``value``: ``"labels"`` or a class whose detections to check) and ``answer``
+        (``value``: see :meth:`answer`). Other keys (such as ``view``) are ignored. Errors are shown in
+        the state, never raised.
         """
         cmd = command or {}
         kind = cmd.get("kind")
@@ -541,15 +580,6 @@ class LabelingSession(ActionRules):
     def _act_dismiss(self, cmd: dict) -> None:
         self.dismiss()
 
-    def _act_search(self, cmd: dict) -> None:
-        clip = cmd.get("clip", cmd.get("value"))
-        if clip is None:
-            clip = self._clips.current
-        if clip is None:
-            self._set(message="no clip on screen to search by")
-        else:
-            self.search(int(clip))
-
     def _act_mode(self, cmd: dict) -> None:
         self._set_mode(cmd.get("value"))
 
@@ -572,6 +602,15 @@ class LabelingSession(ActionRules):
     # ------------------------------------------------------------------ curves
     def _evaluate(self, epoch: int) -> None:
         self._curves.evaluate(epoch)
+        if self._curves.wants_estimate():  # after the cycle, unless newer labels wait
+            self._worker.request_estimate()
+
+    def _estimate_accuracy(self) -> None:
+        """Worker: the audit estimate of the current model (see :meth:`Curves.estimate`); given up for new labels."""
+        if self._curves.estimate(stop=self._worker.newer_work):
+            with self._batch():
+                self._clips.publish_progress()
+                self._publish_plot()
 
     def _rebuild_curves(self) -> None:
         """Resume: recompute the curves of the events replayed from the journal (see :meth:`Curves.rebuild`)."""
@@ -584,8 +623,10 @@ class LabelingSession(ActionRules):
         if rebuilt is None:
             return
         with self._batch():
-            self._curves.merge(*rebuilt, is_open=self._clips.is_open)
+            self._curves.merge(rebuilt, is_open=self._clips.is_open)
             self._publish_plot()
+        if self._curves.wants_estimate():  # the newest model's point, from the audit clips found
+            self._worker.request_estimate()
 
     def _publish_plot(self) -> None:
         """Send the plot's data (drawn by the front end) when a curve changed."""

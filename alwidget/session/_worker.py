@@ -4,8 +4,9 @@ A job is a small frozen dataclass saying what to do; the session runs it
 (``run_job``). Searches and reviews are requested explicitly
 (:meth:`Worker.submit`); a retraining cycle, an auto-labelling step and the
 curve rebuild on resume are chosen by the worker from its flags, in that
-order of priority: a request first, then a pending cycle or an auto step,
-then the rebuild when nothing else waits.
+order of priority: a request first, then a pending cycle, then an audit
+estimate asked for by a cycle, then an auto step, then the rebuild when
+nothing else waits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
-__all__ = ["AutoStep", "Cycle", "DetectionReview", "Job", "LabelReview", "Rebuild", "Search", "Worker"]
+__all__ = ["AuditEstimate", "AutoStep", "Cycle", "DetectionReview", "Job", "LabelReview", "Rebuild", "Search", "Worker"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Cycle:
 @dataclass(frozen=True)
 class AutoStep:
     """Demo mode: label the clip on screen from the oracle, then retrain."""
+
+
+@dataclass(frozen=True)
+class AuditEstimate:
+    """Estimate the current model's accuracy from the audit clips (cross-fitted; see ``curves``)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class DetectionReview:
     threshold: float | None = None
 
 
-Job = Union[Cycle, AutoStep, Rebuild, Search, LabelReview, DetectionReview]  # noqa: UP007
+Job = Union[Cycle, AutoStep, AuditEstimate, Rebuild, Search, LabelReview, DetectionReview]  # noqa: UP007
 Request = Union[Search, LabelReview, DetectionReview]  # noqa: UP007
 
 
@@ -80,6 +86,7 @@ class Worker:
         self.busy = False
         self.closed = False
         self.rebuild = rebuild
+        self.estimate = False  # an audit estimate is due (set by a cycle that saw new labels)
         self.request: Request | None = None
         self.auto_left = 0
         self.auto_total = 0
@@ -105,6 +112,17 @@ class Worker:
             self.request = job
             self.cond.notify_all()
 
+    def request_estimate(self) -> None:
+        """Run an audit estimate once no cycle is pending."""
+        with self.cond:
+            self.estimate = True
+            self.cond.notify_all()
+
+    def newer_work(self) -> bool:
+        """Whether the worker is closing or a cycle or request waits (an audit estimate gives way to them)."""
+        with self.cond:
+            return self.closed or self.pending or self.request is not None
+
     def start_auto(self, n: int) -> None:
         with self.cond:
             self.auto_left = n
@@ -118,7 +136,7 @@ class Worker:
             self.cond.notify_all()
 
     def _waiting(self) -> bool:
-        return bool(self.pending or self.auto_left or self.rebuild or self.request)
+        return bool(self.pending or self.auto_left or self.rebuild or self.request or self.estimate)
 
     # ------------------------------------------------------------------ the thread
     def _next(self) -> Job | None:
@@ -136,6 +154,9 @@ class Worker:
             request, self.request = self.request, None
             if request is not None:
                 return request
+            if self.estimate and not self.pending:
+                self.estimate = False
+                return AuditEstimate()
             auto = self.auto_left > 0
             rebuild = self.rebuild and not (self.pending or auto)
             self.pending = False

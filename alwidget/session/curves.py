@@ -2,14 +2,19 @@
 
 Honest accuracy without a test set: a share ``audit_rate`` of the clips shown
 are *audit* clips, drawn uniformly at random from the unlabelled pool instead
-of by the query strategy. The model's guess on an audit clip, made before its
-label is given, is an unbiased sample of the model's accuracy on the pool, so
-the ``"audit"`` curve estimates that accuracy (with a 95% Wilson interval).
-Whether the clip shown at a given point is an audit clip, and which one, is a
-deterministic function of the learner's seed, the number of clips labelled or
-skipped so far and the open clips, so the curve is rebuilt from the learner's
-history (the events in force, :meth:`ActiveLearner.live_events`) when a
-session is resumed.
+of by the query strategy, so the labelled audit clips are a uniform sample of
+the pool. After each retraining the ``"audit"`` curve estimates the accuracy
+of the *current* model by cross-fitting (:func:`cross_fit_audits`): the audit
+clips are split into a few folds, and each fold is scored by a fresh model of
+the same kind trained on every label except that fold. Each point is the
+share of audit clips those held-out models get right, with its 95% Wilson
+interval; it errs low, as each of those models has a few labels fewer than
+the current one. No point is shown before :data:`MIN_AUDITS` audit clips are
+labelled. Whether the clip shown at a given point is an audit clip, and which
+one, is a deterministic function of the learner's seed, the number of clips
+labelled or skipped so far and the open clips, so the curve is rebuilt from
+the learner's history (the events in force, :meth:`ActiveLearner.live_events`)
+when a session is resumed.
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ import numpy as np
 
 from alwidget._ledger import Event, LabelLedger
 from alwidget.errors import AlwidgetError, InvalidInputError, NotEnoughLabelsError
+from alwidget.models import _one_thread, fit_model, make_model, predict_proba_with
 from alwidget.session.plot import plot_payload, wilson_interval
 
-__all__ = ["Curves", "Eval", "Guess", "audit_pick", "audit_slot", "replay_audits"]
+__all__ = ["MIN_AUDITS", "Curves", "Eval", "Guess", "audit_pick", "audit_slot", "cross_fit_audits", "replay_audits"]
 
 _AUDIT_KEY = 0xA0D17  # separates the audit's random stream from the learner's
-_REBUILD_CHECKPOINTS = 12  # eval-set points recomputed on resume
+_REBUILD_CHECKPOINTS = 12  # eval-set and audit points recomputed on resume
 _RATE_WINDOW = 20  # labels per minute over the last this many labels
 _BREAK_S = 120.0  # a longer gap between two labels is a break, not labelling time
+_RATE_MIN_LABELS = 10  # the rate is shown once this many labels were timed ...
+_RATE_MIN_S = 120.0  # ... over at least this much labelling time
+MIN_AUDITS = 8  # audit clips labelled before the accuracy is estimated
+_AUDIT_FOLDS = 10  # folds of the audit clips in each estimate (fits per estimate)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,17 @@ class Guess:
     right: bool
     n_before: int  # labels given before this one
     audit: bool  # the clip was an audit clip (drawn at random)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What :meth:`Curves.rebuild` recomputes from a journal."""
+
+    guesses: list[Guess]
+    points: dict[int, float]  # eval-set accuracy by labels used
+    base: dict[int, float | None]  # the random baseline at those points
+    audit_clips: list[int]
+    audit_points: dict[int, AuditPoint]
 
 
 # ---------------------------------------------------------------------- the audit plan
@@ -116,6 +137,88 @@ def _audits_in_force(live: Iterable[tuple[int, Event]], n_pool: int, seed: int, 
     return out
 
 
+# ---------------------------------------------------------------------- the estimate
+@dataclass(frozen=True)
+class AuditPoint:
+    """The current model's estimated accuracy: audit clips right out of audited, after ``n_labels`` labels."""
+
+    n_labels: int
+    right: int
+    audited: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.right / self.audited
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.right, self.audited)
+
+
+def cross_fit_audits(
+    learner, clips: Iterable[int], *, n_folds: int = _AUDIT_FOLDS, stop: Callable[[], bool] | None = None
+) -> AuditPoint | None:
+    """Estimate the accuracy of a model trained on all of ``learner``'s labels from its audit ``clips``.
+
+    The audit clips still labelled are split into ``K = min(n_folds, m)``
+    folds, each clip's fold fixed by ``learner.seed`` and the clip (so an
+    estimate differs from the one before only by the new labels and audit
+    clips, not by a new draw of folds); each fold is scored by a fresh model of the
+    learner's kind (``make_model(learner.model, seed=learner.seed)``) fitted
+    on every other label, as :func:`alwidget.review.label_review_order` does
+    (the ``"spread"`` model without its pool). As the audit clips are a
+    uniform sample of the pool, the share right estimates the accuracy of a
+    model trained on all the labels on clips of the pool it has not seen;
+    slightly low, as each fold's model has that fold's labels fewer.
+
+    Returns None with fewer than :data:`MIN_AUDITS` audit clips labelled, or
+    when ``stop()`` turns true between two fits (newer labels are waiting).
+    """
+    lab, y, classes = learner.labeled_snapshot()
+    clips = np.unique(np.asarray(list(clips), dtype=np.int64))
+    pos = np.searchsorted(lab, clips)
+    pos = pos[(pos < len(lab)) & (lab[np.minimum(pos, len(lab) - 1)] == clips)] if len(lab) else pos[:0]
+    m, n, k = len(pos), len(lab), len(classes)
+    if m < MIN_AUDITS:
+        return None
+    K = min(int(n_folds), m)
+    fold = _folds(lab[pos], K, learner.seed)
+    X_raw = np.asarray(learner.pool.X[lab], dtype=np.float32)  # a copy of the labelled rows (the pool may be float16)
+    stats = learner.pool.stats
+    Xs = (X_raw - stats[0]) / stats[1]
+    right = 0
+    previous = None
+    with _one_thread():  # one BLAS thread for the K small fits: the front end's thread keeps a core
+        for f in range(K):
+            if stop is not None and stop():
+                return None
+            test = pos[fold == f]
+            train = np.ones(n, dtype=bool)
+            train[test] = False
+            seen = np.unique(y[train])
+            if len(seen) < 2:  # one class to learn from: it is the guess
+                guess = np.full(len(test), seen[0] if len(seen) else -1)
+            else:
+                model = make_model(learner.model, seed=learner.seed, device=learner.device)
+                model = fit_model(model, Xs[train], y[train], k, previous=previous)
+                previous = model
+                guess = predict_proba_with(model, X_raw[test], k, stats).argmax(axis=1)
+            right += int(np.count_nonzero(guess == y[test]))
+    return AuditPoint(n, right, m)
+
+
+def _folds(clips: np.ndarray, K: int, seed: int) -> np.ndarray:
+    """Each audit clip's fold in ``0 .. K-1``: a seeded hash of the clip alone.
+
+    A clip keeps its fold as other audit clips come, so two estimates in a
+    row differ by the new labels, not by a new draw of folds (fold sizes
+    then differ by chance; an empty fold is left out).
+    """
+    key = np.uint64(int(np.random.default_rng([int(seed), _AUDIT_KEY, 2]).integers(1, 2**62)) | 1)
+    hashed = (clips.astype(np.uint64) * key) >> np.uint64(29)  # wraps modulo 2**64: a multiplicative hash
+    return (hashed % np.uint64(K)).astype(np.int64)
+
+
 # ---------------------------------------------------------------------- label times
 def times_from_history(learner) -> list[float | None]:
     """Times of the labels still in force, oldest first (resume: labels/min goes on)."""
@@ -132,6 +235,16 @@ def _per_minute(times: list[float | None]) -> float | None:
     if not gaps or total <= 0:
         return None
     return round(len(gaps) / total * 60.0, 1)
+
+
+def rate_words(times: list[float | None]) -> str:
+    """``"12 labels/min"`` once the rate means something (enough labels over enough labelling time), else ``""``."""
+    gaps = [b - a for a, b in zip(times, times[1:]) if a is not None and b is not None]
+    gaps = [g for g in gaps if 0 <= g <= _BREAK_S]
+    rate = _per_minute(times)
+    if rate is None or len(gaps) < _RATE_MIN_LABELS or sum(gaps) < _RATE_MIN_S:
+        return ""
+    return f"{rate:g} labels/min"
 
 
 # ---------------------------------------------------------------------- checks
@@ -221,6 +334,9 @@ class Curves:
         self.label_times: list[float | None] = times_from_history(learner)  # None marks a break
         self.points: dict[int, float] = {}  # labels the model used -> accuracy
         self.baseline_points: dict[int, float] = {}
+        self.audit_clips: list[int] = []  # audit clips labelled (in force), oldest first
+        self.audit_points: dict[int, AuditPoint] = {}  # labels -> the estimate for the model trained on them
+        self._estimated: tuple | None = None  # (learner.version, audit clips) of the last estimate
         self.epoch = 0  # bumps on undo: results computed before it are dropped
         self.baseline = None
         self._baseline_order: np.ndarray | None = None
@@ -238,13 +354,25 @@ class Curves:
             if not self.eval_set_given:
                 out["prequential"] = self.windowed(g for g in self.guesses)[:2]
                 if self.auditing:
-                    out["audit"] = self.windowed(g for g in self.guesses if g.audit)[:2]
+                    xs = sorted(self.audit_points)
+                    out["audit"] = (xs, [round(self.audit_points[x].accuracy, 4) for x in xs])
             return out
 
     def audit_interval(self) -> tuple[list[int], list[float], list[float]]:
         with self.lock:
-            xs, _, lo, hi = self.windowed(g for g in self.guesses if g.audit)
-            return xs, lo, hi
+            xs = sorted(self.audit_points)
+            bounds = [self.audit_points[x].interval for x in xs]
+            return xs, [round(a, 4) for a, _ in bounds], [round(b, 4) for _, b in bounds]
+
+    def n_audited(self) -> int:
+        """Audit clips labelled so far (in force)."""
+        with self.lock:
+            return len(self.audit_clips)
+
+    def last_estimate(self) -> AuditPoint | None:
+        """The estimate for the newest model (None before :data:`MIN_AUDITS` audit clips)."""
+        with self.lock:
+            return self.audit_points[max(self.audit_points)] if self.audit_points else None
 
     def windowed(self, guesses) -> tuple[list[int], list[float], list[float], list[float]]:
         """Share right over the last ``window`` guesses, after each: (labels before, share, low, high)."""
@@ -263,10 +391,17 @@ class Curves:
     def per_minute(self) -> float | None:
         return _per_minute(self.label_times)
 
+    def rate_words(self) -> str:
+        """Labels per minute in words, once it means something (see :func:`rate_words`)."""
+        return rate_words(self.label_times)
+
     # ------------------------------------------------------------------ recording
-    def record_label(self, guess: Guess | None, *, auto: bool, now: float) -> None:
+    def record_label(self, guess: Guess | None, *, auto: bool, now: float, audit_clip: int | None = None) -> None:
+        """A clip was labelled: its guess, its time, and (for an audit clip) the clip."""
         if guess is not None:
             self.guesses.append(guess)
+        if audit_clip is not None:
+            self.audit_clips.append(int(audit_clip))
         if auto:
             if self.label_times and self.label_times[-1] is not None:
                 self.label_times.append(None)
@@ -277,10 +412,44 @@ class Curves:
         """A label was undone: drop its guess, its time and the points past ``n_labeled`` labels."""
         gone = set(clips)
         self.guesses = [g for g in self.guesses if g.clip not in gone]
+        self.audit_clips = [c for c in self.audit_clips if c not in gone]
         if self.label_times and self.label_times[-1] is not None:
             self.label_times.pop()
         self.points = {k: v for k, v in self.points.items() if k <= n_labeled}
         self.baseline_points = {k: v for k, v in self.baseline_points.items() if k <= n_labeled}
+        self.audit_points = {k: v for k, v in self.audit_points.items() if k < n_labeled}
+
+    # ------------------------------------------------------------------ the audit estimate (worker)
+    def wants_estimate(self) -> bool:
+        """Whether the labels changed since the last audit estimate and enough audit clips are labelled."""
+        with self.lock:
+            if not self.auditing or len(self.audit_clips) < MIN_AUDITS:
+                return False
+            return self._estimated != (self.learner.version, tuple(self.audit_clips))
+
+    def estimate(self, stop: Callable[[], bool] | None = None) -> bool:
+        """Add the audit estimate for a model trained on the current labels (see :func:`cross_fit_audits`).
+
+        Returns True when a point was added; False when there is nothing
+        new to estimate, or when ``stop()`` or an undo cut it short.
+        """
+        with self.lock:
+            epoch = self.epoch
+            key = (self.learner.version, tuple(self.audit_clips))
+            if not self.auditing or key == self._estimated:
+                return False
+        point = cross_fit_audits(self.learner, key[1], stop=stop)
+        with self.lock:
+            if epoch != self.epoch:  # an undo came in meanwhile: this point may be stale
+                return False
+            if point is None:
+                if stop is None or not stop():  # too few audit clips still labelled: nothing to estimate
+                    self._estimated = key
+                return False
+            self._estimated = key
+            self.audit_points = {k: v for k, v in self.audit_points.items() if k < point.n_labels}
+            self.audit_points[point.n_labels] = point
+            return True
 
     def evaluate(self, epoch: int) -> None:
         """Add a point to the accuracy curve (and the random baseline) for a new model."""
@@ -344,29 +513,30 @@ class Curves:
         )
 
     # ------------------------------------------------------------------ resume
-    def rebuild(self, n_events: int, closed: Callable[[], bool]) -> tuple[list[Guess], dict, dict] | None:
-        """Resume: the guesses and points of the first ``n_events`` events (replayed from the journal).
+    def rebuild(self, n_events: int, closed: Callable[[], bool]) -> Rebuilt | None:
+        """Resume: the guesses, audit clips and points of the first ``n_events`` events (replayed from the journal).
 
         Replays the labels in force into a private learner; before each audit
         label it fits on the labels given so far and records the model's
-        guess; with an eval set it measures accuracy at a few label counts.
-        Returns ``(guesses, points, baseline points)``, or None when there is
-        nothing to rebuild or ``closed()`` turned true meanwhile.
+        guess; at a few label counts it measures accuracy on the eval set and
+        estimates it from the audit clips labelled by then (the same estimate
+        as a live session's for those labels). Returns a :class:`Rebuilt`, or
+        None when there is nothing to rebuild or ``closed()`` turned true
+        meanwhile.
         """
         learner = self.learner
         live = learner.live_events(n_events)
         audits = _audits_in_force(live, learner.n_pool, self.seed, self.audit_rate) if self.auditing else {}
         top = sum(len(ev.indices) for ev in learner.history[:n_events] if ev.kind == "teach")  # as before the split
         checkpoints: set[int] = set()
-        if self.eval is not None and top:
+        if (self.eval is not None or audits) and top:
             checkpoints = {int(round(top * k / _REBUILD_CHECKPOINTS)) for k in range(1, _REBUILD_CHECKPOINTS + 1)}
         if not audits and not checkpoints:
             return None
         added = {ev.labels[0] for _, ev in live if ev.kind == "add_class"}
         rb = self._fresh_learner([c for c in learner.classes if c not in added] or learner.classes[:1])
         emb = learner.embeddings
-        guesses: list[Guess] = []
-        points: dict[int, float] = {}
+        out = Rebuilt([], {}, {}, [], {})
         for pos, ev in live:
             if closed():
                 return None
@@ -377,17 +547,16 @@ class Curves:
                 except AlwidgetError:
                     row = None
                 if row is not None:
-                    guesses.append(Guess(clip, rb.classes[int(np.argmax(row))] == ev.labels[0], n_before, True))
+                    out.guesses.append(Guess(clip, rb.classes[int(np.argmax(row))] == ev.labels[0], n_before, True))
             if ev.kind == "teach":
                 for name in ev.labels:
                     if name not in rb.classes:
                         rb.add_class(name)
                 rb.teach(list(ev.indices), list(ev.labels))
-                k = rb.n_labeled
-                if k in checkpoints and k not in points:
-                    e = self.eval
-                    pred = rb.predict(e.X) if e.X is not None else _predict_rows(rb, e.idx)
-                    points[k] = float(np.mean(pred == e.y))
+                if pos in audits:
+                    out.audit_clips.append(audits[pos][0])
+                if not self._rebuild_point(rb, checkpoints, out, closed):
+                    return None
             elif ev.kind == "skip":
                 rb.skip(list(ev.indices))
             elif ev.kind == "unsure":
@@ -396,39 +565,92 @@ class Curves:
                 rb.relabel(list(ev.indices), list(ev.labels))
             elif ev.kind == "add_class" and ev.labels[0] not in rb.classes:
                 rb.add_class(ev.labels[0])
-        base = {k: self.baseline_accuracy(k) for k in points} if self.oracle is not None else {}
-        return guesses, points, base
+        if self.oracle is not None:
+            out.base.update({k: self.baseline_accuracy(k) for k in out.points})
+        return out
 
-    def merge(self, guesses: list[Guess], points: dict, base: dict, is_open: Callable[[int], bool]) -> None:
-        """Add rebuilt guesses and points (call with the state lock held)."""
-        still = [g for g in guesses if not is_open(g.clip)]  # an undo meanwhile may have reverted some
+    def _rebuild_point(self, rb, checkpoints: set[int], out: Rebuilt, closed: Callable[[], bool]) -> bool:
+        """At a checkpoint: the eval-set accuracy and the audit estimate of ``rb``'s labels (False: closed)."""
+        k = rb.n_labeled
+        if k not in checkpoints:
+            return True
+        if self.eval is not None and k not in out.points:
+            e = self.eval
+            pred = rb.predict(e.X) if e.X is not None else _predict_rows(rb, e.idx)
+            out.points[k] = float(np.mean(pred == e.y))
+        if self.auditing and k not in out.audit_points and len(out.audit_clips) >= MIN_AUDITS:
+            point = cross_fit_audits(rb, out.audit_clips, stop=closed)
+            if point is None and closed():
+                return False
+            if point is not None:
+                out.audit_points[k] = point
+        return True
+
+    def merge(self, rebuilt: Rebuilt, is_open: Callable[[int], bool]) -> None:
+        """Add rebuilt guesses, audit clips and points (call with the state lock held)."""
+        still = [g for g in rebuilt.guesses if not is_open(g.clip)]  # an undo meanwhile may have reverted some
         self.guesses = still + [g for g in self.guesses if g not in still]
-        for k, v in points.items():
+        clips = [c for c in rebuilt.audit_clips if not is_open(c)]
+        known = set(clips)
+        self.audit_clips = clips + [c for c in self.audit_clips if c not in known]
+        for k, v in rebuilt.points.items():
             self.points.setdefault(k, v)
-            if base.get(k) is not None:
-                self.baseline_points.setdefault(k, base[k])
+            if rebuilt.base.get(k) is not None:
+                self.baseline_points.setdefault(k, rebuilt.base[k])
+        for k, v in rebuilt.audit_points.items():
+            self.audit_points.setdefault(k, v)
 
     # ------------------------------------------------------------------ the plot
+    def audit_words(self) -> str:
+        """The audit estimate in words: ``"0.83 (95%: 0.71-0.91), from 24 audit clips"``, or why there is none."""
+        point, k = self.last_estimate(), self.n_audited()
+        if not self.auditing:
+            return ""
+        if point is None:
+            if k < MIN_AUDITS:
+                return f"not enough audits yet ({k} of {MIN_AUDITS})"
+            return f"estimating from {k} audit clips\u2026"
+        lo, hi = point.interval
+        return f"{point.accuracy:.2f} (95%: {lo:.2f}\u2013{hi:.2f}), from {point.audited} audit clips"
+
+    def accuracy_words(self) -> str:
+        """The newest accuracy in words (for the end-of-pool summary): measured, estimated, or why there is none."""
+        parts = []
+        with self.lock:
+            last = self.points[max(self.points)] if self.points else None
+        if self.eval is not None and last is not None:
+            parts.append(f"{self.eval.name}: {last:.2f}")
+        if self.auditing:
+            parts.append(f"estimated accuracy: {self.audit_words()}")
+        if not parts:
+            return "no accuracy estimate: pass eval_set= or keep audit_rate > 0"
+        return " \u00b7 ".join(parts)
+
     def plot(self) -> dict | None:
         """The plot's data (drawn by the front end) when a curve changed, else None."""
         curves = self.curves()
-        key = tuple((k, tuple(x), tuple(y)) for k, (x, y) in curves.items())
+        note = ""
+        if self.auditing and "audit" in curves and not curves["audit"][0]:
+            note = self.audit_words()
+        key = (note, *((k, tuple(x), tuple(y)) for k, (x, y) in curves.items()))
         if key == self._plot_key:
             return None
         self._plot_key = key
         strategy = self.learner.strategy if isinstance(self.learner.strategy, str) else "custom strategy"
         series = []
         if "active" in curves:
-            name = "accuracy on the whole pool" if not self.eval_set_given else "held-out accuracy"
-            series.append({"key": "active", "label": f"{name}, active learning ({strategy})", "xy": curves["active"]})
+            truth = "true accuracy, " if not self.eval_set_given else ""
+            series.append({"key": "active", "label": f"{truth}active learning ({strategy})", "xy": curves["active"]})
         if "random" in curves:
             series.append({"key": "random", "label": "random sampling (baseline)", "xy": curves["random"]})
-        if "audit" in curves:
+        if "audit" in curves and curves["audit"][0]:
             xs, lo, hi = self.audit_interval()
+            n = self.last_estimate().audited
+            what = "estimate, " if self.eval is not None else ""  # beside true curves; else the title says it
             series.append(
                 {
                     "key": "audit",
-                    "label": f"estimated accuracy on random clips (audit, last {self.window}), 95% CI",
+                    "label": f"{what}cross-checked on {n} random clips you labelled (band: 95% interval)",
                     "xy": curves["audit"],
                     "band": (lo, hi),
                 }
@@ -436,13 +658,12 @@ class Curves:
         if self.eval is not None:
             title = self.eval.name
         elif self.auditing:
-            title = "estimated accuracy on random clips (audit), 95% CI"
+            title = "estimated accuracy of the model on the clips not labelled yet"
         else:
             title = "no accuracy estimate: pass eval_set= or keep audit_rate > 0"
-        rate = f"1 clip in {round(1 / self.audit_rate)}" if self.auditing else ""
-        empty = (
-            f"the estimate appears after the first audit clips ({rate} is drawn at random)"
-            if self.auditing and self.eval is None
-            else "the curve appears after the first labels"
-        )
-        return plot_payload(series, title=title, empty=empty)
+        if self.auditing and self.eval is None:
+            rate = f"1 clip in {round(1 / self.audit_rate)} is drawn at random to check the model"
+            empty = f"{note}: {rate}" if note else rate
+        else:
+            empty = "the curve appears after the first labels"
+        return plot_payload(series, title=title, empty=empty, note=note if series else "")

@@ -8,7 +8,9 @@ A window of a long recording (a dataset with ``is_windowed`` true and a
 ``context(i, before=, after=)`` method) is played and drawn with up to
 ``context`` seconds of the recording around it, so the sound is heard in
 its setting; :attr:`ClipMedia.window_start` and :attr:`ClipMedia.window_end`
-say where the window itself lies in that audio.
+say where the window itself lies in that audio, and :attr:`ClipMedia.offset`
+where that audio starts in the recording (the front end labels the time axis
+in the recording's clock).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = ["ClipMedia", "MediaCache", "check_context", "freq_ticks", "load_media
 
 _MAX_FRAMES = 600  # wider spectrograms are averaged down to this many columns
 _DYNAMIC_RANGE_DB = 80.0
+_TOP_TICK = 0.84  # frequency ticks stay below this fraction of the height: the top frequency is labelled there
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class ClipMedia:
     recording: str = ""
     start: float = 0.0
     end: float | None = None  # None: ``duration``
+    #: the spectrogram's top frequency in Hz (half the sample rate; 0: unknown)
+    top_hz: float = 0.0
+    #: the levels that pixel values 0 and 255 stand for, in dB relative to the clip's loudest bin
+    db_range: tuple = (-_DYNAMIC_RANGE_DB, 0.0)
 
     def __post_init__(self) -> None:
         if self.window_end is None:
@@ -57,13 +64,19 @@ class ClipMedia:
         if self.end is None:
             object.__setattr__(self, "end", float(self.start) + float(self.duration))
 
+    @property
+    def offset(self) -> float:
+        """Where the played audio starts in the recording, in seconds (``start - window_start``; 0 for plain clips)."""
+        return float(self.start) - float(self.window_start)
+
 
 def freq_ticks(sr: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> tuple:
     """Where round frequencies sit on a mel axis: ``((fraction of the height from the bottom, label), ...)``.
 
     Bands are spaced evenly in mel (librosa's Slaney scale, as
     :func:`~alwidget.features.log_mel_spectrogram` uses), so a frequency's
-    place is its mel value's place between ``fmin`` and ``fmax``.
+    place is its mel value's place between ``fmin`` and ``fmax``. The top of
+    the axis is left free for a label of ``fmax`` itself.
     """
     fmax = sr / 2 if fmax is None else fmax
     lo, hi = _hz_to_mel(fmin), _hz_to_mel(fmax)
@@ -71,7 +84,8 @@ def freq_ticks(sr: int, n_mels: int, fmin: float = 0.0, fmax: float | None = Non
     for hz in (100, 200, 500, 1000, 2000, 4000, 8000, 16000):
         if fmin < hz < fmax:
             frac = (_hz_to_mel(hz) - lo) / (hi - lo)
-            if 0.04 < frac < 0.96 and (not out or frac - out[-1][0] > 0.12):  # labels never overlap
+            # labels never overlap each other, nor the top frequency's label that the front end adds
+            if 0.04 < frac < _TOP_TICK and (not out or frac - out[-1][0] > 0.12):
                 out.append((round(frac, 4), f"{hz // 1000}k" if hz >= 1000 else str(hz)))
     return tuple(out)
 
@@ -83,10 +97,12 @@ def _hz_to_mel(hz: float) -> float:
     return 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
 
 
-def spectrogram_pixels(waveform: np.ndarray, sr: int, n_mels: int) -> tuple[bytes, int, int]:
-    """Log-mel spectrogram as ``uint8`` bytes, shape ``(n_mels, frames)``.
+def spectrogram_pixels(waveform: np.ndarray, sr: int, n_mels: int) -> tuple[bytes, int, int, tuple[float, float]]:
+    """Log-mel spectrogram as ``uint8`` bytes, shape ``(n_mels, frames)``, and the dB range of the pixel values.
 
-    0 is ``max - 80 dB`` (or quieter), 255 the loudest bin of the clip.
+    0 is ``max - 80 dB`` (or quieter), 255 the loudest bin of the clip, and
+    values in between are spaced evenly in dB: the returned range,
+    ``(-80.0, 0.0)``, is the level of 0 and 255 in dB relative to that bin.
     """
     from alwidget.features import log_mel_spectrogram
 
@@ -97,7 +113,7 @@ def spectrogram_pixels(waveform: np.ndarray, sr: int, n_mels: int) -> tuple[byte
     top = float(S.max()) if S.size else 0.0
     scaled = (S - (top - _DYNAMIC_RANGE_DB)) * (255.0 / _DYNAMIC_RANGE_DB)
     pixels = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(pixels).tobytes(), int(S.shape[0]), int(S.shape[1])
+    return np.ascontiguousarray(pixels).tobytes(), int(S.shape[0]), int(S.shape[1]), (-_DYNAMIC_RANGE_DB, 0.0)
 
 
 def check_context(context) -> tuple[float, float]:
@@ -163,6 +179,11 @@ def load_media(dataset, index: int, n_mels: int, context=(1.0, 1.0)) -> ClipMedi
         waveform, sr = dataset[index]
         wav = dataset.wav_bytes(index)
         duration = dataset.duration(index) if hasattr(dataset, "duration") else len(waveform) / sr
+        if not windowed and hasattr(dataset, "start") and hasattr(dataset, "end"):
+            real = float(dataset.end(index)) - float(dataset.start(index))  # a short file padded to the duration
+            if 0 < real < duration:  # play and show the sound itself, not the padding
+                waveform = np.asarray(waveform, dtype=np.float32)[: max(1, int(round(real * sr)))]
+                wav, duration = wav_bytes(waveform, sr), real
         window_start, window_end = 0.0, duration
     duration = float(duration)
     window_start = min(max(float(window_start), 0.0), duration)
@@ -173,7 +194,7 @@ def load_media(dataset, index: int, n_mels: int, context=(1.0, 1.0)) -> ClipMedi
         end = float(dataset.end(index)) if hasattr(dataset, "end") else start + (window_end - window_start)
     else:
         recording, start, end = "", 0.0, duration
-    spec, rows, cols = spectrogram_pixels(waveform, sr, n_mels)
+    spec, rows, cols, db_range = spectrogram_pixels(waveform, sr, n_mels)
     return ClipMedia(
         index=int(index),
         name=str(clip_name(dataset, index)),
@@ -189,6 +210,8 @@ def load_media(dataset, index: int, n_mels: int, context=(1.0, 1.0)) -> ClipMedi
         recording=recording,
         start=start,
         end=end,
+        top_hz=float(sr) / 2,
+        db_range=db_range,
     )
 
 
@@ -202,7 +225,6 @@ def clip_name(dataset, index: int) -> str:
             return f"clip {index}"
     names = getattr(dataset, "names", None)
     return f"clip {index}" if names is None else str(names[index])
-
 
 
 class MediaCache:

@@ -24,7 +24,7 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def plot_payload(series: list[dict], *, title: str, empty: str) -> dict:
+def plot_payload(series: list[dict], *, title: str, empty: str, note: str = "") -> dict:
     """The plot as JSON-able data.
 
     Parameters
@@ -37,11 +37,14 @@ def plot_payload(series: list[dict], *, title: str, empty: str) -> dict:
         Names the metric.
     empty : str
         Shown when no series has a point.
+    note : str, optional
+        Shown under the plot beside the legend (e.g. why a curve is missing).
 
     Returns
     -------
     dict
-        ``{"title", "empty", "x_label", "y_label", "x_max", "series": [{"key", "label", "x", "y", "lo", "hi"}]}``.
+        ``{"title", "empty", "note", "x_label", "y_label", "x_max",
+        "series": [{"key", "label", "x", "y", "lo", "hi"}]}``.
     """
     out = []
     x_max = 1
@@ -58,6 +61,7 @@ def plot_payload(series: list[dict], *, title: str, empty: str) -> dict:
     return {
         "title": title,
         "empty": empty,
+        "note": note,
         "x_label": "labels given",
         "y_label": "accuracy",
         "x_max": x_max,
@@ -90,7 +94,7 @@ def draw_payload(payload: dict, ax=None):
     ax.set_title(payload.get("title", ""), fontsize=10)
     ax.grid(True, alpha=0.3)
     if payload.get("series"):
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right", title=payload.get("note") or None, title_fontsize=8)
     else:
         ax.text(0.5, 0.5, payload.get("empty", ""), ha="center", va="center", fontsize=9, transform=ax.transAxes)
     return ax

@@ -14,7 +14,7 @@
 //    which runs before any listener on the document.
 //  - Other hosts: the root stops the propagation of every plain key.
 //
-// `render` builds the view from small pieces (focus badge, header, blocked banner, player, guess list, plot,
+// `render` builds the view from small pieces (focus badge, header, blocked banner, player, guess list, pool end, plot,
 // class pad, search panel, review bins, auto-label controls, status line, keyboard): each builds its own DOM,
 // subscribes to the model fields it shows through `hooks` and returns `{ update, destroy }`; the cleanup
 // that `render` returns destroys them all, which undoes every subscription, listener, timer and observer.
@@ -27,6 +27,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const TRAINING_DELAY_MS = 300; // "training…" only for trainings longer than this
 const TRAINING_MIN_MS = 500; // and then shown at least this long: no flicker
 const MAX_QUERY_BYTES = 8 * 1024 * 1024; // Jupyter's websocket drops messages over 10 MiB
+const PLOT_PLACEHOLDER = "the accuracy curve appears once enough clips are checked";
 
 function makeLut() {
   const lut = new Uint8ClampedArray(256 * 3);
@@ -78,15 +79,27 @@ function plainKey(e) {
   return !(e.ctrlKey || e.metaKey || e.altKey);
 }
 
-// 12.5 -> "12.5", 75 -> "1:15", 3725.25 -> "1:02:05.25"
-function clock(t) {
-  const r = Math.round(t * 100) / 100;
-  if (r < 60) return String(r);
-  const hh = Math.floor(r / 3600);
-  const mm = Math.floor((r % 3600) / 60);
-  const ss = Math.round((r % 60) * 100) / 100;
+// A place in a recording, always as m:ss, or h:mm:ss from an hour on or when `hours` is true (pass true for
+// every time of a span or an axis that reaches an hour, so that they all read alike): 38 -> "0:38",
+// 12.5 -> "0:12.5", 59.999 -> "1:00", 75 -> "1:15", 3725.25 -> "1:02:05.25"; (75, true) -> "0:01:15"
+function clock(t, hours = false) {
+  const cs = Math.max(0, Math.round(t * 100)); // hundredths of a second
+  const hh = Math.floor(cs / 360000);
+  const mm = Math.floor((cs % 360000) / 6000);
+  const ss = (cs % 6000) / 100;
   const sec = (ss < 10 ? "0" : "") + String(ss);
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${sec}` : `${mm}:${sec}`;
+  return hh || hours ? `${hh}:${String(mm).padStart(2, "0")}:${sec}` : `${mm}:${sec}`;
+}
+
+// "0:38–0:40", "0:58–1:00", "0:59:58–1:00:01": both ends in one format
+function clockSpan(a, b) {
+  const hours = Math.max(a, b) >= 3600 - 0.005;
+  return `${clock(a, hours)}\u2013${clock(b, hours)}`;
+}
+
+// The top of a spectrogram's frequency axis: 8000 -> "8 kHz", 22050 -> "22 kHz", 500 -> "500 Hz"
+function kiloHertz(hz) {
+  return hz >= 1000 ? `${Number((hz / 1000).toPrecision(2))} kHz` : `${Math.round(hz)} Hz`;
 }
 
 // Where the labelled window lies in the played audio, as fractions: null when it is the whole clip
@@ -97,6 +110,35 @@ function windowSpan(clip) {
   const b = typeof clip.window_end === "number" ? clip.window_end : dur;
   if (!(dur > 0) || (a <= 1e-3 && b >= dur - 1e-3) || !(b > a)) return null;
   return [Math.max(0, a / dur), Math.min(1, b / dur)];
+}
+
+// Where the played audio starts in the recording, in seconds (0 for plain clips): a window's context starts
+// before the window itself.
+function audioOffset(clip) {
+  if (!clip.recording) return 0;
+  if (typeof clip.offset === "number") return clip.offset;
+  return (Number(clip.start) || 0) - (Number(clip.window_start) || 0);
+}
+
+// The time axis under the spectrogram: [[fraction of the width, label], ...]. A window of a recording is
+// labelled in the recording's clock (m:ss), a plain clip in seconds from its start ("0 s", "0.5", "1", ...);
+// the longer the labels, the fewer the ticks, so that they fit a narrow panel.
+function timeTicks(clip) {
+  const dur = clip.duration || 0;
+  if (!(dur > 0)) return [];
+  const offset = audioOffset(clip);
+  const inRecording = !!clip.recording;
+  const hours = offset + dur >= 3600 - 0.005; // every tick in one format
+  const most = !inRecording ? 7 : hours ? 4 : 5;
+  const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const step = steps.find((st) => Math.floor(dur / st + 1e-9) + 1 <= most) || niceStep(dur, most - 1);
+  const out = [];
+  for (let k = Math.ceil(offset / step - 1e-9); k * step <= offset + dur + 1e-9; k++) {
+    const t = Number((k * step).toFixed(2));
+    const label = inRecording ? clock(t, hours) : `${t}${t === 0 ? " s" : ""}`;
+    out.push([Math.min(1, Math.max(0, (t - offset) / dur)), label]);
+  }
+  return out;
 }
 
 function niceStep(max, target) {
@@ -213,7 +255,7 @@ function header(ctx, parent) {
     const skipped =
       (p.n_skipped ? ` \u00b7 ${p.n_skipped} skipped` : "") + (p.n_unsure ? ` \u00b7 ${p.n_unsure} unsure` : "");
     progressText.textContent = `${n} / ${p.n_pool ?? 0} labelled${skipped}`;
-    rateText.textContent = p.per_minute ? `${p.per_minute} labels/min` : "";
+    rateText.textContent = p.rate || ""; // the session says it once it means something (enough labels and time)
     modelText.textContent = p.model || "";
   }
 
@@ -268,7 +310,9 @@ function blockedBanner(ctx, parent) {
 }
 
 // ------------------------------------------------------------------ player: clip title, audio, spectrogram, playhead
-function player(ctx, parent) {
+// The title and the spectrogram go to `parent`; the audio controls (the audio element, replay, autoplay) to
+// `controlsParent`, which render places after the class buttons, so that Tab reaches the buttons first.
+function player(ctx, parent, controlsParent) {
   const { model, root } = ctx;
   const hook = hooks(model);
   const clipTitle = h("div", "alw-clip");
@@ -281,22 +325,31 @@ function player(ctx, parent) {
   const autoplayBox = h("input");
   autoplayBox.type = "checkbox";
   autoplayLabel.append(autoplayBox, document.createTextNode(" autoplay"));
-  audioRow.append(replayBtn, autoplayLabel);
+  audioRow.append(audio, replayBtn, autoplayLabel);
   const specBox = h("div", "alw-specbox");
   const freqAxis = h("div", "alw-freq-axis");
   const specWrap = h("div", "alw-spec-wrap");
+  specWrap.title = "click to play from there";
   const canvas = h("canvas", "alw-spec");
   canvas.width = 1;
   canvas.height = 1;
   const playhead = h("div", "alw-playhead");
-  // the context around a window of a long recording is dimmed, the window outlined
+  // the context around a window of a long recording is dimmed, the window outlined; the playhead above both
   const dimBefore = h("div", "alw-dim alw-dim-before");
   const dimAfter = h("div", "alw-dim alw-dim-after");
   const windowBox = h("div", "alw-window");
   specWrap.append(canvas, dimBefore, dimAfter, windowBox, playhead);
   const timeAxis = h("div", "alw-time-axis");
-  specBox.append(freqAxis, specWrap, h("div", "alw-axis-corner", "Hz"), timeAxis);
-  parent.append(clipTitle, audio, audioRow, specBox);
+  // the colour scale: what the darkest and the brightest pixels mean, in dB
+  const levelBox = h("div", "alw-level");
+  const levelLow = h("span", "alw-level-low");
+  const levelBar = h("span", "alw-level-bar");
+  levelBar.style.background = `linear-gradient(to right, ${VIRIDIS_STOPS.map((c) => `rgb(${c.join(",")})`).join(", ")})`;
+  const levelHigh = h("span", "alw-level-high");
+  levelBox.append(levelLow, levelBar, levelHigh);
+  specBox.append(freqAxis, specWrap, h("div", "alw-axis-corner", "Hz"), timeAxis, levelBox);
+  parent.append(clipTitle, specBox);
+  controlsParent.append(audioRow);
 
   let audioUrl = null;
   let playFrame = 0;
@@ -331,10 +384,12 @@ function player(ctx, parent) {
     const px = toBytes(model.get("spectrogram"));
     freqAxis.textContent = "";
     timeAxis.textContent = "";
+    drawLevels(clip);
     if (!rows || !cols || px.length !== rows * cols) {
       canvas.width = 1;
       canvas.height = 1;
       canvas.getContext("2d").clearRect(0, 0, 1, 1);
+      levelBox.style.visibility = "hidden";
       return;
     }
     canvas.width = cols;
@@ -359,16 +414,42 @@ function player(ctx, parent) {
       t.style.bottom = `${(frac * 100).toFixed(2)}%`;
       freqAxis.append(t);
     }
-    const dur = clip.duration || 0;
-    if (dur > 0) {
-      const step = dur <= 2 ? 0.5 : dur <= 6 ? 1 : dur <= 15 ? 2 : dur <= 40 ? 5 : niceStep(dur, 6);
-      for (let t = 0; t <= dur + 1e-9; t += step) {
-        const tick = h("span", "alw-tick", `${Number(t.toFixed(2))}${t === 0 ? " s" : ""}`);
-        tick.style.left = `${((t / dur) * 100).toFixed(2)}%`;
-        if (t / dur > 0.97) tick.classList.add("alw-tick-end");
-        timeAxis.append(tick);
-      }
+    if (clip.top_hz > 0) freqAxis.append(h("span", "alw-tick alw-tick-top", kiloHertz(clip.top_hz)));
+    for (const [frac, label] of timeTicks(clip)) {
+      const tick = h("span", "alw-tick", label);
+      tick.style.left = `${(frac * 100).toFixed(2)}%`;
+      if (frac < 0.03) tick.classList.add("alw-tick-start");
+      else if (frac > 0.97) tick.classList.add("alw-tick-end");
+      timeAxis.append(tick);
     }
+  }
+
+  // "−80 dB [colours] 0 dB re max": the levels of the darkest and the brightest pixels
+  function drawLevels(clip) {
+    const range = clip.db_range;
+    const known = Array.isArray(range) && range.length === 2 && range.every((v) => typeof v === "number");
+    levelBox.style.visibility = known ? "visible" : "hidden"; // hidden, not gone: nothing moves
+    const dB = (v) => `${v < 0 ? "\u2212" : ""}${Math.abs(Number(v.toFixed(1)))} dB`;
+    levelLow.textContent = known ? dB(range[0]) : "";
+    levelHigh.textContent = known ? `${dB(range[1])} re max` : "";
+    levelBox.title = known
+      ? `colour: level relative to the loudest point of this audio; ${dB(range[0])} or quieter is darkest`
+      : "";
+  }
+
+  // a click on the spectrogram plays the audio from the time clicked
+  function seek(e) {
+    const dur = audio.duration || (model.get("clip") || {}).duration || 0;
+    const box = specWrap.getBoundingClientRect();
+    if (!audio.src || !(dur > 0) || !(box.width > 0)) return;
+    const frac = Math.min(1, Math.max(0, (e.clientX - box.left) / box.width));
+    audio.currentTime = frac * dur;
+    root.dataset.seek = frac.toFixed(3);
+    if (audio.paused) {
+      const p = audio.play();
+      if (p && p.catch) p.catch(() => {});
+    }
+    movePlayhead();
   }
 
   function movePlayhead() {
@@ -390,17 +471,24 @@ function player(ctx, parent) {
       drawSpectrogram({});
       return;
     }
-    // a window of a long recording says where it lies in it ("rec.flac 12.5–17.5 s"), a plain clip its length
-    let where = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
+    // a window of a long recording is named by its recording and its place in it ("site1.flac · 0:38–0:40"),
+    // a plain clip by its name and its length ("a.wav #3 · 1.5 s")
+    clipTitle.textContent = "";
     if (clip.recording) {
       const a = Number(clip.start) || 0;
       const b = typeof clip.end === "number" ? clip.end : a + (clip.duration || 0);
-      const unit = b < 60 ? " s" : "";
-      where = ` \u00b7 ${clip.recording} ${clock(a)}\u2013${clock(b)}${unit}`;
+      clipTitle.append(
+        h("b", "alw-clip-name", clip.recording),
+        h("span", "alw-clip-when", ` \u00b7 ${clockSpan(a, b)}`),
+        h("span", "alw-clip-index", ` #${clip.index}`),
+      );
+    } else {
+      const length = clip.duration ? ` \u00b7 ${clip.duration.toFixed(1)} s` : "";
+      clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${length}`));
     }
-    clipTitle.textContent = "";
-    clipTitle.append(h("b", "alw-clip-name", clip.name), h("span", "alw-clip-index", ` #${clip.index}${where}`));
-    if (clip.given) clipTitle.append(h("span", "alw-given", ` \u00b7 labelled ${clip.given}`)); // label review
+    // label review: the label, and why it is doubted ("labelled dog · held-out model says cat (81%)")
+    if (clip.given) clipTitle.append(h("span", "alw-given", ` \u00b7 labelled ${clip.given}`));
+    if (clip.given && clip.doubt) clipTitle.append(h("span", "alw-doubt", ` \u00b7 ${clip.doubt}`));
     clipTitle.title = clipTitle.textContent;
     const bytes = toBytes(model.get("audio"));
     if (audioUrl) URL.revokeObjectURL(audioUrl);
@@ -431,6 +519,7 @@ function player(ctx, parent) {
     renderClip();
   }
   hook.listen(replayBtn, "click", () => replay(false));
+  hook.listen(specWrap, "click", seek);
   hook.listen(autoplayBox, "change", () => {
     model.set("autoplay", autoplayBox.checked);
     model.save_changes();
@@ -454,17 +543,22 @@ function player(ctx, parent) {
 
 // ------------------------------------------------------------------ guess list: the model's guess on the clip
 function guessList(ctx, parent) {
-  const { model } = ctx;
+  const { model, root } = ctx;
   const hook = hooks(model);
   const box = h("div", "alw-guess");
   parent.append(box);
 
+  // the box keeps its height (widget.css) and says what will appear: nothing jumps when the first guess comes
   function update() {
     const guess = model.get("guess") || [];
     box.textContent = "";
     const clip = model.get("clip") || {};
-    if (clip.index === undefined) return;
-    box.append(h("div", "alw-guess-title", guess.length ? "model's guess" : "model's guess: no model yet"));
+    box.append(h("div", "alw-guess-title", "model's guess"));
+    root.dataset.guess = String(guess.length);
+    if (!guess.length || clip.index === undefined) {
+      box.append(h("div", "alw-placeholder", "the model's guess appears after the first labels"));
+      return;
+    }
     for (const g of guess) {
       const row = h("div", "alw-guess-row");
       const bar = h("span", "alw-guess-bar");
@@ -526,13 +620,15 @@ function plot(ctx, parent) {
     grid.append(s("line", { class: "alw-axis", x1: m.l, x2: m.l + w, y1: Y(0), y2: Y(0) }));
     plotSvg.append(grid);
     if (!series.length) {
-      const t = s("text", { x: m.l + w / 2, y: m.t + hgt / 2, "text-anchor": "middle", class: "alw-axis-text" });
-      t.textContent = p.empty || "";
+      // a quiet placeholder in the space the curve will take (the session's hint, or a general one)
+      const hint = p.empty || PLOT_PLACEHOLDER;
+      const t = s("text", { x: m.l + w / 2, y: Y(0.625) + 4, "text-anchor": "middle", class: "alw-axis-text" });
+      t.textContent = hint;
       plotSvg.append(t);
       // long hints wrap in the legend line instead of being cut off
-      if ((p.empty || "").length * 6 > w) {
+      if (hint.length * 6 > w) {
         t.textContent = "";
-        plotLegend.append(h("span", "alw-legend-empty", p.empty));
+        plotLegend.append(h("span", "alw-legend-empty", hint));
       }
     }
     for (const sr of series) {
@@ -552,6 +648,8 @@ function plot(ctx, parent) {
       item.append(h("span", "alw-swatch"), document.createTextNode(sr.label));
       plotLegend.append(item);
     }
+    // why a curve is missing beside the others ("estimate: not enough audits yet (3 of 8)")
+    if (p.note && series.length) plotLegend.append(h("span", "alw-legend-note", p.note));
     root.dataset.plotSeries = String(series.length);
     root.dataset.plotWidth = String(width);
   }
@@ -588,7 +686,21 @@ function classPad(ctx, parent) {
   addInput.placeholder = "new class name";
   addInput.setAttribute("aria-label", "new class name");
   const addBtn = h("button", "alw-btn alw-add", "+ class");
-  actionRow.append(skipBtn, unsureBtn, undoBtn, addInput, addBtn);
+  // detection review: "is this a <class>?" answered yes (y) / no (n) / unsure (?), as in BirdNET-Analyzer's review
+  const answerBox = h("span", "alw-answer");
+  const question = h("span", "alw-question");
+  const yesBtn = h("button", "alw-btn alw-yes", "yes (y)");
+  const noBtn = h("button", "alw-btn alw-no", "no (n)");
+  noBtn.title = "not this class: saved as such; undo (u), then press its class to label it";
+  answerBox.append(question, yesBtn, noBtn);
+  answerBox.style.display = "none";
+  // any class by name (the number keys reach the first nine): "/", the start of its name, Enter
+  const pickInput = h("input", "alw-pick-input");
+  pickInput.type = "text";
+  pickInput.placeholder = "class name, Enter labels";
+  pickInput.setAttribute("aria-label", "label with the class whose name starts with this");
+  pickInput.style.display = "none";
+  actionRow.append(answerBox, skipBtn, unsureBtn, undoBtn, pickInput, addInput, addBtn);
   parent.append(classRow, actionRow);
 
   let awaiting = null; // clip index a label/skip was sent for, until the next clip arrives
@@ -612,6 +724,53 @@ function classPad(ctx, parent) {
   function label(k) {
     const names = model.get("classes") || [];
     if (k < names.length) labelWith(names[k], classRow.children[k]);
+  }
+  // the class a typed name means: the same name (any case), else the first that starts with it, else contains it
+  function classNamed(text) {
+    const t = text.trim().toLowerCase();
+    const names = model.get("classes") || [];
+    if (!t) return null;
+    for (const test of [(n) => n === t, (n) => n.startsWith(t), (n) => n.includes(t)]) {
+      const k = names.findIndex((name) => test(String(name).toLowerCase()));
+      if (k >= 0) return k;
+    }
+    return null;
+  }
+  function pick() {
+    if (model.get("blocked")) return;
+    pickInput.style.display = "";
+    pickInput.value = "";
+    pickInput.focus();
+  }
+  function closePicker() {
+    pickInput.style.display = "none";
+    pickInput.value = "";
+  }
+  function pickEnter() {
+    const k = classNamed(pickInput.value);
+    if (k === null) {
+      pickInput.title = `no class is called ${pickInput.value.trim() || "that"}: Esc closes`;
+      flash(pickInput);
+      return;
+    }
+    closePicker();
+    ctx.focusRoot();
+    label(k);
+  }
+  function inDetectionReview() {
+    const q = model.get("search") || {};
+    return model.get("mode") === "review" && q.class !== undefined && !q.done;
+  }
+  function answer(value) {
+    if (!inDetectionReview() || !claim()) return;
+    flash(value === "yes" ? yesBtn : noBtn);
+    send("answer", value);
+  }
+  function renderQuestion() {
+    const on = inDetectionReview() && (model.get("clip") || {}).index !== undefined;
+    answerBox.style.display = on ? "" : "none";
+    const cls = String((model.get("search") || {}).class ?? "");
+    question.textContent = on ? `is this ${/^[aeiou]/i.test(cls) ? "an" : "a"} ${cls}?` : "";
   }
   function skip() {
     if (!claim()) return;
@@ -643,6 +802,7 @@ function classPad(ctx, parent) {
       const btn = h("button", "alw-btn alw-class");
       btn.dataset.class = name;
       if (k < 9) btn.append(h("kbd", "alw-key", String(k + 1)));
+      else btn.title = "press / and type the start of its name, then Enter";
       btn.append(h("span", "alw-class-name", name), h("span", "alw-count", String(counts[name] ?? 0)));
       classRow.append(btn);
     });
@@ -657,7 +817,9 @@ function classPad(ctx, parent) {
   }
   function renderBlocked() {
     const blocked = !!model.get("blocked");
-    for (const b of [...classRow.children, skipBtn, unsureBtn, undoBtn, addBtn]) b.disabled = blocked;
+    const finished = !!((model.get("progress") || {}).summary || {}).title; // the end of the pool: nothing to label
+    for (const b of [...classRow.children, skipBtn, unsureBtn, yesBtn, noBtn]) b.disabled = blocked || finished;
+    for (const b of [undoBtn, addBtn]) b.disabled = blocked;
   }
 
   // one listener for every class button, however often the row is rebuilt
@@ -669,6 +831,15 @@ function classPad(ctx, parent) {
   hook.listen(unsureBtn, "click", unsure);
   hook.listen(undoBtn, "click", undo);
   hook.listen(addBtn, "click", addClass);
+  hook.listen(yesBtn, "click", () => answer("yes"));
+  hook.listen(noBtn, "click", () => answer("no"));
+  hook.listen(pickInput, "keydown", (e) => {
+    if (plainKey(e) && e.key === "Enter") {
+      e.preventDefault();
+      pickEnter();
+    }
+  });
+  hook.listen(pickInput, "blur", closePicker);
   hook.listen(addInput, "keydown", (e) => {
     if (plainKey(e) && e.key === "Enter") {
       e.preventDefault();
@@ -677,13 +848,21 @@ function classPad(ctx, parent) {
   });
   hook.fields("classes", renderClasses);
   hook.fields("progress", renderCounts);
-  hook.fields("blocked", renderBlocked);
+  hook.fields("blocked progress", renderBlocked);
+  hook.fields("mode search clip", renderQuestion);
   // a new clip, or any answer of the kernel: a new action may be sent
   hook.fields("clip message error blocked", () => {
     awaiting = null;
   });
   renderClasses();
-  return { update: renderClasses, label, skip, unsure, undo, destroy: hook.destroy };
+  renderQuestion();
+  return {
+    update() {
+      renderClasses();
+      renderQuestion();
+    },
+    label, skip, unsure, undo, answer, pick, inDetectionReview, destroy: hook.destroy,
+  };
 }
 
 // A share or a score, readable however small: 0.74, 0.028, 3.1e-5 (never "0.00" for a tiny non-zero value).
@@ -888,6 +1067,48 @@ function reviewBins(ctx, parent) {
   return { update, destroy: hook.destroy };
 }
 
+// ------------------------------------------------------------------ end of the pool: what was done and what to do
+// next, in the session's words (progress.summary: {title, lines, next}), in place of a clip; the label buttons are
+// disabled meanwhile (class pad). Undo brings the last clip back, and with it the buttons.
+function poolEnd(ctx, parent) {
+  const { model, root, send } = ctx;
+  const hook = hooks(model);
+  const box = h("div", "alw-end");
+  box.setAttribute("role", "status");
+  const reviewBtn = h("button", "alw-btn alw-end-review", "review labels");
+  reviewBtn.title = "check your labels, most doubtful first";
+  parent.append(box);
+
+  function update() {
+    const p = model.get("progress") || {};
+    const sum = p.summary || {};
+    const on = !!sum.title;
+    box.textContent = "";
+    box.style.display = on ? "" : "none";
+    root.dataset.poolDone = on ? "1" : "0";
+    if (!on) return;
+    box.append(h("div", "alw-end-title", sum.title));
+    for (const line of sum.lines || []) box.append(h("div", "alw-end-line", line));
+    const steps = sum.next || [];
+    if (steps.length) {
+      box.append(h("div", "alw-end-next", "what next:"));
+      const list = h("ul", "alw-end-steps");
+      for (const step of steps) list.append(h("li", "alw-end-step", step));
+      box.append(list);
+    }
+    if ((p.n_labeled || 0) >= 2) box.append(reviewBtn);
+    reviewBtn.disabled = !!model.get("blocked");
+  }
+  hook.listen(reviewBtn, "click", () => {
+    if (model.get("blocked")) return;
+    flash(reviewBtn);
+    send("review");
+  });
+  hook.fields("progress blocked", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
 // ------------------------------------------------------------------ auto-label controls (demo sessions with an oracle)
 function autoLabel(ctx, parent) {
   const { model, send } = ctx;
@@ -962,13 +1183,18 @@ function statusLine(ctx, parent) {
 function keyboard(ctx, parent, actions) {
   const { model, root } = ctx;
   const hook = hooks(model);
-  const help = h(
-    "div",
-    "alw-help",
-    "keys: 1\u20139 label \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay" +
-      " \u00b7 f find more like this \u00b7 r review labels \u00b7 Esc leaves a text box",
-  );
+  const help = h("div", "alw-help");
   parent.append(help);
+  // the help line: the detection review's answers while one is on screen; "/" once there are classes without
+  // a number key
+  function renderHelp() {
+    const n = (model.get("classes") || []).length;
+    const answers = actions.inDetectionReview() ? "y yes \u00b7 n no \u00b7 ? unsure \u00b7 " : "";
+    const labelKeys = n > 9 ? "1\u20139 label \u00b7 / then the start of a name + Enter: any class" : "1\u20139 label";
+    help.textContent =
+      `keys: ${answers}${labelKeys} \u00b7 s or \u2192 skip \u00b7 ? unsure \u00b7 u or \u232b undo \u00b7 space replay` +
+      " \u00b7 f find more like this \u00b7 r review labels \u00b7 Esc leaves a text box";
+  }
 
   // Runs before every listener on the document (Notebook 7's included): plain
   // keys inside the widget are marked so Lumino ignores them; combinations
@@ -1014,6 +1240,12 @@ function keyboard(ctx, parent, actions) {
       actions.find();
     } else if (e.key === "r" || e.key === "R") {
       actions.review();
+    } else if ((e.key === "y" || e.key === "Y") && actions.inDetectionReview()) {
+      actions.answer("yes");
+    } else if ((e.key === "n" || e.key === "N") && actions.inDetectionReview()) {
+      actions.answer("no");
+    } else if (e.key === "/") {
+      actions.pick(); // a text box opens: the start of a class name, then Enter
     } else {
       handled = ["Enter", "Escape"].includes(e.key) || e.key.length === 1;
     }
@@ -1027,7 +1259,9 @@ function keyboard(ctx, parent, actions) {
   hook.listen(root, "keydown", onKeydown);
   hook.listen(root, "keyup", stopOnly);
   hook.listen(root, "keypress", stopOnly);
-  return { update() {}, destroy: hook.destroy };
+  hook.fields("classes mode search", renderHelp);
+  renderHelp();
+  return { update: renderHelp, destroy: hook.destroy };
 }
 
 // ==================================================================== the widget: one view, built from the pieces
@@ -1054,27 +1288,33 @@ function render({ model, el }) {
     model.send(cmd); // a message, never coalesced: widget.py's on_msg -> session.handle(cmd)
   }
 
-  // root: head, blocked banner, body (left: player and guess; right: plot), class pad, search panel,
-  // auto-label controls, status line and error box, help line
+  // root: head, blocked banner, body. The body holds three parts in reading (and Tab) order: left (clip title,
+  // spectrogram, the model's guess), controls (class pad, then the audio controls, search panel, auto-label
+  // controls, status line and error box, help line) and right (the plot). widget.css puts the plot beside the
+  // left part on a wide panel, the controls below both; on a narrow one, one column: the plot last.
   const head = h("div", "alw-head");
   const body = h("div", "alw-body");
   const left = h("div", "alw-left");
+  const controls = h("div", "alw-controls");
   const right = h("div", "alw-right");
-  body.append(left, right);
+  body.append(left, controls, right);
 
   root.append(head);
   const focus = focusBadge(ctx, head);
   ctx.focusRoot = focus.focusRoot;
   const pieces = [focus, header(ctx, head), blockedBanner(ctx, root)];
   root.append(body);
-  const play = player(ctx, left);
-  pieces.push(play, guessList(ctx, left), plot(ctx, right));
-  const pad = classPad(ctx, root);
-  const search = searchPanel(ctx, root);
-  pieces.push(pad, search, reviewBins(ctx, search.row), autoLabel(ctx, root), statusLine(ctx, root));
-  const { label, skip, unsure, undo } = pad;
-  const actions = { label, skip, unsure, undo, replay: play.replay, find: search.find, review: search.review };
-  pieces.push(keyboard(ctx, root, actions));
+  const pad = classPad(ctx, controls);
+  const play = player(ctx, left, controls); // after the pad: Tab reaches the class buttons before the audio
+  pieces.push(pad, play, guessList(ctx, left), poolEnd(ctx, left), plot(ctx, right));
+  const search = searchPanel(ctx, controls);
+  pieces.push(search, reviewBins(ctx, search.row), autoLabel(ctx, controls), statusLine(ctx, controls));
+  const { label, skip, unsure, undo, answer, pick, inDetectionReview } = pad;
+  const actions = {
+    label, skip, unsure, undo, answer, pick, inDetectionReview,
+    replay: play.replay, find: search.find, review: search.review,
+  };
+  pieces.push(keyboard(ctx, controls, actions));
 
   return () => {
     for (const piece of pieces.reverse()) piece.destroy();
