@@ -109,8 +109,7 @@ def read(path) -> JournalContents:
             )
         elif found:
             out.problems.append(
-                f"{path}, line {number}: a damaged line break was repaired "
-                f"({len(found)} records kept, {lost} skipped)"
+                f"{path}, line {number}: a damaged line break was repaired ({len(found)} records kept, {lost} skipped)"
             )
         else:
             out.problems.append(f"{path}, line {number}: bad checksum or unreadable record; it was skipped")
@@ -268,9 +267,7 @@ class JournalWriter:
     closes itself.
     """
 
-    def __init__(
-        self, path, *, takeover: bool = False, timeout: float = 5.0, on_takeover=None, on_superseded=None
-    ):
+    def __init__(self, path, *, takeover: bool = False, timeout: float = 5.0, on_takeover=None, on_superseded=None):
         self.path = check_path(path)
         self._file = None
         self._locked = False

@@ -58,6 +58,7 @@ _WINDOW_SLICES = 16
 _WINDOW_STRIDE = 4  # labels and skips per move of the window by one slice
 _PERMUTATION_TABLE = 1 << 22  # pools of up to this many rows keep the candidate permutation as a table (16 MB)
 
+
 def _tensor(a: np.ndarray, device: str) -> torch.Tensor:
     """A tensor sharing ``a``'s memory (no copy on CPU), read-only arrays included.
 

@@ -13,9 +13,9 @@ from alwidget.errors import IndexOutOfRangeError, InvalidInputError
 _CHUNK_ROWS = 16_384  # rows checked at once: 6 MB of a float16 pool at d=192
 
 
-
 #: how a label can be given (``Event.mode``); recorded in the journal and in exports
 LABEL_MODES = ("active", "search", "review", "import")
+
 
 def check_embeddings(
     X, *, name: str = "embeddings", n_features: int | None = None, allow_float16: bool = False
@@ -36,10 +36,7 @@ def check_embeddings(
         msg = f"{name} could not be read as a numeric array: {exc}"
         raise InvalidInputError(msg) from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        msg = (
-            f"{name} must hold real numbers, got dtype {arr.dtype}; "
-            "pass a float array of shape (n_clips, n_features)"
-        )
+        msg = f"{name} must hold real numbers, got dtype {arr.dtype}; pass a float array of shape (n_clips, n_features)"
         raise InvalidInputError(msg)
     if arr.ndim != 2:
         msg = f"{name} must be 2-D (n_clips, n_features), got shape {arr.shape}"

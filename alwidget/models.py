@@ -87,9 +87,7 @@ def _one_thread():
 class _TorchClassifier:
     """Shared fit/predict machinery; subclasses define the network."""
 
-    def __init__(
-        self, *, l2: float = 1.0, max_iter: int = 200, tol: float = 1e-8, seed: int = 0, device: str = "cpu"
-    ):
+    def __init__(self, *, l2: float = 1.0, max_iter: int = 200, tol: float = 1e-8, seed: int = 0, device: str = "cpu"):
         self.l2 = l2
         self.max_iter = max_iter
         self.tol = tol

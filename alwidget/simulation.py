@@ -40,8 +40,7 @@ def _check_seeds(seeds) -> list[int]:
     """Seeds as a non-empty list of non-negative ints, or raise."""
     if isinstance(seeds, (numbers.Integral, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
         msg = (
-            f"seeds must be a sequence of seeds, got the integer {seeds!r}; "
-            f"for {seeds} runs pass seeds=range({seeds})"
+            f"seeds must be a sequence of seeds, got the integer {seeds!r}; for {seeds} runs pass seeds=range({seeds})"
         )
         raise InvalidInputError(msg)
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
@@ -265,8 +264,10 @@ def simulate(
     seeds = _check_seeds(seeds)
     budget = check_positive_int(budget, "budget")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if isinstance(n_initial, (bool, np.bool_)) or not isinstance(n_initial, numbers.Integral) or not (
-        0 <= n_initial <= budget
+    if (
+        isinstance(n_initial, (bool, np.bool_))
+        or not isinstance(n_initial, numbers.Integral)
+        or not (0 <= n_initial <= budget)
     ):
         msg = f"n_initial must be an integer in 0 .. budget ({budget}), got {n_initial!r}"
         raise InvalidInputError(msg)

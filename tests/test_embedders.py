@@ -313,3 +313,22 @@ def test_logmel_plus_aisfx_is_the_default_features_at_16k_beside_aisfx(tmp_path)
     at16 = [soxr.resample(y, 44100, 16000, quality="HQ") for y in waves]
     np.testing.assert_allclose(X[:, :384], LogMelEmbedder()(at16, 16000), rtol=0, atol=1e-4)
     np.testing.assert_array_equal(X[:, 384:], ds.embed("aisfx", cache_dir=False, progress=False))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_zero_padding_is_left_out_so_a_padded_clip_embeds_like_the_sound(backend):
+    """A short clip padded to a dataset's duration is embedded as the sound itself: silence does not dominate."""
+    from alwidget.embedders import LogMelEmbedder
+
+    sr = 16000
+    rng = np.random.default_rng(3)
+    sound = (0.1 * rng.standard_normal(int(0.7 * sr))).astype(np.float32)
+    padded = np.concatenate([sound, np.zeros(5 * sr - len(sound), dtype=np.float32)])
+    emb = LogMelEmbedder(backend=backend)
+    emb.prepare(sr)
+    rows = emb([sound, padded, np.zeros(sr, dtype=np.float32)], sr)
+    np.testing.assert_allclose(rows[1], rows[0], rtol=1e-5, atol=1e-4)
+    assert np.isfinite(rows[2]).all()  # an all-silent clip still has a row
+    # silence inside the sound is kept: only the trailing padding goes
+    gap = np.concatenate([sound, np.zeros(sr, dtype=np.float32), sound])
+    assert not np.allclose(emb([gap], sr)[0], rows[0], atol=1e-2)

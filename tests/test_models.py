@@ -206,8 +206,9 @@ def test_equal_weights_change_nothing_and_weight_moves_the_fit():
     heavy = np.ones(60)
     heavy[0] = 50.0
     row = X[:1]
-    assert SoftmaxRegression().fit(X, y, sample_weight=heavy).predict_proba(row)[0, y[0]] > (
-        plain.predict_proba(row)[0, y[0]]
+    assert (
+        SoftmaxRegression().fit(X, y, sample_weight=heavy).predict_proba(row)[0, y[0]]
+        > (plain.predict_proba(row)[0, y[0]])
     )
 
 

@@ -165,3 +165,17 @@ def test_learning_curves_figure_is_small():
     assert png.exists(), "regenerate it: ALWIDGET_WRITE_DOCS=1 jupyter nbconvert --execute ... 03_compare_strategies"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size < 200_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_notebook_with_a_widget_leaves_one_open_and_journals_its_labels(path):
+    """Under Run All the last widget shown stays usable, and what is labelled in it survives a restart."""
+    cells = [_source(cell) for _, cell in _code_cells(_load(path))]
+    shown = [k for k, src in enumerate(cells) if "LabelingWidget(" in src or "LabelingWidget.resume(" in src]
+    if not shown:
+        return
+    last = cells[shown[-1]]
+    later = last[max(last.rfind("LabelingWidget("), last.rfind("LabelingWidget.resume(")) :]
+    later += "\n".join(cells[shown[-1] + 1 :])
+    assert ".close()" not in later, f"{path.name}: a cell after the last widget closes it; Run All leaves it blank"
+    assert "journal" in "\n".join(cells[: shown[-1] + 1]), f"{path.name}: the widget's labels are not journalled"

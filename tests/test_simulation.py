@@ -31,8 +31,16 @@ def test_entropy_beats_random_at_a_fixed_budget():
     X, y = pool()
     # a property of the strategy, so the plain linear model (with "spread" random wins 2 of 5 seeds here)
     curves = simulate(
-        X, y, strategies=["random", "entropy"], budget=150, batch_size=10, n_initial=20, seeds=range(5), test=0.25,
-        progress=False, model="linear",
+        X,
+        y,
+        strategies=["random", "entropy"],
+        budget=150,
+        batch_size=10,
+        n_initial=20,
+        seeds=range(5),
+        test=0.25,
+        progress=False,
+        model="linear",
     )
     final = curves.accuracy[:, :, -1]  # (strategy, seed)
     wins = int(np.sum(final[1] > final[0]))
@@ -63,9 +71,15 @@ def test_all_strategies_and_cold_start_and_uneven_last_batch():
     X, y = pool(300, d=4, k=3, sep=3.0)
     X_test, y_test = pool(100, d=4, k=3, sep=3.0, seed=0)
     c = simulate(
-        X, y, strategies=["random", "least_confidence", "margin", "entropy", "diverse", "vote_entropy", "bald"],
+        X,
+        y,
+        strategies=["random", "least_confidence", "margin", "entropy", "diverse", "vote_entropy", "bald"],
         budget=25,
-        batch_size=10, n_initial=0, seeds=[0], test=(X_test, y_test), learner_kwargs={"n_committee": 2},
+        batch_size=10,
+        n_initial=0,
+        seeds=[0],
+        test=(X_test, y_test),
+        learner_kwargs={"n_committee": 2},
         progress=False,
     )
     assert c.n_labels.tolist() == [10, 20, 25]
@@ -102,9 +116,12 @@ def test_summary_plot_and_csv(small_curves, tmp_path):
 
 
 def test_labels_to_reach_reads_the_mean_curve():
-    c = LearningCurves(["random", "x"], [0, 1], np.array([10, 20, 30]), np.array(
-        [[[0.5, 0.6, 0.7], [0.5, 0.6, 0.7]], [[0.6, 0.7, 0.8], [0.6, 0.75, 0.8]]]
-    ))
+    c = LearningCurves(
+        ["random", "x"],
+        [0, 1],
+        np.array([10, 20, 30]),
+        np.array([[[0.5, 0.6, 0.7], [0.5, 0.6, 0.7]], [[0.6, 0.7, 0.8], [0.6, 0.75, 0.8]]]),
+    )
     assert c.labels_to_reach(0.7, "x") == 20
     assert c.labels_to_reach(0.9, "x") is None
     assert c.summary()[1]["labels_to_reach_random"] == 20
@@ -194,7 +211,13 @@ def test_summary_reports_accuracy_at_budgets_and_the_spread_of_the_area():
     c = LearningCurves(strategies=["random", "margin"], seeds=[0, 1], n_labels=np.array([10, 20, 30, 50]), accuracy=acc)
     rows = c.summary()
     assert list(rows[0]) == [
-        "strategy", "acc@20", "acc@50", "final_accuracy", "final_std", "area_under_curve", "area_std",
+        "strategy",
+        "acc@20",
+        "acc@50",
+        "final_accuracy",
+        "final_std",
+        "area_under_curve",
+        "area_std",
         "labels_to_reach_random",
     ]
     assert rows[0]["acc@20"] == pytest.approx(0.5) and rows[1]["acc@50"] == pytest.approx(0.9)

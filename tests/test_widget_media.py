@@ -11,7 +11,7 @@ import soundfile as sf
 
 from alwidget.audio import AudioDataset
 from alwidget.errors import InvalidInputError
-from alwidget.session.media import ClipMedia, MediaCache, check_context, load_media, spectrogram_pixels
+from alwidget.session.media import ClipMedia, MediaCache, check_context, freq_ticks, load_media, spectrogram_pixels
 
 SR = 16000
 N_MELS = 32
@@ -97,7 +97,7 @@ def test_a_window_is_played_and_drawn_with_its_context(windows):
         frames.append(m.frames)
     assert frames == sorted(frames) and len(set(frames)) == 4  # the spectrogram grows with the context
     waveform, sr, _, _ = windows.context(5, before=1.0, after=1.0)
-    spec, _, cols = spectrogram_pixels(waveform, sr, N_MELS)
+    spec, _, cols, _ = spectrogram_pixels(waveform, sr, N_MELS)
     m = load_media(windows, 5, N_MELS, context=(1.0, 1.0))
     assert (m.spectrogram, m.frames) == (spec, cols)  # exactly the context span's spectrogram
 
@@ -156,6 +156,46 @@ def test_the_cache_uses_its_context(windows):
 def test_clip_media_without_window_fields_spans_the_whole_clip():
     m = ClipMedia(index=0, name="x", clip_id="x", duration=2.5, wav=b"", spectrogram=b"", n_mels=0, frames=0)
     assert (m.window_start, m.window_end, m.recording, m.start, m.end) == (0.0, 2.5, "", 0.0, 2.5)
+    assert m.offset == 0.0 and m.db_range == (-80.0, 0.0)
+
+
+def test_the_offset_places_the_played_audio_in_the_recording(windows):
+    # window 5 (5-6 s) with 1 s around it: the audio plays 4-7 s of the recording
+    assert load_media(windows, 5, N_MELS, context=1.0).offset == pytest.approx(4.0)
+    assert load_media(windows, 5, N_MELS, context=(0.25, 2.0)).offset == pytest.approx(4.75)
+    assert load_media(windows, 5, N_MELS, context=0).offset == pytest.approx(5.0)
+    assert load_media(windows, 0, N_MELS, context=1.0).offset == 0.0  # no context before the recording's start
+    y = [_quiet(1.0, seed=k) for k in range(2)]
+    plain = load_media(AudioDataset.from_arrays(y, SR, names=["a.wav", "b.wav"]), 1, N_MELS, context=1.0)
+    assert plain.offset == 0.0
+
+
+def test_the_spectrogram_says_its_top_frequency_and_level_range(windows):
+    m = load_media(windows, 2, N_MELS, context=1.0)
+    assert m.top_hz == SR / 2 and m.db_range == (-80.0, 0.0)
+    waveform, sr, _, _ = windows.context(2, before=1.0, after=1.0)
+    spec, rows, cols, db_range = spectrogram_pixels(waveform, sr, N_MELS)
+    assert db_range == m.db_range
+    # the level that pixel value v stands for, relative to the loudest bin, is lo + v / 255 * (hi - lo)
+    from alwidget.dsp import log_mel_spectrogram
+
+    S = log_mel_spectrogram(waveform, sr, n_mels=N_MELS)
+    assert cols == S.shape[1] and rows == N_MELS  # short enough: no frames averaged
+    px = np.frombuffer(spec, np.uint8).reshape(rows, cols).astype(float)
+    lo, hi = db_range
+    level = lo + px / 255 * (hi - lo)
+    rel = np.maximum(S - S.max(), lo)
+    assert np.abs(level - rel).max() <= (hi - lo) / 255 + 1e-6
+    assert px.max() == 255 and (px == 0).any()  # the tone is 80 dB above the quietest bins
+
+
+def test_frequency_ticks_leave_the_top_to_the_top_frequency():
+    for sr in (8000, 16000, 22050, 32000, 44100, 48000):
+        ticks = freq_ticks(sr, 64)
+        assert ticks and all(0.04 < frac <= 0.84 for frac, _ in ticks), (sr, ticks)
+    # 8 kHz sits at 91% of a 22.05 kHz recording's mel axis: dropped, the top label (11 kHz) is there
+    assert [label for _, label in freq_ticks(22050, 64)][-1] == "4k"
+    assert [label for _, label in freq_ticks(44100, 64)][-1] == "8k"
 
 
 @pytest.mark.parametrize(
@@ -230,6 +270,9 @@ def test_the_widget_shows_windows_with_the_context_it_was_given(widget):
     assert clip["window_end"] - clip["window_start"] == pytest.approx(1.0)
     assert clip["window_start"] == pytest.approx(min(0.5, clip["start"]))
     assert clip["duration"] == pytest.approx(clip["window_end"] + min(0.25, 10.0 - clip["end"]))
+    # what the front end labels the spectrogram with: the recording's clock, the top frequency, the dB range
+    assert clip["offset"] == pytest.approx(clip["start"] - clip["window_start"])
+    assert clip["top_hz"] == SR / 2 and clip["db_range"] == [-80.0, 0.0]
     assert "search" in widget.keys and isinstance(widget.search, dict)
 
 
@@ -258,3 +301,18 @@ def test_a_file_from_the_browser_reaches_the_session_as_bytes(widget):
         widget.session = real
     widget._handle_custom_msg({"kind": "dismiss", "view": "t", "clip": None}, [])  # the error line's x button
     assert widget.error == real.error == ""
+
+
+def test_a_short_file_padded_to_the_duration_plays_and_shows_as_itself(tmp_path):
+    """duration=5 pads a 0.8 s file for the embedder; the widget plays and draws the 0.8 s, not 5 s of silence."""
+    y = _tone(_quiet(0.8), 0.1, 0.6)
+    sf.write(tmp_path / "short.wav", y, SR)
+    sf.write(tmp_path / "long.wav", _tone(_quiet(7.0), 1.0, 2.0), SR)
+    ds = AudioDataset.from_folder(tmp_path, sr=SR, duration=5.0)
+    assert len(ds[ds.names.index("short.wav")][0]) == 5 * SR  # the embedder still gets equal lengths
+    short = load_media(ds, ds.names.index("short.wav"), n_mels=32)
+    assert short.duration == pytest.approx(0.8, abs=1e-3)
+    assert _decoded_seconds(short.wav) == pytest.approx(0.8, abs=1e-3)
+    long = load_media(ds, ds.names.index("long.wav"), n_mels=32)
+    assert long.duration == pytest.approx(5.0) and _decoded_seconds(long.wav) == pytest.approx(5.0)
+    assert short.frames < long.frames / 4

@@ -27,7 +27,7 @@ from alwidget.errors import InvalidInputError
 __all__ = ["FEATURE_VERSION", "LogMelEmbedder"]
 
 #: Bump when the built-in features change, so old cache entries are not reused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: trailing digital silence (zero padding) is left out of the statistics
 
 
 class LogMelEmbedder(Embedder):
@@ -36,7 +36,9 @@ class LogMelEmbedder(Embedder):
     For each of ``n_mels`` bands (or ``n_mfcc`` coefficients): mean and
     standard deviation over time, and standard deviation of the first
     difference over time. Output ``d = 3 * n_mels`` (logmel, 384) or
-    ``3 * n_mfcc`` (mfcc, 120).
+    ``3 * n_mfcc`` (mfcc, 120). Trailing digital silence (the zeros that pad
+    a short clip to a dataset's ``duration``, or a partial last window) is
+    left out, so a padded clip embeds like the sound itself.
 
     Parameters
     ----------
@@ -149,11 +151,18 @@ class LogMelEmbedder(Embedder):
         # huge samples overflow to inf/NaN rows, which the caller reports per clip: no RuntimeWarnings
         with np.errstate(over="ignore", invalid="ignore"):
             for y in waveforms:
-                F = log_mel(np.asarray(y, dtype=np.float32), basis, self.hop, self.top_db)
+                F = log_mel(self._sound(np.asarray(y, dtype=np.float32)), basis, self.hop, self.top_db)
                 if self.kind == "mfcc":
                     F = dct_matrix(self.n_mfcc, self.n_mels) @ F
                 rows.append(frame_stats(F))
         return np.stack(rows)
+
+    def _sound(self, y: np.ndarray) -> np.ndarray:
+        """``y`` without its trailing digital silence (at least ``n_fft`` samples; all of a silent clip)."""
+        nonzero = np.flatnonzero(y)
+        if len(nonzero) == 0:
+            return y
+        return y[: max(int(nonzero[-1]) + 1, min(len(y), self.n_fft))]
 
     def _embed_torch(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
         """Same features in one batch: zero-pad, ``torch.stft``, mask padded frames."""
@@ -161,6 +170,7 @@ class LogMelEmbedder(Embedder):
 
         dev = torch.device(self.device)
         n_fft, hop = self.n_fft, self.hop
+        waveforms = [self._sound(np.asarray(y, dtype=np.float32)) for y in waveforms]
         lengths = np.array([max(len(y), n_fft) for y in waveforms])
         x = np.zeros((len(waveforms), lengths.max()), dtype=np.float32)
         for k, y in enumerate(waveforms):

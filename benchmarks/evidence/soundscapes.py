@@ -629,6 +629,51 @@ def cost(n: int = 100_000, d: int = 384, per_rec: int = 1000) -> str:
     return "\n".join(rows)
 
 
+def default_search(name: str, seed: int) -> dict:
+    """p@10 of the reference files: today's raw rows with the clean file, and ``ds.embed()``'s default for windows
+    (running median r30) with ``ds.embed_query``'s placement of the file into background windows."""
+    from alwidget import ActiveLearner
+
+    man = build(name, seed)
+    folder = OUT / f"{name}-{TAG}" / f"seed{seed}"
+    pool_rels = sorted(r for r in man["events"] if r.startswith("pool/"))
+    events_of = {r: [tuple(e) for e in v] for r, v in man["events"].items()}
+    ds, X_raw, rp, sp = embed(folder, pool_rels)
+    y = C.window_labels(sp, rp, events_of, window=WINDOW, min_overlap=MIN_OVERLAP, background=BACKGROUND)
+    ev_classes = sorted(man["refs"])
+    files = [(c, str(folder / r)) for c in ev_classes for r in man["refs"][c]]
+    classes = [c for c, _ in files]
+    raw = ActiveLearner(X_raw, [BACKGROUND, *ev_classes], model="linear", seed=seed)
+    out = {"raw rows, clean file": precision_at_10(raw, y, [ds.embed_query(f) for _, f in files], classes)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = ds.embed("logmel", progress=False, cache_dir=str(C.CACHE / "embeddings"), n_jobs=1)  # the default
+    default = ActiveLearner(X, [BACKGROUND, *ev_classes], model="linear", seed=seed)
+    out["default: subtracted rows, file placed on background"] = precision_at_10(
+        default, y, [ds.embed_query(f) for _, f in files], classes
+    )
+    return out
+
+
+def default_search_table(pools: list, seeds: list) -> str:
+    runs = {name: [default_search(name, s) for s in seeds] for name in pools}
+    keys = list(next(iter(runs.values()))[0])
+    lines = [
+        f"p@10 of {REFS_PER_CLASS} reference files per class, {len(seeds)} seeds: mean (s.e.) per pool, mean, worst",
+        "",
+        "| search | " + " | ".join(p.replace("-soundscape", "") for p in pools) + " | mean | worst |",
+        "|---|" + "---|" * (len(pools) + 2),
+    ]
+    for k in keys:
+        per = [np.array([r[k] for r in runs[p]]) for p in pools]
+        cells = [f"{a.mean():.3f} ({C.std_err(a):.3f})" for a in per]
+        means = [a.mean() for a in per]
+        lines.append(f"| {k} | " + " | ".join(cells) + f" | {np.mean(means):.3f} | {min(means):.3f} |")
+    d = [np.array([r[keys[1]] - r[keys[0]] for r in runs[p]]) for p in pools]
+    lines.append("| difference | " + " | ".join(f"{a.mean():+.3f} ({C.std_err(a):.3f})" for a in d) + " | | |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pools", nargs="*", default=None, help=f"subset of {list(SOURCES)}")
@@ -636,6 +681,7 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help='1 seed, raw and median r30, "spread" only')
     ap.add_argument("--report", action="store_true", help="print the tables from the saved results only")
     ap.add_argument("--cost", action="store_true", help="only time subtract_background")
+    ap.add_argument("--default-search", action="store_true", help="only p@10 of files: raw against ds.embed's default")
     ap.add_argument("--no-cost", action="store_true", help="skip timing subtract_background")
     ap.add_argument(
         "--gap-mean",
@@ -658,6 +704,11 @@ def main(argv=None) -> None:
         return
     pools = args.pools or list(SOURCES)
     seeds = list(range(args.seeds or (1 if args.quick else 5)))
+    if args.default_search:
+        with threadpool_limits(1):
+            print(default_search_table(pools, seeds))
+        print(f"\nTotal runtime: {time.perf_counter() - t_start:.0f} s")
+        return
     variants = ["raw", "median r30"] if args.quick else list(VARIANTS)
     models = ("spread",) if args.quick else MODELS
     print(f"\nsettings {TAG}: {json.dumps(SETTINGS)}; seeds {seeds}\n", flush=True)
