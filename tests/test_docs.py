@@ -53,3 +53,19 @@ def test_the_api_reference_is_generated_from_the_current_docstrings():
 def test_the_readme_is_a_newcomers_page():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 250, f"README.md has {len(lines)} lines; move reference material to docs/"
+
+
+def test_the_module_map_names_every_module_once():
+    """docs/architecture.md gives each module of the package a one-line job; a new module must be added there."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `")]  # the tables' first cells
+    listed = [m for row in rows for m in re.findall(r"`(alwidget/[\w/]+\.(?:py|js|css))`", row)]
+    modules = sorted(
+        str(p.relative_to(ROOT)).replace("\\", "/")
+        for p in (ROOT / "alwidget").rglob("*")
+        if p.suffix in (".py", ".js", ".css") and "__pycache__" not in p.parts
+    )
+    assert sorted(set(listed)) == modules, (
+        f"missing: {sorted(set(modules) - set(listed))}, gone: {sorted(set(listed) - set(modules))}"
+    )
+    assert len(listed) == len(set(listed)), "a module is listed twice"
