@@ -250,3 +250,28 @@ def check_positive_int(value, name: str) -> int:
         msg = f"{name} must be a positive integer, got {value!r}"
         raise InvalidInputError(msg)
     return int(value)
+
+
+def _class_key(name) -> str:
+    """``name`` without case, spaces, punctuation and one plural 's': ``"Bird calls."`` -> ``"birdcall"``."""
+    text = "".join(ch for ch in str(name).casefold() if ch.isalnum())
+    return text[:-1] if len(text) > 3 and text.endswith("s") else text
+
+
+def near_duplicate(name, classes) -> object | None:
+    """The class of ``classes`` that ``name`` only spells differently (see :func:`_class_key`), or None."""
+    key = _class_key(name)
+    if not key:
+        return None
+    return next((c for c in classes if c != name and _class_key(c) == key), None)
+
+
+def check_new_class(name, classes) -> None:
+    """Refuse a new class ``name`` that is an existing class written another way (InvalidInputError naming it)."""
+    close = near_duplicate(name, classes)
+    if close is not None:
+        msg = (
+            f"{name!r} is the class {close!r} written another way (case, spaces, punctuation or a plural 's'); "
+            f"label with {close!r}, or choose a name that differs in letters"
+        )
+        raise InvalidInputError(msg)

@@ -37,6 +37,7 @@ from alwidget._validation import (
     check_device,
     check_embeddings,
     check_indices,
+    check_new_class,
     check_positive_int,
 )
 from alwidget.errors import (
@@ -327,6 +328,7 @@ class ActiveLearner:
             if name in self._code:
                 msg = f"class {name!r} already exists; classes are {self._classes!r}"
                 raise InvalidInputError(msg)
+            check_new_class(name, self._classes)
             self._book.add_class(name)
 
     # ---------------------------------------------------------------- model

@@ -914,3 +914,15 @@ def test_the_learner_is_one_class_over_its_parts_with_every_public_member_docume
     assert [ev.kind for _, ev in learner.live_events()] == ["teach", "skip"]
     with pytest.raises(AttributeError):
         learner.labeled_idx = np.array([3])  # read-only, as before
+
+
+@pytest.mark.parametrize("name", ["speech", " Speech ", "speech!", "SPEECH", "Speechs"])
+def test_add_class_refuses_an_existing_class_written_another_way(name):
+    learner = ActiveLearner(np.random.default_rng(0).normal(size=(20, 3)), ["Speech", "music"])
+    if name.strip() == "Speech":
+        name = name.strip()
+    with pytest.raises(InvalidInputError, match=r"'Speech'"):
+        learner.add_class(name)
+    assert learner.classes == ["Speech", "music"] and learner.version == 0
+    learner.add_class("speaker")  # differs in letters
+    assert learner.classes[-1] == "speaker"

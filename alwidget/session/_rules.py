@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import deque
 
+from alwidget._validation import check_new_class
 from alwidget.errors import (
     AlwidgetError,
     InvalidInputError,
@@ -28,7 +29,7 @@ from alwidget.session._worker import Job
 from alwidget.session.curves import Guess
 from alwidget.session.media import clip_name
 
-__all__ = ["ActionRules", "ANSWERS", "near_duplicate"]
+__all__ = ["ActionRules", "ANSWERS"]
 
 _LOADING = "loading the first clips..."
 ANSWERS = ("yes", "no", "unsure")  # the answers to "is this a <class>?" in a detection review
@@ -252,13 +253,7 @@ class ActionRules:
         if not text:
             self._set(message="type a class name first")
             return
-        close = near_duplicate(text, self.learner.classes)
-        if close is not None:
-            msg = (
-                f"{text!r} is the class {close!r} written another way (case, spaces, punctuation or a plural 's'); "
-                f"label with {close!r}, or choose a name that differs in letters"
-            )
-            raise InvalidInputError(msg)
+        check_new_class(text, self.learner.classes)
         try:
             self.learner.add_class(text)
         except JournalLockedError as exc:
@@ -402,20 +397,6 @@ class ActionRules:
     def _set_auto_stopped(self) -> None:
         with self._batch():
             self._set(auto=dict(self._store["auto"], running=False, left=0))
-
-
-def _class_key(name) -> str:
-    """``name`` without case, spaces, punctuation and one plural 's': ``"Bird calls."`` -> ``"birdcall"``."""
-    text = "".join(ch for ch in str(name).casefold() if ch.isalnum())
-    return text[:-1] if len(text) > 3 and text.endswith("s") else text
-
-
-def near_duplicate(name, classes) -> object | None:
-    """The class of ``classes`` that ``name`` only spells differently (see :func:`_class_key`), or None."""
-    key = _class_key(name)
-    if not key:
-        return None
-    return next((c for c in classes if c != name and _class_key(c) == key), None)
 
 
 def _mode_kw(mode: str) -> dict:
