@@ -72,17 +72,18 @@ class ActiveLearner:
         A name from :func:`alwidget.strategies.available` or a callable
         ``(learner, candidates, n, rng) -> indices``. Why ``"margin"`` is
         the default: ``benchmarks/README.md``, "Strategy: margin".
-    model : ``"spread"``, ``"linear"``, ``"mlp"`` or an estimator with ``fit`` / ``predict_proba``
+    model : ``"linear"``, ``"spread"``, ``"mlp"`` or an estimator with ``fit`` / ``predict_proba``
         Trained on the standardised embeddings of the labelled clips.
-        ``"spread"`` (the default, :class:`~alwidget.SpreadRegression`) is
-        the linear model plus pseudo-labels of the unlabelled clips, spread
-        over a k-nearest-neighbour graph of the pool (built at the first
-        fit, pools of up to 5,000 clips; larger pools get the linear model).
-        It uses the pool only when a 5-fold check on the labels says the
-        graph predicts them at least as well as the linear model. A fit costs
-        several times the linear model's; the widget trains in the
-        background. Why it is the default: ``benchmarks/README.md``, "Model:
-        spread or linear".
+        ``"linear"`` (the default, :class:`~alwidget.SoftmaxRegression`) is
+        L2-regularised softmax regression fitted exactly (the same optimum
+        on every machine). ``"spread"`` (:class:`~alwidget.SpreadRegression`)
+        adds pseudo-labels of the unlabelled clips, spread over a
+        k-nearest-neighbour graph of the pool (built at the first fit, pools
+        of up to 5,000 clips; larger pools get the linear model), when a
+        5-fold check on the labels says the graph predicts them at least as
+        well; a fit costs several times the linear model's. Why the linear
+        model is the default: ``benchmarks/README.md``, "Model: spread or
+        linear".
     seed : int, default 0
         Seeds every random choice: the same seed and the same calls give the
         same queries.
@@ -131,7 +132,7 @@ class ActiveLearner:
         classes,
         *,
         strategy="margin",
-        model="spread",
+        model="linear",
         seed: int = 0,
         device: str = "cpu",
         n_committee: int = 5,

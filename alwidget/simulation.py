@@ -212,7 +212,7 @@ def simulate(
     n_initial: int = 10,
     seeds=(0, 1, 2),
     test=None,
-    model="spread",
+    model="linear",
     classes=None,
     learner_kwargs: dict | None = None,
     progress: bool = True,

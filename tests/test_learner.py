@@ -232,17 +232,21 @@ def test_committee_strategies_work_with_the_spread_model():
     assert all(m.n_pseudo_ > 0 for m in learner._scorer.committee[1])
 
 
-def test_the_default_model_is_spread_with_its_gate():
-    from alwidget import SpreadRegression
+def test_the_default_model_is_the_linear_model_and_spread_keeps_its_gate():
+    from alwidget import SoftmaxRegression, SpreadRegression
 
     X, y = blobs(200, spread=1.5)
     names = np.array(CLASSES, dtype=object)
     learner = ActiveLearner(X, CLASSES)
-    assert learner.model == "spread"
+    assert learner.model == "linear"
     learner.teach(np.arange(15), names[y[:15]])
     learner.fit()
-    assert isinstance(learner.model_, SpreadRegression) and learner.model_.gate
-    assert len(learner.model_.gate_) == 2  # the 5-fold check ran: (spreading right, regression right)
+    assert type(learner.model_) is SoftmaxRegression
+    spread = ActiveLearner(X, CLASSES, model="spread")
+    spread.teach(np.arange(15), names[y[:15]])
+    spread.fit()
+    assert isinstance(spread.model_, SpreadRegression) and spread.model_.gate
+    assert len(spread.model_.gate_) == 2  # the 5-fold check ran: (spreading right, regression right)
 
 
 def test_a_bad_spread_parameter_is_refused_when_the_learner_is_made():
