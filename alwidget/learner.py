@@ -74,16 +74,13 @@ class ActiveLearner:
         the default: ``benchmarks/README.md``, "Strategy: margin".
     model : ``"linear"``, ``"spread"``, ``"mlp"`` or an estimator with ``fit`` / ``predict_proba``
         Trained on the standardised embeddings of the labelled clips.
-        ``"linear"`` (the default, :class:`~alwidget.SoftmaxRegression`) is
-        L2-regularised softmax regression fitted exactly (the same optimum
-        on every machine). ``"spread"`` (:class:`~alwidget.SpreadRegression`)
-        adds pseudo-labels of the unlabelled clips, spread over a
-        k-nearest-neighbour graph of the pool (built at the first fit, pools
-        of up to 5,000 clips; larger pools get the linear model), when a
-        5-fold check on the labels says the graph predicts them at least as
-        well; a fit costs several times the linear model's. Why the linear
-        model is the default: ``benchmarks/README.md``, "Model: spread or
-        linear".
+        ``"linear"`` (the default, :class:`~alwidget.SoftmaxRegression`):
+        L2-regularised softmax regression fitted exactly. ``"spread"``
+        (:class:`~alwidget.SpreadRegression`) adds pseudo-labels spread over
+        a k-nearest-neighbour graph of the pool (pools up to 5,000 clips)
+        when a 5-fold check on the labels says the graph predicts them at
+        least as well; a fit costs several times the linear one. Why the
+        default: ``benchmarks/README.md``, "Model: spread or linear".
     seed : int, default 0
         Seeds every random choice: the same seed and the same calls give the
         same queries.
