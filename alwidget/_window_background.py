@@ -26,7 +26,14 @@ import numpy as np
 from alwidget.background import subtract_background
 from alwidget.errors import InvalidInputError
 
-__all__ = ["BACKGROUNDS", "WindowBackground", "check_background", "embed_on_background", "take_background"]
+__all__ = [
+    "BACKGROUNDS",
+    "WindowBackground",
+    "check_background",
+    "embed_on_background",
+    "take_background",
+    "with_background",
+]
 
 BACKGROUNDS = ("auto", "median", "mean", None)
 N_HOSTS = 3  # pool windows a query is mixed into
@@ -57,7 +64,7 @@ class WindowBackground:
 
 def check_background(background, radius, is_windowed: bool) -> str | None:
     """The statistic to subtract (``"median"``, ``"mean"``) or None, from ``ds.embed``'s arguments."""
-    if not any(background is b or (isinstance(background, str) and background == b) for b in BACKGROUNDS):
+    if background is not None and (not isinstance(background, str) or background not in BACKGROUNDS):
         msg = f"background must be 'auto', 'median', 'mean' or None, got {background!r}"
         raise InvalidInputError(msg)
     if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 1:
@@ -92,6 +99,15 @@ def take_background(ds, X: np.ndarray, statistic: str, radius: int) -> tuple[np.
     hosts = _pick_hosts(out, groups)
     picked = tuple(where[h] for h in hosts)
     return out, WindowBackground(statistic, int(radius), picked, np.array(X[hosts], dtype=np.float32))
+
+
+def with_background(ds, X: np.ndarray, statistic: str | None, radius: int) -> np.ndarray:
+    """``X`` with its windows' backgrounds taken out (``statistic`` None: as it is); sets ``ds.last_background``."""
+    ds.last_background = None
+    if statistic is None or len(X) == 0:
+        return X
+    X, ds.last_background = take_background(ds, X, statistic, radius)
+    return X
 
 
 def _pick_hosts(Xb: np.ndarray, groups: np.ndarray) -> list[int]:

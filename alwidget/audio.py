@@ -763,7 +763,7 @@ class AudioDataset:
         background windows of the pool to match. The cache holds the plain
         embeddings, so switching costs no re-embedding.
         """
-        from alwidget._window_background import check_background, take_background
+        from alwidget._window_background import check_background, with_background
         from alwidget.embedding import embed_rows, prepare_embedder
 
         statistic = check_background(background, background_radius, self.is_windowed)
@@ -773,10 +773,7 @@ class AudioDataset:
         X = embed_rows(
             self, emb, batch_size=batch_size, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, stacklevel=3
         )
-        if statistic is None or len(X) == 0:
-            return X
-        X, self.last_background = take_background(self, X, statistic, background_radius)
-        return X
+        return with_background(self, X, statistic, background_radius)
 
     def embed_query(self, audio: str | os.PathLike | np.ndarray, *, sr: int | None = None) -> np.ndarray:
         """Embed one query like the dataset's items, with the embedder of the last :meth:`embed` call.

@@ -37,7 +37,7 @@ from alwidget.embedders import (
     register_embedder,
 )
 from alwidget.embedding import embed_rows, prepare_embedder
-from alwidget._window_background import check_background, take_background
+from alwidget._window_background import check_background, with_background
 from alwidget.embedding import embed_query as _embed_query
 
 __all__ = [
@@ -82,10 +82,7 @@ def embed_dataset(
         progress=progress,
         stacklevel=_stacklevel + 1,
     )
-    if statistic is None or len(X) == 0:
-        return X
-    X, ds.last_background = take_background(ds, X, statistic, background_radius)
-    return X
+    return with_background(ds, X, statistic, background_radius)
 
 
 def embed_query(ds: Any, audio: Any, *, sr: int | None = None) -> np.ndarray:
