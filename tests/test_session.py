@@ -1662,6 +1662,151 @@ def test_detection_review_figures_cover_the_truth_through_the_session():
     assert covered["precision"] >= runs - 2 and covered["density"] >= runs - 2, covered
 
 
+# ---------------------------------------------------------------- a detection review survives a kernel restart
+def _journal_detection_session(X, truth, path, seed=5, n_labels=30):
+    """A session on the journal ``path``; the first time, ``n_labels`` labels are given (and journalled)."""
+    learner = ActiveLearner(X, list(_DETECT_CLASSES), seed=seed, model="linear")
+    s = LabelingSession(learner, _SynthClips(len(X)), audit_rate=0.0, journal=path)
+    if learner.n_labeled == 0:
+        picked = np.random.default_rng(seed).choice(len(X), size=n_labels, replace=False)
+        learner.teach(picked, list(truth[picked]))
+        s.refresh()
+    assert s.wait_idle(IDLE)
+    return s
+
+
+def _reply(s, truth, i):
+    """A reviewer's answer to "is this thunder?": yes, no, or unsure for one clip in three."""
+    s.answer("unsure" if i % 3 == 0 else "yes" if truth[i] == "thunder" else "no", clip=i)
+
+
+def _rows(table) -> list:
+    """A detection_report table as plain rows (NaN as None, so that equal tables compare equal)."""
+    return [[None if isinstance(v, float) and v != v else v for v in row] for row in table.tolist()]
+
+
+def _restart(s, X, truth, path):
+    s.close()
+    s.learner.close_journal()
+    return _journal_detection_session(X, truth, path)
+
+
+def test_a_detection_review_resumes_after_a_restart_with_the_same_sample_and_report(tmp_path):
+    import json
+
+    X, truth = _detection_pool(seed=5)
+    path = tmp_path / "labels.jsonl"
+    sidecar = tmp_path / "labels.jsonl.review.json"
+    s = _journal_detection_session(X, truth, path)
+    try:
+        s.review_detections("thunder", per_bin=3, n_bins=3, top=3)
+        assert s.wait_idle(IDLE) and s.mode == "review" and not s.error
+        detect, order = s._detect, [s.current, *s.results]
+        assert len(order) == 12 and sidecar.is_file()
+        for _ in range(5):
+            _reply(s, truth, s.current)
+        left = order[5:]
+        before = _rows(s.detection_report(as_frame=False))
+        assert sum(r[7] + r[8] + r[9] for r in before[:-2]) == 5  # yes / no / unsure answers so far
+        s = _restart(s, X, truth, path)
+        # (a) the same report; (b) review mode on exactly the clips left, in the same order
+        assert _rows(s.detection_report(as_frame=False)) == before
+        assert s.mode == "review" and s._detect["bin_of"] == detect["bin_of"] and not s.error
+        assert [s.current, *s.results] == left
+        assert s.message == "resumed the detection review of thunder: 7 of 12 clips left"
+        state = s["search"]
+        assert state["left"] == 7 and state["total"] == 12 and not state["done"]
+        assert sum(r["yes"] + r["no"] + r["unsure"] for r in state["bins"]) == 5
+        # (c) answering the rest gives the report of a review never interrupted
+        for i in left:
+            assert s.current == i
+            _reply(s, truth, i)
+        assert s["search"]["done"] and s.current is None
+        after = _rows(s.detection_report(as_frame=False))
+        s.set_mode("active")  # leaving the review keeps the file: the report survives another restart
+        assert sidecar.is_file()
+        s = _restart(s, X, truth, path)
+        assert s.mode == "active" and s.current not in order and "resumed" not in s.message
+        assert _rows(s.detection_report(as_frame=False)) == after
+        # a new review replaces the saved one
+        s.review_detections("thunder", per_bin=2, n_bins=2, top=2)
+        assert s.wait_idle(IDLE) and s.mode == "review"
+        saved = json.loads(sidecar.read_text())
+        assert [c[1] for c in saved["clips"]] == [s.current, *s.results] and len(saved["clips"]) == 6
+    finally:
+        s.close()
+        s.learner.close_journal()
+
+    once = _journal_detection_session(X, truth, tmp_path / "once.jsonl")
+    try:
+        once.review_detections("thunder", per_bin=3, n_bins=3, top=3)
+        assert once.wait_idle(IDLE) and [once.current, *once.results] == order
+        for i in order:
+            _reply(once, truth, i)
+        assert _rows(once.detection_report(as_frame=False)) == after
+        assert after != before
+    finally:
+        once.close()
+        once.learner.close_journal()
+
+
+@pytest.mark.parametrize("content", ["{not json", "clips not in the pool"])
+def test_a_bad_saved_detection_review_warns_and_the_session_opens_as_usual(tmp_path, content):
+    import json
+
+    from alwidget.errors import AlwidgetWarning
+
+    X, truth = _detection_pool(seed=6)
+    path = tmp_path / "labels.jsonl"
+    sidecar = tmp_path / "labels.jsonl.review.json"
+    s = _journal_detection_session(X, truth, path)
+    try:
+        s.review_detections("thunder", per_bin=2, n_bins=2, top=2)
+        assert s.wait_idle(IDLE) and s.mode == "review"
+        labels = s.learner.labels
+    finally:
+        s.close()
+        s.learner.close_journal()
+    if content == "{not json":
+        sidecar.write_text(content)
+    else:
+        saved = json.loads(sidecar.read_text())
+        saved["clips"][1][:2] = [len(X) + 7, len(X) + 7]
+        sidecar.write_text(json.dumps(saved))
+    with pytest.warns(AlwidgetWarning, match=r"labels\.jsonl\.review\.json cannot be resumed"):
+        s = _journal_detection_session(X, truth, path)
+    try:
+        assert s.mode == "active" and s.current is not None and not s.error and s.learner.labels == labels
+        with pytest.raises(InvalidInputError, match="no detection review yet"):
+            s.detection_report()
+    finally:
+        s.close()
+        s.learner.close_journal()
+
+
+def test_a_saved_detection_review_finds_its_clips_by_id_in_a_reordered_pool(tmp_path):
+    from alwidget.session._review_store import load_review, save_review
+
+    X, _ = _detection_pool(n=50)
+    ids = [f"clip{i}" for i in range(50)]
+    perm = np.random.default_rng(0).permutation(50)
+    a = ActiveLearner(X, list(_DETECT_CLASSES), ids=ids)
+    b = ActiveLearner(X[perm], list(_DETECT_CLASSES), ids=[ids[i] for i in perm])
+    bins = [
+        {"name": "top", "lo": 0.5, "hi": 0.9, "size": 5, "detected": True},
+        {"name": "bin 1", "lo": 0.0, "hi": 0.5, "size": 45, "detected": False},
+    ]
+    detect = {"class": "thunder", "rule": "predicted thunder", "threshold": None, "n": 50, "n_detected": 5,
+              "seed": 3, "bins": bins, "bin_of": {7: 0, 3: 1, 20: 1}}  # fmt: skip
+    path = tmp_path / "j.jsonl.review.json"
+    save_review(path, a, detect, [7, 3, 20])
+    assert load_review(path, a) == (detect, [7, 3, 20])  # bin_of's keys come back as ints
+    got, order = load_review(path, b)
+    where = {c: k for k, c in enumerate(b.ids)}
+    assert order == [where[f"clip{i}"] for i in (7, 3, 20)] != [7, 3, 20]
+    assert got == {**detect, "bin_of": {order[0]: 0, order[1]: 1, order[2]: 1}}
+
+
 def test_messages_name_windows_by_file_and_time(tmp_path):
     # a window is named as the user knows it (file@start), never by a pool index they never see
     import soundfile as sf

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alwidget.errors import InvalidInputError
+from alwidget.errors import ExportError, InvalidInputError
+from alwidget.session._review_store import save_review
 from alwidget.session._store import Store
 from alwidget.session._summary import doubt_words, model_words, pool_summary
 from alwidget.session.curves import _AUDIT_KEY, Curves, Eval, _audit_pick_answered, audit_slot
@@ -140,6 +141,7 @@ class ClipQueue:
         self.review_kind = "labels"  # review mode: "labels" (label review) or "detections"
         self.detect: dict | None = None  # detection review: class, bins, the bin of each sampled clip
         self.detect_last: dict | None = None  # the last detection review's, kept for detection_report
+        self.review_file: Path | None = None  # where a detection review is saved (beside the journal), or None
         self.guess_blocked: dict[int, int] = {}  # clip -> learner.version at its undo
         self.review_doubt: dict[int, tuple] = {}  # label review: clip -> (label then, why it is doubted)
         self.rng = np.random.default_rng(seed)
@@ -495,7 +497,29 @@ class ClipQueue:
             ],
             "bin_of": {int(cand[j]): int(b) for j, b in zip(sample.indices, sample.bin_ids)},
         }
+        if self.review_file is not None:  # on disk before it is shown: a restart resumes it
+            try:
+                save_review(self.review_file, learner, detect, found)
+            except (ExportError, InvalidInputError) as exc:  # the review goes on; its answers are journalled
+                self.store.set(error=f"{exc} (the review goes on, but a restart will not resume it)")
         self._start_review(found, "detections", f"detections of {cls} ({rule})", detect)
+
+    def resume_review(self, saved: tuple[dict, list[int]] | None) -> None:
+        """After a restart: the saved detection review's report, and its clips still unanswered shown next."""
+        if saved is None:
+            return
+        detect, order = saved
+        self.detect_last = detect
+        left = [i for i in order if self.is_open(i)]
+        if not left:  # every clip answered: the report only
+            return
+        self.review_kind, self.detect = "detections", detect
+        self.results = deque(left)
+        self.search_total = len(order)
+        self.search_query = f"detections of {detect['class']} ({detect['rule']})"
+        what = f"resumed the detection review of {detect['class']}: {len(left)} of {len(order)} clips left"
+        self.store.set(mode="review", message=what)
+        self.publish_search()
 
     def _start_review(self, found: list[int], kind: str, description: str, detect: dict | None) -> None:
         """Show ``found`` next in review mode."""

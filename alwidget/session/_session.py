@@ -16,6 +16,7 @@ import numpy as np
 
 from alwidget.errors import InvalidInputError
 from alwidget.session._queue import AudioBytes, ClipQueue, describe
+from alwidget.session._review_store import load_review, review_path
 from alwidget.session._rules import _LOADING, ActionRules
 from alwidget.session._store import Store
 from alwidget.session._worker import (
@@ -170,6 +171,11 @@ class LabelingSession(ActionRules):
             self._set(classes=[str(c) for c in learner.classes], message=_LOADING)
             self._clips.publish_progress()
             self._publish_plot()
+        if journal is not None:  # a detection review saved beside the journal: its report, and its clips left
+            self._clips.review_file = review_path(journal)
+            saved = load_review(self._clips.review_file, learner)
+            with self._batch():
+                self._clips.resume_review(saved)
         if start:
             self.start()
 
@@ -424,6 +430,11 @@ class LabelingSession(ActionRules):
         clip the session stays in review mode with the final figures
         (``"done": True``) until another mode starts;
         :meth:`detection_report` exports them.
+
+        With a ``journal``, the sample is saved beside it
+        (``<journal>.review.json``, replaced by the next review): a session
+        opened on that journal after a restart resumes the review on its
+        clips still unanswered, and :meth:`detection_report` gives its table.
         """
         cls = self._resolve_class(name)
         per_bin = _positive_int(per_bin, "per_bin")
