@@ -18,6 +18,7 @@ _EXPORTS = {
     "SoftmaxRegression": "alwidget.models",
     "SpreadRegression": "alwidget.models",
     "MLPClassifier": "alwidget.models",
+    "ViewProduct": "alwidget.models",
     "simulate": "alwidget.simulation",
     "LearningCurves": "alwidget.simulation",
     "AudioDataset": "alwidget.audio",

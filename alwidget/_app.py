@@ -147,7 +147,7 @@ def label_code(
     body = f"""\
     ds = {dataset}
     X = ds.embed({embedder!r})
-    learner = ActiveLearner(X, {list(classes)!r}, ids=ds.clip_ids)
+    learner = ActiveLearner(X, {list(classes)!r}, dataset=ds)  # the dataset gives the clip ids and views
     # every label is saved in the journal as it is given; the same command again resumes from it
     return LabelingWidget(learner, ds, journal={journal!r})
 """

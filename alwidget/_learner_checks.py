@@ -12,6 +12,7 @@ from alwidget.models import _TorchClassifier
 
 __all__ = [
     "check_dataset",
+    "check_model_views",
     "check_finite_proba",
     "check_ids",
     "check_labels",
@@ -150,3 +151,22 @@ def check_ids(ids, n_pool: int) -> list | None:
         msg = f"clip id {dup!r} appears more than once; ids must be unique"
         raise InvalidInputError(msg)
     return ids
+
+
+def check_model_views(views, dataset, width: int):
+    """``(widths, weights)`` of the pool's views, or None: ``views`` if given, else the dataset's last embedding's.
+
+    The dataset's views count only when they add up to the pool's ``width``
+    (rows from another embedding have none).
+    """
+    from alwidget.models import split_views
+
+    if views is None:
+        views = getattr(dataset, "last_views", None)
+        if views is None or sum(int(d) for d, _ in views) != width:
+            return None
+    out = split_views(views)
+    if sum(out[0]) != width:
+        msg = f"views {out[0]} add up to {sum(out[0])} columns, but the embeddings have {width}"
+        raise InvalidInputError(msg)
+    return out

@@ -297,6 +297,11 @@ class AudioDataset:
         For windows: how the last :meth:`embed` call took each recording's
         background out (None: plain embeddings), kept by :meth:`subset`;
         :meth:`embed_query` matches it.
+    last_views : list of (int, float) or None
+        ``(width, weight)`` of each feature set side by side in the rows of
+        the last :meth:`embed` call (``"logmel+aisfx"``: 384 then 512), None
+        for one set; an :class:`ActiveLearner` given ``dataset=`` fits one
+        model per view (:class:`~alwidget.models.ViewProduct`).
 
     Examples
     --------
@@ -329,6 +334,10 @@ class AudioDataset:
         self.hop = hop
         self.last_embedder: Embedder | None = None
         self.last_background: WindowBackground | None = None
+
+    @property
+    def last_views(self) -> list[tuple[int, float]] | None:
+        return None if self.last_embedder is None else self.last_embedder.views
 
     # ------------------------------------------------------------------ constructors
     @classmethod

@@ -21,6 +21,7 @@ from alwidget._labels import LabelBook
 from alwidget._learner_checks import (
     check_dataset,
     check_ids,
+    check_model_views,
     check_labels,
     check_mode,
     check_seed,
@@ -114,7 +115,13 @@ class ActiveLearner:
         The clips behind the rows (``len(dataset) == n_pool``). Gives the
         default ``ids`` (``dataset.clip_ids``), the recording, start and end of
         each row in :meth:`predictions`, and the embedder of audio queries in
-        :meth:`similar` (``dataset.embed_query``).
+        :meth:`similar` (``dataset.embed_query``), and the default ``views``.
+    views : sequence of int or of (int, float), optional
+        Columns (and weight) of each feature set side by side in a row, e.g.
+        ``[(384, 0.6), (512, 0.4)]``; default: ``dataset.last_views``
+        (``ds.embed("logmel+aisfx")``) when they fit the rows, else one set.
+        With views, ``"linear"`` fits one softmax regression per view and
+        pools them by a weighted product (:class:`~alwidget.ViewProduct`).
 
     Attributes
     ----------
@@ -137,6 +144,7 @@ class ActiveLearner:
         ids=None,
         journal=None,
         dataset=None,
+        views=None,
     ):
         self._pool = Pool(check_embeddings(embeddings, allow_float16=True))  # float16/float32, memory-mapped: no copy
         self._book = LabelBook(len(self._pool), check_classes(classes))
@@ -151,6 +159,8 @@ class ActiveLearner:
         self.n_committee = check_positive_int(n_committee, "n_committee")
         self.candidates = None if candidates is None else check_positive_int(candidates, "candidates")
         self.dataset = check_dataset(dataset, len(self._pool))
+        self.views = views
+        self._views = check_model_views(views, self.dataset, self._pool.dim)
         if ids is None and dataset is not None:
             ids = dataset.clip_ids
         self._ids = ClipIds(check_ids(ids, len(self._pool)), len(self._pool))
@@ -191,6 +201,11 @@ class ActiveLearner:
     # the labels: every clip's state, the classes and the history live in the book (alwidget._labels)
     label_codes = forward_method("_book", LabelBook, "label_codes", "ActiveLearner")
     labeled_snapshot = forward_method("_book", LabelBook, "labeled_snapshot", "ActiveLearner")
+
+    @property
+    def model_views(self) -> list[tuple[int, float]] | None:
+        """``(width, weight)`` of each view the ``"linear"`` model fits one by one (see ``views``), or None."""
+        return None if self._views is None else [(d, float(w)) for d, w in zip(*self._views)]
 
     @property
     def classes(self) -> list:
@@ -354,7 +369,7 @@ class ActiveLearner:
             y = self._codes[lab].copy()
             k = len(self._classes)
             previous = self.model_
-        fresh = make_model(self.model, seed=self.seed, device=self.device)
+        fresh = make_model(self.model, seed=self.seed, device=self.device, views=self._views)
         pool = self._scorer.pool_for(fresh, lab, self.seed)
         model = fit_model(fresh, self._scorer.features(lab), y, k, previous=previous, pool=pool)
         with self._lock:
@@ -414,7 +429,7 @@ class ActiveLearner:
         ``0 .. n_pool - 1`` (IndexOutOfRangeError otherwise).
         """
         rows = None if candidates is None else check_indices(candidates, self.n_pool, unique=False, allow_empty=True)[0]
-        make = functools.partial(make_model, self.model, device=self.device)  # make(seed=...): a fresh member
+        make = functools.partial(make_model, self.model, device=self.device, views=self._views)  # make(seed=...)
         return self._scorer.committee_proba(rows, make, self.n_committee, self.seed)
 
     def candidate_proba(self, candidates) -> np.ndarray:

@@ -47,7 +47,7 @@ from alwidget._solvers import newton_cg
 from alwidget._validation import check_positive_int
 from alwidget.errors import InvalidInputError
 
-__all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "make_model", "predict_proba_with"]
+__all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "ViewProduct", "make_model", "predict_proba_with"]
 
 # logit gap that gives a class with no example a vanishing probability (exp(-50) ~ 2e-22)
 _ABSENT_GAP = 50.0
@@ -359,6 +359,106 @@ class SoftmaxRegression(_TorchClassifier):
         return [theta[:, :-1].contiguous(), theta[:, -1].contiguous()], steps, g_norm
 
 
+class ViewProduct(SoftmaxRegression):
+    """One :class:`SoftmaxRegression` per view of the embeddings, pooled by a weighted product.
+
+    An embedding made of feature sets side by side (``"logmel+aisfx"``: 384
+    log-mel statistics, then 512 aiSFX values) has one *view* per set: a
+    block of columns. Each view gets its own model on its own columns; the
+    class probabilities are their weighted geometric mean, renormalised,
+    ``p(c | x) ~ prod_v p_v(c | x_v) ** w_v`` (log-linear pooling). A view
+    that is sure outvotes one that is not, and no view's scale has to match
+    another's. The pooled model is itself a softmax regression on the whole
+    row (weights ``[w_1 W_1 | w_2 W_2 | ...]``, bias ``sum_v w_v b_v``), so
+    it is stored, scored and standardised as one; each view's fit is
+    strictly convex, so the result is unique and machine-independent.
+
+    Parameters
+    ----------
+    views : sequence of int
+        Columns per view, in order; they add up to the embedding's width.
+    weights : sequence of float, optional
+        One non-negative weight per view, not all zero (rescaled to sum to
+        1). Default: equal weights.
+    l2, max_iter, tol, seed, device
+        As for :class:`SoftmaxRegression`, for every view.
+    """
+
+    def __init__(
+        self,
+        views,
+        weights=None,
+        *,
+        l2: float = 1.0,
+        max_iter: int = 200,
+        tol: float = 1e-8,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
+        super().__init__(l2=l2, max_iter=max_iter, tol=tol, seed=seed, device=device)
+        self.views = views
+        self.weights = weights
+
+    def check_params(self) -> tuple[list[int], np.ndarray]:
+        """The views' widths and their weights (summing to 1); InvalidInputError naming a bad value."""
+        return check_views(self.views, self.weights)
+
+    def fit(self, X, y, n_classes: int | None = None, *, init=None, basis=None, sample_weight=None):
+        """Fit each view on its columns of ``X`` ``(m, sum(views))``, then pool (see the class).
+
+        ``init`` and ``basis``: per-view lists from an earlier fit (its
+        ``view_params_`` and ``view_bases_``), a warm start of each view.
+        """
+        dims, weights = self.check_params()
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != sum(dims):
+            msg = f"X has {X.shape[1] if X.ndim == 2 else X.shape} columns; the views {dims} add up to {sum(dims)}"
+            raise InvalidInputError(msg)
+        ends = np.cumsum(dims)
+        fits = []
+        for v, (a, b) in enumerate(zip(ends - dims, ends)):
+            part = SoftmaxRegression(
+                l2=self.l2, max_iter=self.max_iter, tol=self.tol, seed=self.seed, device=self.device
+            )
+            warm = init[v] if isinstance(init, tuple) and len(init) == len(dims) else None
+            base = basis[v] if isinstance(basis, tuple) and len(basis) == len(dims) else None
+            fits.append(part.fit(X[:, a:b], y, n_classes, init=warm, basis=base, sample_weight=sample_weight))
+        self.view_params_ = tuple(m.params_ for m in fits)
+        self.view_bases_ = tuple(getattr(m, "basis_", None) for m in fits)
+        W = torch.cat([float(w) * m.params_[0] for w, m in zip(weights, fits)], dim=1)
+        bias = sum(float(w) * m.params_[1] for w, m in zip(weights, fits))
+        self.params_ = [W.contiguous(), bias.contiguous()]
+        self.classes_ = fits[0].classes_
+        self.n_features_in_ = int(X.shape[1])
+        self.n_iter_ = sum(m.n_iter_ for m in fits)
+        self.grad_norm_ = max(m.grad_norm_ for m in fits)
+        return self
+
+
+def split_views(views) -> tuple[list[int], np.ndarray] | None:
+    """``views`` as the learner takes it (None, widths, or ``(width, weight)`` pairs) as ``(widths, weights)``."""
+    if views is None:
+        return None
+    pairs = not isinstance(views, (str, bytes)) and hasattr(views, "__len__") and len(views) > 0
+    if pairs and all(isinstance(v, (tuple, list)) and len(v) == 2 for v in views):
+        return check_views([v[0] for v in views], [v[1] for v in views])
+    return check_views(views)
+
+
+def check_views(views, weights=None) -> tuple[list[int], np.ndarray]:
+    """Widths of the views (positive ints, two or more) and their weights rescaled to sum to 1."""
+    bad = isinstance(views, (str, bytes)) or not hasattr(views, "__len__") or len(views) < 2
+    if bad or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in views):
+        msg = f"views must list two or more column counts (positive ints, one per view), got {views!r}"
+        raise InvalidInputError(msg)
+    dims = [int(d) for d in views]
+    w = np.full(len(dims), 1.0 / len(dims)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(dims),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        msg = f"weights must be {len(dims)} finite, non-negative numbers (one per view), not all zero; got {weights!r}"
+        raise InvalidInputError(msg)
+    return dims, w / w.sum()
+
+
 class MLPClassifier(_TorchClassifier):
     """One hidden ReLU layer, then softmax; L2-regularised, seeded initialisation.
 
@@ -563,20 +663,23 @@ class SpreadRegression(SoftmaxRegression):
 _BUILTIN = {"linear": SoftmaxRegression, "mlp": MLPClassifier, "spread": SpreadRegression}
 
 
-def make_model(spec, *, seed: int = 0, device: str = "cpu"):
+def make_model(spec, *, seed: int = 0, device: str = "cpu", views=None):
     """A fresh, unfitted model for ``spec``.
 
     ``spec`` is ``"linear"``, ``"spread"``, ``"mlp"`` or an object with
     scikit-learn style ``fit(X, y)`` / ``predict_proba(X)``; such an object is
     cloned (scikit-learn's ``clone`` when available, else a deep copy) so every
-    fit starts afresh.
+    fit starts afresh. ``views``: ``(widths, weights)`` of the embedding's
+    views (:func:`split_views`); ``"linear"`` is then a :class:`ViewProduct`.
     """
     if isinstance(spec, str):
         if spec not in _BUILTIN:
             msg = f"unknown model {spec!r}; use one of {sorted(_BUILTIN)} or an object with fit/predict_proba"
             raise InvalidInputError(msg)
+        if spec == "linear" and views is not None:
+            return ViewProduct(views[0], views[1], seed=seed, device=device)
         return _BUILTIN[spec](seed=seed, device=device)
-    if isinstance(spec, SpreadRegression):
+    if isinstance(spec, (SpreadRegression, ViewProduct)):
         spec.check_params()
     if not (callable(getattr(spec, "fit", None)) and callable(getattr(spec, "predict_proba", None))):
         msg = f"model {spec!r} has no fit(X, y) and predict_proba(X) methods; pass 'linear', 'mlp' or such an object"
@@ -601,6 +704,9 @@ def fit_model(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, previous=N
         if type(previous) is type(model) and model._convex and getattr(previous, "params_", None) is not None:
             init = previous.params_
         basis = getattr(previous, "basis_", None) if init is not None else None
+        if isinstance(model, ViewProduct):  # each view starts from the same view of the last fit
+            init = getattr(previous, "view_params_", None) if init is not None else None
+            basis = getattr(previous, "view_bases_", None) if init is not None else None
         if pool is not None:
             return model.fit(X, y, n_classes=n_classes, init=init, basis=basis, pool=pool)
         return model.fit(X, y, n_classes=n_classes, init=init, basis=basis)

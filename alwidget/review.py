@@ -72,7 +72,7 @@ from alwidget._detection import (
 )
 from alwidget._validation import check_positive_int
 from alwidget.errors import InvalidInputError, NotEnoughLabelsError
-from alwidget.models import _one_thread, fit_model, make_model, predict_proba_with
+from alwidget.models import _one_thread, fit_model, make_model, predict_proba_with, split_views
 
 __all__ = [
     "ReviewOrder",
@@ -214,7 +214,9 @@ def label_review_order(learner, *, n_folds: int = 10, max_items: int | None = No
             if len(seen) == 1:  # nothing to learn: the only class seen gets probability 1
                 proba[np.ix_(test, seen)] = 1.0
                 continue
-            model = make_model(learner.model, seed=learner.seed, device=learner.device)
+            model = make_model(
+                learner.model, seed=learner.seed, device=learner.device, views=split_views(learner.model_views)
+            )
             # a convex built-in model starts from the previous fold's optimum (same optimum, fewer steps)
             model = fit_model(model, Xs[train], y_train, k, previous=previous)
             previous = model

@@ -315,6 +315,22 @@ def test_logmel_plus_aisfx_is_the_default_features_at_16k_beside_aisfx(tmp_path)
     np.testing.assert_array_equal(X[:, 384:], ds.embed("aisfx", cache_dir=False, progress=False))
 
 
+def test_concat_embedder_names_its_views_widths_and_weights():
+    from alwidget.embedders import ConcatEmbedder
+
+    emb = ConcatEmbedder(["logmel", "mfcc"])
+    assert emb.views == [(384, 0.5), (120, 0.5)] and emb.dim == 504
+    assert ConcatEmbedder(["logmel", "mfcc"], weights=[1, 3]).views == [(384, 0.25), (120, 0.75)]
+    # the weights are the learner's concern: the rows and the cache key do not change with them
+    assert ConcatEmbedder(["logmel", "mfcc"], weights=[1, 3]).cache_key() == emb.cache_key()
+    # a part whose width is unknown before embedding (a plain callable): no views
+    assert ConcatEmbedder(["logmel", lambda waves, sr: np.zeros((len(waves), 2))]).views is None
+    assert get_embedder("logmel").views is None
+    for bad in ([1], [1, -1], [0, 0], [1, float("inf")]):
+        with pytest.raises(InvalidInputError, match="weights must be 2"):
+            ConcatEmbedder(["logmel", "mfcc"], weights=bad)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_zero_padding_is_left_out_so_a_padded_clip_embeds_like_the_sound(backend):
     """A short clip padded to a dataset's duration is embedded as the sound itself: silence does not dominate."""

@@ -797,6 +797,33 @@ def test_dataset_gives_ids_and_must_match_the_pool():
         ActiveLearner(X, ["a"], dataset=3)
 
 
+def test_views_come_from_the_dataset_or_the_argument_and_make_the_linear_model_pool_them():
+    from alwidget import ViewProduct
+    from alwidget.datasets import make_sounds
+    from alwidget.embedders import ConcatEmbedder
+
+    ds = make_sounds(n_per_class=3, seed=1)
+    labels = list(ds.labels)
+    classes = sorted(set(labels))
+    X = ds.embed(ConcatEmbedder(["logmel", "mfcc"], weights=[3, 1]), cache_dir=False, progress=False)
+    assert X.shape[1] == 384 + 120 and ds.last_views == [(384, 0.75), (120, 0.25)]
+    learner = ActiveLearner(X, classes, dataset=ds)
+    assert learner.model_views == [(384, 0.75), (120, 0.25)] and learner.views is None
+    learner.teach(range(len(ds)), labels)
+    model = learner.fit().model_
+    assert isinstance(model, ViewProduct) and model.views == [384, 120]
+    # the same pooled model from explicit views; other rows (not the dataset's embedding) get one model
+    explicit = ActiveLearner(X, classes, views=[(384, 3), (120, 1)])
+    explicit.teach(range(len(ds)), labels)
+    np.testing.assert_allclose(explicit.predict_proba(X), learner.predict_proba(X), atol=1e-7)
+    assert ActiveLearner(X[:, :384], classes, dataset=ds).model_views is None
+    assert ActiveLearner(X, classes).model_views is None
+    with pytest.raises(InvalidInputError, match="add up to 500 columns, but the embeddings have 504"):
+        ActiveLearner(X, classes, views=[384, 116])
+    with pytest.raises(InvalidInputError, match="two or more"):
+        ActiveLearner(X, classes, views=[504])
+
+
 def test_unsure_is_never_trained_on_never_queried_and_can_be_undone_or_taught_later():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 4)).astype(np.float32)

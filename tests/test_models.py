@@ -3,7 +3,7 @@ import pytest
 
 from alwidget import MLPClassifier, SoftmaxRegression
 from alwidget.errors import InvalidInputError
-from alwidget.models import make_model, predict_proba_with
+from alwidget.models import fit_model, make_model, predict_proba_with
 
 
 def data(n=200, d=5, k=3, seed=0):
@@ -382,3 +382,86 @@ def test_the_gate_keeps_pseudo_labels_only_where_spreading_predicts_held_out_lab
     strict = SpreadRegression()
     strict._gate_ties = False
     assert strict.fit(Z[lab], cluster[lab] % 2, pool=(graph, lab)).n_pseudo_ == 0
+
+
+# ----------------------------------------------------------------------------- ViewProduct
+def _two_views(seed=0, n=120):
+    """View 0 (3 columns) tells the classes apart; view 1 (4 columns) is noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    good = rng.normal(size=(n, 3)) + 2.5 * np.eye(3)[y]
+    noise = rng.normal(size=(n, 4))
+    return np.hstack([good, noise]), y
+
+
+def test_view_product_is_the_weighted_geometric_mean_of_one_linear_model_per_view():
+    from alwidget import ViewProduct
+
+    X, y = _two_views()
+    model = ViewProduct([3, 4], [3, 2]).fit(X, y, 3)  # weights rescaled to 0.6, 0.4
+    a = SoftmaxRegression().fit(X[:, :3], y, 3).predict_proba(X[:, :3]).astype(np.float64)
+    b = SoftmaxRegression().fit(X[:, 3:], y, 3).predict_proba(X[:, 3:]).astype(np.float64)
+    log_p = 0.6 * np.log(a) + 0.4 * np.log(b)
+    expected = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X), expected, atol=1e-6)
+    # one linear model on the whole row: standardisation folds in as for SoftmaxRegression
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    np.testing.assert_allclose(
+        model.predict_proba(X * scale + mean, standardize=(mean, scale)), model.predict_proba(X), atol=1e-6
+    )
+
+
+def test_view_product_combines_views_that_each_tell_only_some_classes_apart():
+    """View 0 sees class 2 against the rest, view 1 class 0 against the rest: only together do they tell all three."""
+    from alwidget import ViewProduct
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = rng.integers(0, 3, n)
+    view0 = rng.normal(size=(n, 3)) + 3.0 * (y == 2)[:, None]
+    view1 = rng.normal(size=(n, 4)) + 3.0 * (y == 0)[:, None]
+    X = np.hstack([view0, view1])
+    train, test = np.arange(30), np.arange(1000, 2000)
+    acc = {}
+    for name, model, cols in [
+        ("pooled", ViewProduct([3, 4]), slice(None)),
+        ("view0", SoftmaxRegression(), slice(0, 3)),
+        ("view1", SoftmaxRegression(), slice(3, None)),
+    ]:
+        p = model.fit(X[train, cols], y[train], 3).predict_proba(X[test, cols])
+        acc[name] = float((p.argmax(1) == y[test]).mean())
+    assert acc["pooled"] > 0.85 > 0.7 > max(acc["view0"], acc["view1"]), acc
+
+
+def test_view_product_warm_starts_each_view_and_lands_on_the_same_optimum():
+    from alwidget import ViewProduct
+
+    X, y = _two_views(2)
+    first = fit_model(make_model("linear", views=([3, 4], np.array([0.5, 0.5]))), X[:80], y[:80], 3)
+    assert isinstance(first, ViewProduct)
+    cold = ViewProduct([3, 4]).fit(X, y, 3)
+    warm = fit_model(make_model("linear", views=([3, 4], np.array([0.5, 0.5]))), X, y, 3, previous=first)
+    assert warm.n_iter_ < cold.n_iter_
+    np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("views", "weights", "match"),
+    [
+        ([7], None, "two or more"),
+        ([3, 0], None, "two or more"),
+        ("34", None, "two or more"),
+        ([3, 4], [1.0], "one per view"),
+        ([3, 4], [0.0, 0.0], "not all zero"),
+        ([3, 4], [1.0, float("nan")], "finite"),
+    ],
+)
+def test_bad_views_are_named(views, weights, match):
+    from alwidget import ViewProduct
+
+    X, y = _two_views()
+    with pytest.raises(InvalidInputError, match=match):
+        ViewProduct(views, weights).fit(X, y, 3)
+    with pytest.raises(InvalidInputError, match="add up to 6"):
+        ViewProduct([3, 3]).fit(X, y, 3)

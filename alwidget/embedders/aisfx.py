@@ -248,6 +248,7 @@ class AisfxEmbedder(Embedder):
     """
 
     name = "aisfx"
+    dim = 512
 
     def __init__(self, *, device: str = "cpu", pooling: str = "mean", batch_blocks: int = 16):
         if pooling not in ("mean", "max"):

@@ -71,6 +71,20 @@ class Embedder:
     def cache_key(self) -> dict:
         return {"name": self.name, "params": self.cache_params()}
 
+    @property
+    def dim(self) -> int | None:
+        """Width of each row, where known before embedding (None: unknown)."""
+        return None
+
+    @property
+    def views(self) -> list[tuple[int, float]] | None:
+        """``(width, weight)`` of each feature set side by side in a row, or None for one set.
+
+        :class:`ConcatEmbedder` has views; the learner fits one model per
+        view and pools them (:class:`~alwidget.models.ViewProduct`).
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -286,11 +300,21 @@ class ConcatEmbedder(Embedder):
     rates : sequence of int or None, optional
         One per part: the sample rate in Hz that part sees, or None for the
         dataset's rate (the default for every part).
+    weights : sequence of float, optional
+        One per part: how much the learner's pooled model trusts that part
+        (see :attr:`views`); default equal.
     device : str
         Torch device given to parts named by string or given as modules.
     """
 
-    def __init__(self, parts: Sequence[Any], rates: Sequence[int | None] | None = None, *, device: str = "cpu"):
+    def __init__(
+        self,
+        parts: Sequence[Any],
+        rates: Sequence[int | None] | None = None,
+        *,
+        weights: Sequence[float] | None = None,
+        device: str = "cpu",
+    ):
         if isinstance(parts, (str, bytes)) or not isinstance(parts, Sequence) or len(parts) < 2:
             msg = f"parts must be a list of two or more embedders (names, Embedder instances, callables), got {parts!r}"
             raise InvalidInputError(msg)
@@ -302,9 +326,25 @@ class ConcatEmbedder(Embedder):
             if r is not None and (isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0):
                 msg = f"each rate must be a positive integer in Hz or None (the dataset's rate), got {r!r}"
                 raise InvalidInputError(msg)
+        w = np.ones(len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(parts),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            msg = f"weights must be {len(parts)} finite, non-negative numbers, not all zero; got {weights!r}"
+            raise InvalidInputError(msg)
         self.parts = [get_embedder(p, device=device) for p in parts]
         self.rates = [None if r is None else int(r) for r in rates]
+        self.weights = [float(x) for x in w / w.sum()]
         self.device = str(device)
+
+    @property
+    def dim(self) -> int | None:
+        dims = [p.dim for p in self.parts]
+        return None if None in dims else sum(dims)
+
+    @property
+    def views(self) -> list[tuple[int, float]] | None:
+        """``(width, weight)`` per part, or None when a part's width is unknown before embedding."""
+        dims = [p.dim for p in self.parts]
+        return None if None in dims else list(zip(dims, self.weights))
 
     @property
     def name(self) -> str:

@@ -109,6 +109,10 @@ class LogMelEmbedder(Embedder):
         return self.kind
 
     @property
+    def dim(self) -> int:
+        return 3 * (self.n_mels if self.kind == "logmel" else self.n_mfcc)
+
+    @property
     def hop(self) -> int:
         return self.n_fft // 4 if self.hop_length is None else self.hop_length
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from alwidget._ledger import Event, LabelLedger
 from alwidget.errors import AlwidgetError, InvalidInputError, NotEnoughLabelsError
-from alwidget.models import _one_thread, fit_model, make_model, predict_proba_with
+from alwidget.models import _one_thread, fit_model, make_model, predict_proba_with, split_views
 from alwidget.session.plot import plot_payload, wilson_interval
 
 __all__ = ["MIN_AUDITS", "Curves", "Eval", "Guess", "audit_pick", "audit_slot", "cross_fit_audits", "replay_audits"]
@@ -199,7 +199,9 @@ def cross_fit_audits(
             if len(seen) < 2:  # one class to learn from: it is the guess
                 guess = np.full(len(test), seen[0] if len(seen) else -1)
             else:
-                model = make_model(learner.model, seed=learner.seed, device=learner.device)
+                model = make_model(
+                    learner.model, seed=learner.seed, device=learner.device, views=split_views(learner.model_views)
+                )
                 model = fit_model(model, Xs[train], y[train], k, previous=previous)
                 previous = model
                 guess = predict_proba_with(model, X_raw[test], k, stats).argmax(axis=1)
@@ -509,6 +511,7 @@ class Curves:
             model=learner.model,
             seed=self.seed,
             candidates=learner.candidates,
+            views=learner.model_views,
             **kwargs,
         )
 

@@ -24,6 +24,10 @@ per minute against the floor "decode + one STFT over the same audio"
 
     python -m benchmarks.perf.bench_features --recordings --minutes 48
 
+``--recordings --embedder logmel,logmel+aisfx`` times named embedders on
+those recordings instead (windows hop by half their length; aiSFX sets read
+at 44.1 kHz), in hours of audio per minute.
+
 Run from the repository root.
 """
 
@@ -182,6 +186,31 @@ def bench_recordings(minutes: float, window: float) -> None:
         print(f"{group}: embed n_jobs=1 at {ratio:.2f}x the floor (target >= 0.5x): {verdict[ratio >= 0.5]}")
 
 
+def compare_recording_embedders(names: list[str], minutes: float, window: float) -> None:
+    """Hours of audio per minute of each named embedder on windows of long recordings (no cache, n_jobs=1).
+
+    One run each after a warm-up on 30 s (weights loaded, librosa's basis built); windows hop by half their length
+    as in the soundscape benchmark.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_recordings(tmp / "rec", minutes)
+        paths = sorted(str(p) for p in (tmp / "rec").rglob("*.flac"))
+        hours = sum(sf.info(p).duration for p in paths) / 3600
+        print(f"\nMachine: {C.machine('aisfx', 'soxr')}\n")
+        print(f"{hours * 60:.1f} minutes of recordings, window {window:g} s, hop {window / 2:g} s\n")
+        print("| embedder | windows | time (s) | windows/s | hours of audio/min |")
+        print("|---|---|---|---|---|")
+        for name in names:
+            sr = 44100 if "aisfx" in name else 16000
+            ds = AudioDataset.from_recordings(paths, window=window, hop=window / 2, sr=sr)
+            ds.subset(range(30)).embed(name, cache_dir=False, progress=False, n_jobs=1)  # warm-up: not counted
+            t = timed(lambda: ds.embed(name, cache_dir=False, progress=False, n_jobs=1))  # noqa: B023
+            print(
+                f"| `{name}` (sr {sr}) | {len(ds)} | {t:.1f} | {len(ds) / t:.1f} | {hours / (t / 60):.2f} |", flush=True
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="number of clips (default 2000)")
@@ -195,6 +224,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=48.0, help="--recordings: minutes of audio in all")
     parser.add_argument("--window", type=float, default=5.0, help="--recordings: window length in seconds")
     args = parser.parse_args()
+    if args.recordings and args.embedder:
+        compare_recording_embedders(args.embedder.split(","), args.minutes, args.window)
+        return
     if args.recordings:
         bench_recordings(args.minutes, args.window)
         return

@@ -1,0 +1,241 @@
+"""Log-mel beside aiSFX, one linear model per view pooled by a weighted product: six pools, leave one out.
+
+The evidence behind ``"logmel+aisfx"``'s view weights and the pretrained
+default. Candidates, all with the ``margin`` strategy and the linear model:
+
+* ``logmel``: the log-mel statistics alone (d = 384), one model;
+* ``aisfx``: the aiSFX embeddings alone (d = 512), one model;
+* ``concat``: both side by side, one model on the 896 columns;
+* ``views50`` / ``views60`` / ``views70``: both side by side, one model per
+  view pooled by a weighted product (:class:`alwidget.ViewProduct`) with
+  log-mel's weight 0.5 / 0.6 / 0.7 (``ActiveLearner(views=...)``).
+
+Pools: the three clip pools of ``real_audio`` (AULC of held-out accuracy,
+cold start, batches of 5 to 150 labels; aiSFX at 44.1 kHz, log-mel at 16
+kHz) and the three soundscape pools of ``soundscapes`` (held-out detection
+mAP after 100 labels, search hits then margin; search p@10 of the reference
+files placed on background windows, ``ds.embed_query``), windows with the
+default running-median background subtraction.
+
+Leave one pool out: for each pool, the candidate with the best mean paired
+gain over ``logmel`` on the other five is picked and scored on the one left
+out; the table reports that pick's gain per pool, the mean and the worst.
+
+Run from the repository root (needs ``pip install --no-deps aisfx==0.1.2``;
+clip embeddings are cached; a soundscape pool-seed embeds 90 minutes of
+audio with aiSFX, about 6-15 minutes on two cores)::
+
+    python -m benchmarks.evidence.views --seeds 20                 # the clip pools
+    python -m benchmarks.evidence.views --soundscapes --seeds 2    # the soundscape pools
+    python -m benchmarks.evidence.views --report                   # the tables from the saved results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from benchmarks import _common as C
+
+CANDIDATES = ("logmel", "aisfx", "concat", "views50", "views60", "views70")
+LOGMEL, AISFX = 384, 512
+RESULTS = C.CACHE / "views"
+
+
+def _setup(name: str, Xa: np.ndarray, Xb: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Rows and learner arguments of a candidate."""
+    if name == "logmel":
+        return Xa, {}
+    if name == "aisfx":
+        return Xb, {}
+    X = np.hstack([Xa, Xb])
+    if name == "concat":
+        return X, {}
+    w = int(name[5:]) / 100
+    return X, {"views": [(LOGMEL, w), (AISFX, 1 - w)]}
+
+
+def clip_pool(pname: str, seeds: list) -> dict:
+    """AULC per candidate and seed (margin and random) on one clip pool; saved."""
+    from benchmarks.evidence.feature_screen import features
+
+    out = RESULTS / f"clips-{pname}-seeds{len(seeds)}.json"
+    done = json.loads(out.read_text()) if out.exists() else {}
+    src = C.SOURCES[pname]()
+    (Xa, ka), (Xb, kb) = features(src, "logmel128"), features(src, "aisfx@44k")
+    for name in CANDIDATES:
+        if name in done:
+            continue
+        t0 = time.perf_counter()
+        X, kw = _setup(name, Xa, Xb)
+        pool = C.make_pool(src, X, ka & kb)
+        steps, curves = C.alwidget_curves(
+            pool, {"margin": ("margin", "linear"), "random": ("random", "linear")}, seeds, learner_kwargs=kw
+        )
+        done[name] = {k: C.aulc(curves[k], steps).tolist() for k in ("margin", "random")}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(done, indent=1))
+        m = np.array(done[name]["margin"])
+        print(f"  {pname} {name}: margin AULC {m.mean():.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return done
+
+
+def soundscape(pname: str, seed: int) -> dict:
+    """mAP@100 per candidate and p@10 per view set on one soundscape pool and seed; saved."""
+    from alwidget import ActiveLearner, AudioDataset
+    from benchmarks.evidence import soundscapes as S
+
+    out = RESULTS / f"soundscape-{pname}-{S.TAG}-seed{seed}.json"
+    done = json.loads(out.read_text()) if out.exists() else {}
+    if all(f"map100 {c}" in done for c in CANDIDATES):
+        return done
+    man = S.build(pname, seed)
+    folder = S.OUT / f"{pname}-{S.TAG}" / f"seed{seed}"
+    events_of = {r: [tuple(e) for e in v] for r, v in man["events"].items()}
+
+    def embed(prefix):
+        rels = sorted(r for r in man["events"] if r.startswith(prefix))
+        ds = AudioDataset.from_recordings([str(folder / r) for r in rels], window=S.WINDOW, hop=S.HOP, sr=S.SR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # aiSFX on 16 kHz recordings: the soundscapes' own rate
+            X = ds.embed("logmel+aisfx", progress=False, cache_dir=str(C.CACHE / "embeddings"), n_jobs=1)
+        return (
+            ds,
+            X,
+            [S._rec_of(ds, i, folder) for i in range(len(ds))],
+            np.array([ds.start(i) for i in range(len(ds))]),
+        )
+
+    t0 = time.perf_counter()
+    ds, Xp, rp, sp = embed("pool/")
+    _, Xh, rh, sh = embed("test/")
+    kw = dict(window=S.WINDOW, min_overlap=S.MIN_OVERLAP, background=S.BACKGROUND)
+    y, yh = C.window_labels(sp, rp, events_of, **kw), C.window_labels(sh, rh, events_of, **kw)
+    ev = sorted(man["refs"])
+    classes = [S.BACKGROUND, *ev]
+    files = [(c, str(folder / r)) for c in ev for r in man["refs"][c]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Q = np.stack([ds.embed_query(f) for _, f in files])
+    qc = [c for c, _ in files]
+    done["embed s"] = round(time.perf_counter() - t0, 1)
+    for name in CANDIDATES:
+        Xq = _setup(name, Q[:, :LOGMEL], Q[:, LOGMEL:])[0]
+        Xpc, kwargs = _setup(name, Xp[:, :LOGMEL], Xp[:, LOGMEL:])
+        Xhc = _setup(name, Xh[:, :LOGMEL], Xh[:, LOGMEL:])[0]
+        if name in ("logmel", "aisfx", "concat"):  # search reads the rows only: the views do not change it
+            done[f"p10 {name}"] = S.precision_at_10(
+                ActiveLearner(Xpc, classes, model="linear", seed=seed), y, list(Xq), qc
+            )
+        model = ("linear", kwargs.get("views"))
+        cold = [Xq[qc.index(c)] for c in ev]
+        done[f"map100 {name}"] = _active_map(Xpc, y, Xhc, yh, classes, ev, model, seed, cold)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(done, indent=1))
+    return done
+
+
+def _active_map(Xp, y, Xh, yh, classes, events, model, seed, cold_queries) -> float:
+    """``soundscapes.active_run``'s protocol (search hits, then margin) with the learner's views; mAP@100."""
+    from alwidget import ActiveLearner
+    from benchmarks.evidence import soundscapes as S
+
+    learner = ActiveLearner(Xp, classes, model=model[0], seed=seed, views=model[1])
+    hits = [list(learner.similar(q, n=S.COLD).indices) for q in cold_queries]
+    picked: list = []
+    while len(picked) < S.COLD and any(hits):
+        for h in hits:
+            while h and h[0] in picked:
+                h.pop(0)
+            if h and len(picked) < S.COLD:
+                picked.append(int(h.pop(0)))
+    learner.teach(picked, list(y[picked]))
+    while learner.n_labeled < S.BUDGET:
+        idx = learner.query(S.BATCH)
+        learner.teach(idx, list(y[idx]))
+    return C.mean_average_precision(yh, learner.predict_proba(Xh), learner.classes, events)
+
+
+def gains() -> dict:
+    """pool -> candidate -> paired gains over logmel (one per seed), from the saved results."""
+    out: dict = {}
+    for f in sorted(RESULTS.glob("clips-*.json")):
+        runs = json.loads(f.read_text())
+        pname = f.stem.split("-seeds")[0][len("clips-") :]
+        ref = np.array(runs["logmel"]["margin"])
+        out[pname] = {c: np.array(runs[c]["margin"]) - ref for c in CANDIDATES if c in runs}
+    scapes: dict = {}
+    for f in sorted(RESULTS.glob("soundscape-*.json")):
+        pname = f.stem.split("-seed")[0][len("soundscape-") :].rsplit("-", 1)[0]
+        scapes.setdefault(pname, []).append(json.loads(f.read_text()))
+    for pname, runs in scapes.items():
+        ref = np.array([r["map100 logmel"] for r in runs])
+        out[pname] = {c: np.array([r[f"map100 {c}"] for r in runs]) - ref for c in CANDIDATES}
+    return out
+
+
+def report() -> str:
+    g = gains()
+    pools = list(g)
+    lines = [
+        "Paired gain over `logmel` (clip pools: AULC; soundscapes: held-out mAP@100), mean (s.e.; seeds):",
+        "",
+        "| candidate | " + " | ".join(p.replace("-soundscape", " (scape)") for p in pools) + " | mean | worst |",
+        "|---|" + "---|" * (len(pools) + 2),
+    ]
+    for c in CANDIDATES:
+        cells = [
+            f"{g[p][c].mean():+.3f} ({C.std_err(g[p][c]) if len(g[p][c]) > 1 else 0:.3f}; {len(g[p][c])})"
+            for p in pools
+        ]
+        means = [g[p][c].mean() for p in pools]
+        lines.append(f"| {c} | " + " | ".join(cells) + f" | {np.mean(means):+.3f} | {min(means):+.3f} |")
+    picks = []
+    for p in pools:
+        rest = [q for q in pools if q != p]
+        pick = max(CANDIDATES, key=lambda c: np.mean([g[q][c].mean() for q in rest]))
+        picks.append((p, pick, g[p][pick].mean(), C.std_err(g[p][pick]) if len(g[p][pick]) > 1 else 0.0))
+    lines += [
+        "",
+        "Leave one pool out (the pick with the best mean gain on the other five, scored on the one left out):",
+        "",
+        "| left out | pick | its gain there (s.e.) |",
+        "|---|---|---|",
+        *[f"| {p} | {c} | {d:+.3f} ({s:.3f}) |" for p, c, d, s in picks],
+        f"| mean / worst | | {np.mean([d for *_, d, _ in picks]):+.3f} / {min(d for *_, d, _ in picks):+.3f} |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--pools", nargs="*", default=None)
+    ap.add_argument("--soundscapes", action="store_true", help="the soundscape pools (default: the clip pools)")
+    ap.add_argument("--report", action="store_true", help="print the tables from the saved results only")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    print(f"Machine: {C.machine('aisfx')}\n", flush=True)
+    if not args.report:
+        with threadpool_limits(1):
+            if args.soundscapes:
+                from benchmarks.evidence import soundscapes as S
+
+                for seed in range(args.seeds):
+                    for pname in args.pools or list(S.SOURCES):
+                        r = soundscape(pname, seed)
+                        print(f"  {pname} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
+            else:
+                for pname in args.pools or list(C.SOURCES):
+                    clip_pool(pname, list(range(args.seeds)))
+    print(report())
+
+
+if __name__ == "__main__":
+    main()
