@@ -62,11 +62,9 @@ class ActiveLearner:
     Parameters
     ----------
     embeddings : array-like ``(n_pool, d)`` of floats
-        One row per clip. A C-contiguous float32 or float16 array is used as
-        it is, with no copy, memory-mapped ones included
-        (``np.load(path, mmap_mode="r")``): a memory-mapped pool stays on
-        disk and is read in blocks, never loaded whole. Other arrays are
-        copied to float32.
+        One row per clip. A C-contiguous float32 or float16 array, memory-mapped
+        ones included (``np.load(path, mmap_mode="r")``: read in blocks, never
+        loaded whole), is used with no copy; others are copied to float32.
     classes : list of str or int
         Unique label names; grow later with :meth:`add_class`.
     strategy : str or callable, default ``"margin"``
@@ -90,18 +88,13 @@ class ActiveLearner:
     n_committee : int, default 5
         Members of the bagged committee used by committee strategies (``"bald"``).
     candidates : int, optional
-        How many clips a query scores at most. Default (None): 20,000, so
-        pools up to 20,000 clips are scored exhaustively (every unlabelled
-        clip, as always). Above that a query scores the unlabelled clips of a
-        seeded random sample of 20,000: for pools of at least twice that, a
-        window over a seeded permutation of the pool that moves by a
-        sixteenth with each label or skip, so a query reads 1,250 new rows
-        and keeps the others in memory (20,000 x d float32). Its cost and
-        label efficiency against exhaustive scoring: ``benchmarks/README.md``,
-        "Ten million windows". The sample depends only on the seed and the
-        number of labels and skips, so the same calls give the same
-        queries. Rare classes are the exception: a class of 1 window in
-        10,000 has about 2 windows in a sample; find those with
+        How many clips a query scores at most (default None: 20,000; smaller
+        pools are scored whole). A larger pool is scored on a seeded sample
+        of 20,000 that slides by a sixteenth with each label or skip (a
+        window over a seeded permutation: a query reads 1,250 new rows); the
+        same calls give the same queries. Cost and label efficiency:
+        ``benchmarks/README.md``, "Ten million windows". A class of 1 window
+        in 10,000 has about 2 windows in a sample: find those with
         :meth:`similar`, or pass ``n_pool`` for exhaustive scoring.
     ids : sequence of str or int, optional
         A stable id per clip (e.g. ``dataset.clip_ids``); journals, exports and
@@ -112,16 +105,13 @@ class ActiveLearner:
         and, if it already holds events, resume from them first. See
         :meth:`open_journal`.
     dataset : AudioDataset, optional
-        The clips behind the rows (``len(dataset) == n_pool``). Gives the
-        default ``ids`` (``dataset.clip_ids``), the recording, start and end of
-        each row in :meth:`predictions`, and the embedder of audio queries in
-        :meth:`similar` (``dataset.embed_query``), and the default ``views``.
+        The clips behind the rows (``len(dataset) == n_pool``): the default
+        ``ids`` and ``views``, each row's recording, start and end in
+        :meth:`predictions`, and the embedder of audio queries in :meth:`similar`.
     views : sequence of int or of (int, float), optional
         Columns (and weight) of each feature set side by side in a row, e.g.
-        ``[(384, 0.6), (512, 0.4)]``; default: ``dataset.last_views``
-        (``ds.embed("logmel+aisfx")``) when they fit the rows, else one set.
-        With views, ``"linear"`` fits one softmax regression per view and
-        pools them by a weighted product (:class:`~alwidget.ViewProduct`).
+        ``[(384, 0.5), (512, 0.5)]``; default: ``dataset.last_views`` when they
+        fit. ``"linear"`` then pools one model per view (:class:`~alwidget.ViewProduct`).
 
     Attributes
     ----------
@@ -169,12 +159,8 @@ class ActiveLearner:
         self._lock = self._book.lock
         self._scorer = PoolScorer(self._pool, self._book)
 
-        self.model_ = None
-        self.model_version_ = 0
-        self.n_labels_fit_ = 0
-        self._fit_label_version = -1
-        self._fit_n_classes = 0
-
+        self.model_, self.model_version_, self.n_labels_fit_ = None, 0, 0
+        self._fit_label_version, self._fit_n_classes = -1, 0
         self._link = JournalLink(self._book, self._ids, self._pool.dim)
         if journal is not None:
             self.open_journal(journal)

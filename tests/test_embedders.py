@@ -310,6 +310,8 @@ def test_logmel_plus_aisfx_is_the_default_features_at_16k_beside_aisfx(tmp_path)
     assert isinstance(emb, ConcatEmbedder) and emb.name == "logmel@16000+aisfx" and emb.rates == [16000, None]
     X = ds.embed("logmel+aisfx", cache_dir=tmp_path, progress=False)
     assert X.shape == (3, 384 + 512)
+    # the learner's pooled model weighs log-mel and aiSFX equally (benchmarks/README.md, "Views")
+    assert emb.views == ds.last_views == [(384, 0.5), (512, 0.5)]
     at16 = [soxr.resample(y, 44100, 16000, quality="HQ") for y in waves]
     np.testing.assert_allclose(X[:, :384], LogMelEmbedder()(at16, 16000), rtol=0, atol=1e-4)
     np.testing.assert_array_equal(X[:, 384:], ds.embed("aisfx", cache_dir=False, progress=False))

@@ -57,8 +57,13 @@ def _make_aisfx(device: str = "cpu") -> Embedder:
 
 
 def _make_logmel_aisfx(device: str = "cpu") -> Embedder:
-    """The default log-mel statistics at 16 kHz beside aiSFX at the dataset's rate (build it at 44.1 kHz)."""
-    return ConcatEmbedder([LogMelEmbedder("logmel", device=device), _make_aisfx(device)], rates=[16000, None])
+    """The default log-mel statistics at 16 kHz beside aiSFX at the dataset's rate (build it at 44.1 kHz).
+
+    The learner's pooled model weighs the two views equally:
+    ``benchmarks/README.md``, "Views: log-mel beside aiSFX, one model each".
+    """
+    parts = [LogMelEmbedder("logmel", device=device), _make_aisfx(device)]
+    return ConcatEmbedder(parts, rates=[16000, None], weights=[0.5, 0.5])
 
 
 # the built-in names (BUILTIN_NAMES: later registrations need overwrite=True to replace them)

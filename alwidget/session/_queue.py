@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from alwidget.errors import ExportError, InvalidInputError
-from alwidget.session._review_store import save_review
+from alwidget.session._review_store import load_review, review_path, save_review
 from alwidget.session._store import Store
 from alwidget.session._summary import doubt_words, model_words, pool_summary
 from alwidget.session.curves import _AUDIT_KEY, Curves, Eval, _audit_pick_answered, audit_slot
@@ -504,8 +504,10 @@ class ClipQueue:
                 self.store.set(error=f"{exc} (the review goes on, but a restart will not resume it)")
         self._start_review(found, "detections", f"detections of {cls} ({rule})", detect)
 
-    def resume_review(self, saved: tuple[dict, list[int]] | None) -> None:
-        """After a restart: the saved detection review's report, and its clips still unanswered shown next."""
+    def resume_review(self, journal) -> None:
+        """After a restart: the detection review saved beside ``journal``: its report, and its clips left shown next."""
+        self.review_file = review_path(journal)
+        saved = load_review(self.review_file, self.learner)
         if saved is None:
             return
         detect, order = saved

@@ -16,7 +16,6 @@ import numpy as np
 
 from alwidget.errors import InvalidInputError
 from alwidget.session._queue import AudioBytes, ClipQueue, describe
-from alwidget.session._review_store import load_review, review_path
 from alwidget.session._rules import _LOADING, ActionRules
 from alwidget.session._store import Store
 from alwidget.session._worker import (
@@ -166,16 +165,12 @@ class LabelingSession(ActionRules):
                 job.cls, job.per_bin, job.n_bins, job.top, job.threshold
             ),
         }
-
         with self._batch():
             self._set(classes=[str(c) for c in learner.classes], message=_LOADING)
             self._clips.publish_progress()
             self._publish_plot()
-        if journal is not None:  # a detection review saved beside the journal: its report, and its clips left
-            self._clips.review_file = review_path(journal)
-            saved = load_review(self._clips.review_file, learner)
-            with self._batch():
-                self._clips.resume_review(saved)
+            if journal is not None:  # a detection review saved beside the journal: its report, and its clips left
+                self._clips.resume_review(journal)
         if start:
             self.start()
 
@@ -429,12 +424,9 @@ class LabelingSession(ActionRules):
         (the share of all those clips that hold ``name``). After the last
         clip the session stays in review mode with the final figures
         (``"done": True``) until another mode starts;
-        :meth:`detection_report` exports them.
-
-        With a ``journal``, the sample is saved beside it
-        (``<journal>.review.json``, replaced by the next review): a session
-        opened on that journal after a restart resumes the review on its
-        clips still unanswered, and :meth:`detection_report` gives its table.
+        :meth:`detection_report` exports them. With a ``journal``, the sample
+        is saved beside it (``<journal>.review.json``): after a restart the
+        session resumes the review on its clips left, and the report.
         """
         cls = self._resolve_class(name)
         per_bin = _positive_int(per_bin, "per_bin")

@@ -204,7 +204,7 @@ def compare_recording_embedders(names: list[str], minutes: float, window: float)
         for name in names:
             sr = 44100 if "aisfx" in name else 16000
             ds = AudioDataset.from_recordings(paths, window=window, hop=window / 2, sr=sr)
-            ds.subset(range(30)).embed(name, cache_dir=False, progress=False, n_jobs=1)  # warm-up: not counted
+            ds.subset(range(min(30, len(ds)))).embed(name, cache_dir=False, progress=False, n_jobs=1)  # warm-up
             t = timed(lambda: ds.embed(name, cache_dir=False, progress=False, n_jobs=1))  # noqa: B023
             print(
                 f"| `{name}` (sr {sr}) | {len(ds)} | {t:.1f} | {len(ds) / t:.1f} | {hours / (t / 60):.2f} |", flush=True
