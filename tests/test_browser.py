@@ -26,6 +26,11 @@ journal). In each host the test
   the pictures in docs/; tests/test_docs_images.py checks that each one the
   docs show is made here or by a notebook).
 
+One more labels a 6-clip pool to its end in Voila (a skip, a click, number keys):
+the session's summary (title, labels per class, accuracy line, skipped count,
+next steps, "review labels") replaces the clip, the class buttons are
+disabled, and undo (u) brings the last clip back with the buttons.
+
 Two more tests run README.md's Quickstart exactly as written (its code block,
 one cell per paragraph, over generated sounds of its classes in its folder):
 in Voila, three labels given with key 1 survive a page reload (a new kernel
@@ -668,6 +673,99 @@ def _exercise(page, host: str, url: str, tmp_path: Path) -> int:
     _screenshot(page, host, "dark", tmp_path)
 
     return n + 1
+
+
+# ---------------------------------------------------------------------- the end of the pool, in Voila
+POOL_END_NB = "pool_end.ipynb"
+POOL_END_CODE = """\
+import json
+from pathlib import Path
+from alwidget import ActiveLearner
+from alwidget.datasets import make_sounds
+from alwidget.widget import LabelingWidget
+
+ds = make_sounds(n_per_class=2, classes=["bird", "bell", "engine"], seed=0)
+X = ds.embed(progress=False, cache_dir=False)
+learner = ActiveLearner(X, sorted(set(ds.labels)))
+Path("meta.json").write_text(json.dumps({"labels": ds.labels, "classes": list(learner.classes)}))
+LabelingWidget(learner, ds)"""
+
+
+def test_pool_end_summary_in_voila(browser, tmp_path):
+    """A 6-clip pool labelled to its end in Voila: the summary replaces the clip, the class buttons are disabled,
+    and undo brings the last clip back (the session's words: alwidget/session/_summary.py)."""
+    import nbformat
+
+    _require("voila")
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(POOL_END_CODE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / POOL_END_NB)
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        with _server("voila", tmp_path, POOL_END_NB) as url:
+            page.goto(url)
+            _wait_widget(page, "first load")
+            meta = json.loads((nbdir / "meta.json").read_text())  # written by the kernel
+            truth, classes = meta["labels"], meta["classes"]
+            assert len(truth) == 6
+            assert page.evaluate(f"{ROOT}.dataset.poolDone") == "0" and not page.locator(".alw-end").is_visible()
+            page.locator(".alw-root").focus()
+            clip = _clip(page)
+            page.keyboard.press("s")  # one clip set aside
+            clip = _wait_clip_change(page, clip)
+            labelled = [truth[int(clip)]]
+            page.locator(f'.alw-class[data-class="{labelled[0]}"]').click()  # one label by a click
+            clip = _wait_clip_change(page, clip)
+            for _ in range(3):  # and number keys, up to the last clip
+                labelled.append(truth[int(clip)])
+                page.keyboard.press(str(classes.index(labelled[-1]) + 1))
+                clip = _wait_clip_change(page, clip)
+            last = clip
+            labelled.append(truth[int(last)])
+            page.keyboard.press(str(classes.index(labelled[-1]) + 1))  # the last clip: the pool is done
+            page.wait_for_selector(".alw-end .alw-end-title", state="visible", timeout=60_000)
+
+            # the summary, in the session's words, in place of the clip
+            assert page.evaluate(f"{ROOT}.dataset.poolDone") == "1" and _clip(page) == ""
+            assert page.inner_text(".alw-clip") == "pool finished"
+            assert page.inner_text(".alw-end-title") == "every clip is labelled or set aside"
+            lines = page.locator(".alw-end-line").all_inner_texts()
+            per_class = " \u00b7 ".join(f"{c} {labelled.count(c)}" for c in classes)
+            assert lines[0] == f"5 labels: {per_class}", lines
+            assert "accuracy" in lines[1], lines  # an estimate, or why there is none
+            assert lines[-1] == "1 clip skipped", lines
+            steps = page.locator(".alw-end-step").all_inner_texts()
+            assert "what next" in page.inner_text(".alw-end-next")
+            assert any("review your labels" in t for t in steps) and any("export_labels" in t for t in steps), steps
+            assert any("revisit the 1 skipped clip" in t for t in steps), steps
+            assert page.locator(".alw-end-review").is_visible() and page.locator(".alw-end-review").is_enabled()
+            # nothing to label: the class buttons (and skip) are disabled, a number key does nothing
+            buttons = page.locator(".alw-class")
+            assert buttons.count() == len(classes)
+            assert all(buttons.nth(k).is_disabled() for k in range(len(classes)))
+            assert page.locator(".alw-skip").is_disabled() and page.locator(".alw-undo").is_enabled()
+            page.locator(".alw-root").focus()
+            page.keyboard.press("1")
+            page.wait_for_timeout(300)
+            assert _n_labeled(page) == 5 and page.locator(".alw-end").is_visible()
+
+            # undo (key u): the last clip comes back, the summary goes, the class buttons work again
+            page.keyboard.press("u")
+            page.wait_for_function(f"c => {ROOT}.dataset.clip === c", arg=last, timeout=60_000)
+            page.wait_for_selector(".alw-end", state="hidden")
+            assert page.evaluate(f"{ROOT}.dataset.poolDone") == "0"
+            _wait_n_labeled(page, 4)
+            assert page.locator(".alw-clip-name").is_visible()
+            assert all(buttons.nth(k).is_enabled() for k in range(len(classes)))
+            page.locator(f'.alw-class[data-class="{labelled[-1]}"]').click()  # and labelling it again ends it again
+            page.wait_for_selector(".alw-end .alw-end-title", state="visible", timeout=60_000)
+            _wait_n_labeled(page, 5)
+    finally:
+        page.close()
 
 
 # ---------------------------------------------------------------------- README's Quickstart, exactly as written
