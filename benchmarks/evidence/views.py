@@ -28,6 +28,7 @@ audio with aiSFX, about 6-15 minutes on two cores)::
 
     python -m benchmarks.evidence.views --seeds 20                 # the clip pools
     python -m benchmarks.evidence.views --soundscapes --seeds 2    # the soundscape pools
+    python -m benchmarks.evidence.views --peers --seeds 10         # the peers' picks on both views
     python -m benchmarks.evidence.views --report                   # the tables from the saved results
 """
 
@@ -84,6 +85,33 @@ def clip_pool(pname: str, seeds: list) -> dict:
         out.write_text(json.dumps(done, indent=1))
         m = np.array(done[name]["margin"])
         print(f"  {pname} {name}: margin AULC {m.mean():.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return done
+
+
+PEERS = ("modAL margin", "skactiveml margin", "skactiveml TypiClust", "skactiveml Badge")
+
+
+def clip_peers(pname: str, seeds: list) -> dict:
+    """AULC of each peer's picks on both views side by side, scored with the pooled views model; saved."""
+    from alwidget import ViewProduct
+    from benchmarks.evidence.feature_screen import features
+    from benchmarks.evidence.real_audio import peer_curves
+
+    out = RESULTS / f"peers-{pname}-seeds{len(seeds)}.json"
+    done = json.loads(out.read_text()) if out.exists() else {}
+    src = C.SOURCES[pname]()
+    (Xa, ka), (Xb, kb) = features(src, "logmel128"), features(src, "aisfx@44k")
+    pool = C.make_pool(src, np.hstack([Xa, Xb]), ka & kb)
+    steps = np.arange(C.BATCH, C.BUDGET + 1, C.BATCH)
+    for peer in PEERS:
+        if peer in done:
+            continue
+        t0 = time.perf_counter()
+        curves = peer_curves(peer, pool, seeds, steps, model=ViewProduct([LOGMEL, AISFX]))
+        done[peer] = C.aulc(curves, steps).tolist()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(done, indent=1))
+        print(f"  {pname} {peer}: AULC {np.mean(done[peer]):.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return done
 
 
@@ -225,6 +253,28 @@ def report() -> str:
         for c in ("logmel", "aisfx", "concat"):
             m = [np.mean(v[c]) for v in scapes.values()]
             lines.append(f"| {c} | " + " | ".join(f"{x:.3f}" for x in m) + f" | {np.mean(m):.3f} | {min(m):.3f} |")
+    peers = {
+        f.stem.split("-seeds")[0][len("peers-") :]: json.loads(f.read_text()) for f in RESULTS.glob("peers-*.json")
+    }
+    if peers:
+        lines += [
+            "",
+            "Peers on both views side by side, their picks scored with `views50`: peer − `views50` AULC (s.e.; seeds):",
+            "",
+            "| peer | " + " | ".join(peers) + " |",
+            "|---|" + "---|" * len(peers),
+        ]
+        for peer in PEERS:
+            cells = []
+            for pname, runs in peers.items():
+                clips = next(RESULTS.glob(f"clips-{pname}-seeds*.json"), None)
+                if peer not in runs or clips is None:
+                    cells.append("")
+                    continue
+                a = np.array(runs[peer])
+                d = a - np.array(json.loads(clips.read_text())["views50"]["margin"])[: len(a)]
+                cells.append(f"{d.mean():+.3f} ({C.std_err(d):.3f}; {len(d)})")
+            lines.append(f"| {peer} | " + " | ".join(cells) + " |")
     if len(pools) < 2:
         return "\n".join(lines)
     rules = {
@@ -259,13 +309,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--pools", nargs="*", default=None)
     ap.add_argument("--soundscapes", action="store_true", help="the soundscape pools (default: the clip pools)")
+    ap.add_argument("--peers", action="store_true", help="the peers' picks on both views, scored with views50")
     ap.add_argument("--report", action="store_true", help="print the tables from the saved results only")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     print(f"Machine: {C.machine('aisfx')}\n", flush=True)
     if not args.report:
         with threadpool_limits(1):
-            if args.soundscapes:
+            if args.peers:
+                for pname in args.pools or list(C.SOURCES):
+                    clip_peers(pname, list(range(args.seeds)))
+            elif args.soundscapes:
                 from benchmarks.evidence import soundscapes as S
 
                 for seed in range(args.seeds):
