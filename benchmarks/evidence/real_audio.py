@@ -55,8 +55,8 @@ strategies then also pick with (curves saved apart, ``curves-<pool>-spread.npz``
 strategies and the candidate defaults run through :func:`alwidget.simulate`
 (``n_initial=0``: the learner's k-means++ cold start until two classes have
 labels). Peers (modAL, scikit-activeml) get random picks until two classes
-have labels (they have no cold start of their own), except TypiClust, which
-is a cold-start method.
+have labels (they have no cold start of their own), except TypiClust and
+CoreSet (``benchmarks.evidence.views --peers``), which pick from the data alone.
 
 Run from the repository root::
 
@@ -208,13 +208,13 @@ def peer_selector(method: str, Xs: np.ndarray, y_codes: np.ndarray, n_classes: i
 
         return select
     from skactiveml.classifier import SklearnClassifier
-    from skactiveml.pool import Badge, TypiClust, UncertaintySampling
+    from skactiveml.pool import Badge, CoreSet, TypiClust, UncertaintySampling
 
     clf = SklearnClassifier(LogisticRegression(), classes=np.arange(n_classes), random_state=seed)
     y_q = np.full(len(Xs), np.nan)
     kind = method.split()[1]
-    if kind == "TypiClust":
-        qs = TypiClust(random_state=seed)
+    if kind in ("TypiClust", "CoreSet"):  # no classifier: picks by the data alone
+        qs = TypiClust(random_state=seed) if kind == "TypiClust" else CoreSet(random_state=seed)
 
         def select(lab, n):
             y_q[lab] = y_codes[lab]
@@ -253,7 +253,7 @@ def peer_curves(method: str, pool: Pool, seeds, steps, model="linear") -> np.nda
         lab: list[int] = []
         for k, target in enumerate(steps):
             n = int(target - len(lab))
-            if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in method:
+            if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in method and "CoreSet" not in method:
                 unl = np.setdiff1d(np.arange(len(Xs)), lab)
                 picks = rng.choice(unl, size=n, replace=False)
             else:

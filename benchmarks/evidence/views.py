@@ -88,7 +88,7 @@ def clip_pool(pname: str, seeds: list) -> dict:
     return done
 
 
-PEERS = ("modAL margin", "skactiveml margin", "skactiveml TypiClust", "skactiveml Badge")
+PEERS = ("modAL margin", "skactiveml margin", "skactiveml TypiClust", "skactiveml Badge", "skactiveml CoreSet")
 
 
 def clip_peers(pname: str, seeds: list) -> dict:
