@@ -275,3 +275,12 @@ def check_new_class(name, classes) -> None:
             f"label with {close!r}, or choose a name that differs in letters"
         )
         raise InvalidInputError(msg)
+
+
+def check_weights(weights, n: int, what: str) -> np.ndarray:
+    """``n`` finite, non-negative weights, not all zero (None: equal), rescaled to sum to 1; else InvalidInputError."""
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        msg = f"weights must be {n} finite, non-negative numbers (one per {what}), not all zero; got {weights!r}"
+        raise InvalidInputError(msg)
+    return w / w.sum()

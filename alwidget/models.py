@@ -44,7 +44,7 @@ from alwidget._pool import (  # noqa: F401 (re-exported: the row I/O lived here)
     to_float32,
 )
 from alwidget._solvers import newton_cg
-from alwidget._validation import check_positive_int
+from alwidget._validation import check_positive_int, check_weights
 from alwidget.errors import InvalidInputError
 
 __all__ = ["SoftmaxRegression", "SpreadRegression", "MLPClassifier", "ViewProduct", "make_model", "predict_proba_with"]
@@ -452,11 +452,7 @@ def check_views(views, weights=None) -> tuple[list[int], np.ndarray]:
         msg = f"views must list two or more column counts (positive ints, one per view), got {views!r}"
         raise InvalidInputError(msg)
     dims = [int(d) for d in views]
-    w = np.full(len(dims), 1.0 / len(dims)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (len(dims),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        msg = f"weights must be {len(dims)} finite, non-negative numbers (one per view), not all zero; got {weights!r}"
-        raise InvalidInputError(msg)
-    return dims, w / w.sum()
+    return dims, check_weights(weights, len(dims), "view")
 
 
 class MLPClassifier(_TorchClassifier):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from alwidget._resample import resample
+from alwidget._validation import check_weights
 from alwidget.embedders._registry import lookup
 from alwidget.errors import InvalidInputError
 
@@ -326,13 +327,10 @@ class ConcatEmbedder(Embedder):
             if r is not None and (isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0):
                 msg = f"each rate must be a positive integer in Hz or None (the dataset's rate), got {r!r}"
                 raise InvalidInputError(msg)
-        w = np.ones(len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
-        if w.shape != (len(parts),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            msg = f"weights must be {len(parts)} finite, non-negative numbers, not all zero; got {weights!r}"
-            raise InvalidInputError(msg)
+        w = check_weights(weights, len(parts), "part")
         self.parts = [get_embedder(p, device=device) for p in parts]
         self.rates = [None if r is None else int(r) for r in rates]
-        self.weights = [float(x) for x in w / w.sum()]
+        self.weights = [float(x) for x in w]
         self.device = str(device)
 
     @property

@@ -400,11 +400,11 @@ def transform(X, recs, starts, variant):
     return subtract_background(X, recs, starts, radius=radius, statistic=statistic)
 
 
-def active_run(Xp, y, Xh, yh, classes, events, model, seed, cold_queries) -> dict:
+def active_run(Xp, y, Xh, yh, classes, events, model, seed, cold_queries, views=None) -> dict:
     """mAP on the held-out windows at each checkpoint: search hits for the first labels, then margin."""
     from alwidget import ActiveLearner
 
-    learner = ActiveLearner(Xp, classes, model=model, seed=seed)
+    learner = ActiveLearner(Xp, classes, model=model, seed=seed, views=views)
     hits = [list(learner.similar(q, n=COLD).indices) for q in cold_queries]
     picked: list = []
     while len(picked) < COLD and any(hits):

@@ -162,33 +162,12 @@ def soundscape(pname: str, seed: int) -> dict:
             done[f"p10 {name}"] = S.precision_at_10(
                 ActiveLearner(Xpc, classes, model="linear", seed=seed), y, list(Xq), qc
             )
-        model = ("linear", kwargs.get("views"))
         cold = [Xq[qc.index(c)] for c in ev]
-        done[f"map100 {name}"] = _active_map(Xpc, y, Xhc, yh, classes, ev, model, seed, cold)
+        curve = S.active_run(Xpc, y, Xhc, yh, classes, ev, "linear", seed, cold, views=kwargs.get("views"))
+        done[f"map100 {name}"] = curve[S.BUDGET]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(done, indent=1))
     return done
-
-
-def _active_map(Xp, y, Xh, yh, classes, events, model, seed, cold_queries) -> float:
-    """``soundscapes.active_run``'s protocol (search hits, then margin) with the learner's views; mAP@100."""
-    from alwidget import ActiveLearner
-    from benchmarks.evidence import soundscapes as S
-
-    learner = ActiveLearner(Xp, classes, model=model[0], seed=seed, views=model[1])
-    hits = [list(learner.similar(q, n=S.COLD).indices) for q in cold_queries]
-    picked: list = []
-    while len(picked) < S.COLD and any(hits):
-        for h in hits:
-            while h and h[0] in picked:
-                h.pop(0)
-            if h and len(picked) < S.COLD:
-                picked.append(int(h.pop(0)))
-    learner.teach(picked, list(y[picked]))
-    while learner.n_labeled < S.BUDGET:
-        idx = learner.query(S.BATCH)
-        learner.teach(idx, list(y[idx]))
-    return C.mean_average_precision(yh, learner.predict_proba(Xh), learner.classes, events)
 
 
 def gains() -> dict:
@@ -225,15 +204,18 @@ def search() -> dict:
     return out
 
 
+def _head(title: str, columns: list[str]) -> list[str]:
+    """A markdown table's title line and header rows."""
+    return ["", title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def report() -> str:
     g = gains()
     pools = list(g)
-    lines = [
+    lines = _head(
         "Paired gain over `logmel` (clip pools: AULC; soundscapes: held-out mAP@100), mean (s.e.; seeds):",
-        "",
-        "| candidate | " + " | ".join(p.replace("-soundscape", " (scape)") for p in pools) + " | mean | worst |",
-        "|---|" + "---|" * (len(pools) + 2),
-    ]
+        ["candidate", *(p.replace("-soundscape", " (scape)") for p in pools), "mean", "worst"],
+    )[1:]
     for c in CANDIDATES:
         cells = [
             f"{g[p][c].mean():+.3f} ({C.std_err(g[p][c]) if len(g[p][c]) > 1 else 0:.3f}; {len(g[p][c])})"
@@ -243,13 +225,10 @@ def report() -> str:
         lines.append(f"| {c} | " + " | ".join(cells) + f" | {np.mean(means):+.3f} | {min(means):+.3f} |")
     scapes = search()
     if scapes:
-        lines += [
-            "",
+        lines += _head(
             "Search by a reference file (p@10, `ds.embed_query`), mean over seeds; a model's views do not change it:",
-            "",
-            "| rows | " + " | ".join(scapes) + " | mean | worst |",
-            "|---|" + "---|" * (len(scapes) + 2),
-        ]
+            ["rows", *scapes, "mean", "worst"],
+        )
         for c in ("logmel", "aisfx", "concat"):
             m = [np.mean(v[c]) for v in scapes.values()]
             lines.append(f"| {c} | " + " | ".join(f"{x:.3f}" for x in m) + f" | {np.mean(m):.3f} | {min(m):.3f} |")
@@ -257,13 +236,10 @@ def report() -> str:
         f.stem.split("-seeds")[0][len("peers-") :]: json.loads(f.read_text()) for f in RESULTS.glob("peers-*.json")
     }
     if peers:
-        lines += [
-            "",
+        lines += _head(
             "Peers on both views side by side, their picks scored with `views50`: peer − `views50` AULC (s.e.; seeds):",
-            "",
-            "| peer | " + " | ".join(peers) + " |",
-            "|---|" + "---|" * len(peers),
-        ]
+            ["peer", *peers],
+        )
         for peer in PEERS:
             cells = []
             for pname, runs in peers.items():
@@ -281,13 +257,10 @@ def report() -> str:
         "best mean": lambda c, rest: np.mean([g[q][c].mean() for q in rest]),
         "best worst pool": lambda c, rest: min(g[q][c].mean() for q in rest),
     }
-    lines += [
-        "",
+    lines += _head(
         "Leave one pool out: the pick on the other five pools, by each rule, scored on the pool left out (s.e.):",
-        "",
-        "| left out | " + " | ".join(f"pick by {r} | its gain there" for r in rules) + " |",
-        "|---|" + "---|---|" * len(rules),
-    ]
+        ["left out", *(x for r in rules for x in (f"pick by {r}", "its gain there"))],
+    )
     held = {r: [] for r in rules}
     for p in pools:
         rest = [q for q in pools if q != p]
