@@ -121,7 +121,7 @@ def demo_code(*, n_per_class: int, journal: str) -> str:
     body = f"""\
     ds = make_sounds(n_per_class={n_per_class!r}, seed=0)  # six classes of synthetic sounds, with their true labels
     X = ds.embed()
-    learner = ActiveLearner(X, sorted(set(ds.labels)), ids=ds.clip_ids)
+    learner = ActiveLearner(X, sorted(set(ds.labels)), dataset=ds)  # the dataset gives the clip ids and views
     # demo mode: "auto-label" answers with the true labels, and the plot shows a random baseline
     return LabelingWidget(learner, ds, oracle=ds.labels, journal={journal!r})
 """
@@ -133,7 +133,7 @@ def label_code(
     path: str,
     classes: list[str],
     journal: str,
-    embedder: str = "logmel",
+    embedder: str = "auto",
     window: float | None = None,
     hop: float | None = None,
     labels_from: str | None = None,

@@ -292,7 +292,7 @@ class AudioDataset:
     last_embedder : Embedder or None
         The embedder (resolved and prepared) of the last :meth:`embed` call,
         kept by :meth:`subset`; :meth:`embed_query` embeds with it (None
-        before any call: ``"logmel"``).
+        before any call: the default ``"auto"``).
     last_background : WindowBackground or None
         For windows: how the last :meth:`embed` call took each recording's
         background out (None: plain embeddings), kept by :meth:`subset`;
@@ -742,7 +742,7 @@ class AudioDataset:
     # ------------------------------------------------------------------ embeddings
     def embed(
         self,
-        embedder: str | Embedder | Any = "logmel",
+        embedder: str | Embedder | Any = "auto",
         *,
         batch_size: int = 32,
         n_jobs: int | None = None,
@@ -758,8 +758,13 @@ class AudioDataset:
         ``embedder``, ``device`` and ``name`` choose the embedder (see
         :mod:`alwidget.embedders`: a registered name, an ``Embedder``, a
         callable or a torch module); it is kept as :attr:`last_embedder` for
-        :meth:`embed_query`. See :func:`alwidget.embedding.embed_rows` for the
-        other parameters, caching, failed clips and parallel / cluster execution.
+        :meth:`embed_query`. The default ``"auto"`` is ``"logmel+aisfx"``
+        (log-mel statistics beside the pretrained aiSFX network, d = 896, two
+        views that :class:`~alwidget.learner.ActiveLearner` models one each when
+        given ``dataset=``) where aiSFX's weights are installed, else
+        ``"logmel"`` (d = 384) with a warning saying how to install them.
+        See :func:`alwidget.embedding.embed_rows` for the other parameters,
+        caching, failed clips and parallel / cluster execution.
 
         ``background`` (windows of long recordings only): ``"auto"`` (default)
         takes each recording's running ``"median"`` embedding over
@@ -809,7 +814,7 @@ class AudioDataset:
         -------
         ndarray, shape (d,), float32
             Uses the embedder and settings of the last ``ds.embed(...)``
-            call (:attr:`last_embedder`), or ``"logmel"`` before any.
+            call (:attr:`last_embedder`), or the default ``"auto"`` before any.
 
         Raises
         ------

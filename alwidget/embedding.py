@@ -357,7 +357,7 @@ def _open_cache(cache_dir: Any, embedder: Embedder, ds: EmbeddingSource) -> Embe
 
 
 def prepare_embedder(
-    embedder: Any = "logmel", sr: int = 16000, *, batch_size: int = 32, device: str = "cpu", name: str | None = None
+    embedder: Any = "auto", sr: int = 16000, *, batch_size: int = 32, device: str = "cpu", name: str | None = None
 ) -> Embedder:
     """The first step of an embedding run: check ``batch_size``, resolve ``embedder`` and prepare it for ``sr`` Hz.
 
@@ -403,8 +403,9 @@ def embed_rows(
         interface of :class:`EmbeddingSource`.
     emb : Embedder
         From :func:`prepare_embedder` (already prepared for ``ds.sr``).
-        What ``ds.embed(embedder=...)`` accepts: ``"logmel"`` (default,
-        d=384), ``"mfcc"`` (d=120), ``"aisfx"`` (pretrained, d=512, needs
+        What ``ds.embed(embedder=...)`` accepts: ``"auto"`` (default:
+        ``"logmel+aisfx"`` where aiSFX's weights are installed, else
+        ``"logmel"``), ``"logmel"`` (d=384), ``"mfcc"`` (d=120), ``"aisfx"`` (pretrained, d=512, needs
         ``pip install --no-deps aisfx==0.1.2``), a name given to
         :func:`~alwidget.embedders.register_embedder`, a
         :class:`~alwidget.embedders.LogMelEmbedder` with other settings, a
@@ -536,7 +537,7 @@ def embed_query(
     """One query embedded like the items of ``ds``: see :meth:`alwidget.audio.AudioDataset.embed_query`.
 
     ``embedder`` is a prepared embedder (:func:`prepare_embedder`), as of the
-    dataset's last ``embed`` call; None embeds with ``"logmel"``.
+    dataset's last ``embed`` call; None embeds with the default ``"auto"``.
     ``background`` is the dataset's ``last_background`` (windows with their
     recordings' background taken out): the query is then placed into
     background windows of the pool first (:mod:`alwidget._window_background`).
@@ -545,7 +546,7 @@ def embed_query(
     -------
     ndarray, shape (d,), float32
     """
-    emb = embedder if embedder is not None else get_embedder("logmel")
+    emb = embedder if embedder is not None else get_embedder("auto")
     emb.prepare(ds.sr)
     offset = 0.0 if ds.is_windowed else ds.offset
     if isinstance(audio, (str, os.PathLike)):

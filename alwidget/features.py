@@ -56,7 +56,7 @@ __all__ = [
 
 def embed_dataset(
     ds: Any,
-    embedder: Any = "logmel",
+    embedder: Any = "auto",
     *,
     batch_size: int = 32,
     n_jobs: int | None = None,

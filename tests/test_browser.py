@@ -82,7 +82,7 @@ from alwidget.datasets import make_sounds
 from alwidget.widget import LabelingWidget
 
 ds = make_sounds(n_per_class={N_PER_CLASS}, seed=0)
-X = ds.embed(progress=False, cache_dir=False)
+X = ds.embed("logmel", progress=False, cache_dir=False)
 learner = ActiveLearner(X, sorted(set(ds.labels)))
 Path("meta.json").write_text(json.dumps({{"n_pool": X.shape[0], "dim": X.shape[1], "labels": ds.labels}}))
 widget = LabelingWidget(learner, ds, oracle=ds.labels, journal="journal.jsonl")
@@ -685,7 +685,7 @@ from alwidget.datasets import make_sounds
 from alwidget.widget import LabelingWidget
 
 ds = make_sounds(n_per_class=2, classes=["bird", "bell", "engine"], seed=0)
-X = ds.embed(progress=False, cache_dir=False)
+X = ds.embed("logmel", progress=False, cache_dir=False)
 learner = ActiveLearner(X, sorted(set(ds.labels)))
 Path("meta.json").write_text(json.dumps({"labels": ds.labels, "classes": list(learner.classes)}))
 LabelingWidget(learner, ds)"""
@@ -820,7 +820,7 @@ def _quickstart_setup(tmp_path: Path) -> tuple[dict, Path, dict]:
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, nbdir / QUICKSTART_NB)
-    env = {"ALWIDGET_CACHE_DIR": str(tmp_path / "cache")}  # ds.embed()'s disk cache: not in the home folder
+    env = {"ALWIDGET_CACHE_DIR": str(tmp_path / "cache")}  # ds.embed("logmel")'s disk cache: not in the home folder
     return names, nbdir / names["journal"], env
 
 

@@ -15,6 +15,7 @@ they fail). No browser is needed: tests/test_app_browser.py drives the page.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import csv
 import http.client
 import io
@@ -217,6 +218,26 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, clips, busy_port):
         assert last.startswith("alwidget") and "error: " in last and expected in last, result.stderr  # one line
         assert "http://" not in result.stdout, (args, result.stdout)  # no server was started
     assert not list(clips.glob("alwidget.labels*")), "a refused command left files beside the data"
+
+
+def test_label_says_which_features_the_default_uses(clips, busy_port, monkeypatch):
+    from alwidget.embedders import aisfx, default_embedder
+
+    args = ("label", clips, "--port", busy_port)  # refused for the port, after saying what it would embed with
+    if default_embedder()[0] == "logmel+aisfx":
+        code, err = _main(*args)
+        assert code == 2 and "beside the pretrained aiSFX network" in err and "CC BY 4.0" in err, err
+
+    def absent(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(aisfx, "_distribution", absent)
+    monkeypatch.setattr(aisfx.importlib.util, "find_spec", lambda name: None)
+    code, err = _main(*args)
+    assert code == 2 and "log-mel statistics only" in err and "pip install --no-deps aisfx==0.1.2" in err, err
+    assert "--embedder logmel" in err
+    code, err = _main(*args, "--embedder", "logmel")  # named: no note
+    assert code == 2 and "aiSFX" not in err and "aisfx" not in err, err
 
 
 def test_another_address_is_refused_or_warned(tmp_path):

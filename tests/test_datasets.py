@@ -69,7 +69,7 @@ def test_linear_probe_is_good_but_not_perfect():
     from sklearn.preprocessing import StandardScaler
 
     ds = make_sounds(40, seed=3)
-    X, y = ds.embed(cache_dir=False, progress=False), np.array(ds.labels)
+    X, y = ds.embed("logmel", cache_dir=False, progress=False), np.array(ds.labels)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X_tr, y_tr)
     accuracy = clf.score(X_te, y_te)

@@ -74,7 +74,7 @@ def small_dataset(n: int = 3, sr: int = 16000) -> AudioDataset:
 
 # ---------------------------------------------------------------------- registry
 def test_builtin_names_are_registered():
-    assert {"logmel", "mfcc", "aisfx", "logmel+aisfx"} <= set(available_embedders())
+    assert {"auto", "logmel", "mfcc", "aisfx", "logmel+aisfx"} <= set(available_embedders())
     for name in ("logmel", "mfcc"):
         emb = get_embedder(name, device="cpu")
         assert isinstance(emb, LogMelEmbedder)
@@ -85,7 +85,7 @@ def test_builtin_names_are_registered():
 
 def test_unknown_name_lists_the_registered_ones():
     register_embedder("bands", lambda: lambda batch, sr: batch[:, :4])
-    with pytest.raises(InvalidInputError, match='unknown embedder \'vggish\'.*"aisfx", "bands", "logmel"'):
+    with pytest.raises(InvalidInputError, match='unknown embedder \'vggish\'.*"aisfx", "auto", "bands", "logmel"'):
         get_embedder("vggish")
     with pytest.raises(InvalidInputError, match="name= is for plug-in"):
         get_embedder("bands", name="x")
@@ -350,3 +350,43 @@ def test_zero_padding_is_left_out_so_a_padded_clip_embeds_like_the_sound(backend
     # silence inside the sound is kept: only the trailing padding goes
     gap = np.concatenate([sound, np.zeros(sr, dtype=np.float32), sound])
     assert not np.allclose(emb([gap], sr)[0], rows[0], atol=1e-2)
+
+
+# --- the default, embedder="auto" ---
+@needs_aisfx
+def test_auto_is_logmel_beside_aisfx_with_two_equal_views_and_credits(tmp_path):
+    from alwidget import ActiveLearner
+    from alwidget.embedders import default_embedder
+
+    assert default_embedder() == ("logmel+aisfx", "")
+    assert "auto" in available_embedders()
+    sr = 16000  # below aiSFX's 44.1 kHz: the default says nothing about it (an explicit "aisfx" warns)
+    waves = [make_clip(seed, 1.5, [(440 * (1 + seed % 3), 0.3)], 0.02, 0.05, sr=sr) for seed in range(6)]
+    ds = AudioDataset.from_arrays(waves, sr)
+    X = ds.embed(cache_dir=tmp_path / "cache", progress=False)  # no warning (warnings are errors here)
+    assert X.shape == (6, 896) and ds.last_embedder.name == "logmel@16000+aisfx"
+    assert ds.last_views == [(384, 0.5), (512, 0.5)]
+    assert "CC BY 4.0" in ds.last_embedder.credits and "Ma and A. Lerch" in ds.last_embedder.credits
+    # the same rows, and the same cache entries, as naming "logmel+aisfx"
+    with pytest.warns(AlwidgetWarning, match="44.1 kHz"):
+        named = ds.embed("logmel+aisfx", cache_dir=tmp_path / "cache", progress=False)
+    np.testing.assert_array_equal(named, X)
+    learner = ActiveLearner(X, ["a", "b", "c"], dataset=ds)
+    assert learner.model_views == [(384, 0.5), (512, 0.5)]
+
+
+def test_auto_without_aisfx_falls_back_to_logmel_and_says_how_to_install(monkeypatch):
+    from alwidget.embedders import default_embedder
+
+    _pretend(monkeypatch, None)
+    name, why = default_embedder()
+    assert name == "logmel" and INSTALL in why and "not installed" in why
+    ds = small_dataset()
+    with pytest.warns(AlwidgetWarning, match="log-mel statistics only") as record:
+        X = ds.embed(cache_dir=False, progress=False)
+    assert INSTALL in str(record[0].message) and 'embedder="logmel"' in str(record[0].message)
+    assert X.shape == (len(ds), 384) and ds.last_views is None and ds.last_embedder.credits == ""
+    np.testing.assert_array_equal(X, ds.embed("logmel", cache_dir=False, progress=False))
+    # another version installed: named in the warning
+    _pretend(monkeypatch, _FakeDist("0.1.1"))
+    assert "aisfx 0.1.1 is installed" in default_embedder()[1]

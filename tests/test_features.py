@@ -134,14 +134,14 @@ def test_cache_hit_miss_invalidation(tmp_path):
 
 def test_builtin_cache_keys_on_parameters(tmp_path, monkeypatch):
     ds = AudioDataset.from_arrays(clips(3), SR)
-    X = ds.embed(cache_dir=tmp_path, progress=False)
+    X = ds.embed("logmel", cache_dir=tmp_path, progress=False)
 
     def fail(*args):
         raise AssertionError("should have been read from the cache")
 
     with monkeypatch.context() as m:
         m.setattr(LogMelEmbedder, "__call__", fail)
-        np.testing.assert_array_equal(ds.embed(cache_dir=tmp_path, progress=False), X)
+        np.testing.assert_array_equal(ds.embed("logmel", cache_dir=tmp_path, progress=False), X)
         # the torch backend shares entries with the numpy one
         ds.embed(LogMelEmbedder(backend="torch"), cache_dir=tmp_path, progress=False)
         with pytest.raises(AssertionError, match="cache"):
@@ -151,7 +151,7 @@ def test_builtin_cache_keys_on_parameters(tmp_path, monkeypatch):
 
 def test_corrupt_cache_files_are_rebuilt(tmp_path):
     ds = AudioDataset.from_arrays(clips(3), SR)
-    X = ds.embed(cache_dir=tmp_path, progress=False)
+    X = ds.embed("logmel", cache_dir=tmp_path, progress=False)
     rows = sorted(p for p in tmp_path.rglob("*.emb") if p.parent.name != "sets")
     (whole,) = tmp_path.rglob("sets/*.emb")
     assert len(rows) == 3
@@ -161,7 +161,7 @@ def test_corrupt_cache_files_are_rebuilt(tmp_path):
         data[-3] ^= 0x01
         path.write_bytes(bytes(data))
     rows[1].write_bytes(b"garbage")
-    np.testing.assert_array_equal(ds.embed(cache_dir=tmp_path, progress=False), X)
+    np.testing.assert_array_equal(ds.embed("logmel", cache_dir=tmp_path, progress=False), X)
     assert [p.read_bytes() for p in (*rows, whole)] == good  # rewritten
 
 
@@ -170,13 +170,13 @@ def test_unwritable_cache_warns_but_returns_embeddings(tmp_path):
     blocker.write_text("not a folder")
     ds = AudioDataset.from_arrays(clips(2), SR)
     with pytest.warns(UserWarning, match="could not write the embedding cache") as record:
-        X = ds.embed(cache_dir=blocker / "cache", progress=False, batch_size=1)
+        X = ds.embed("logmel", cache_dir=blocker / "cache", progress=False, batch_size=1)
     assert len(record) == 1
-    np.testing.assert_array_equal(X, ds.embed(cache_dir=False, progress=False))
+    np.testing.assert_array_equal(X, ds.embed("logmel", cache_dir=False, progress=False))
 
 
 def test_default_cache_dir_from_env(tmp_path):
-    AudioDataset.from_arrays(clips(2), SR).embed(progress=False)
+    AudioDataset.from_arrays(clips(2), SR).embed("logmel", progress=False)
     assert len(list((tmp_path / "default-cache").rglob("*.emb"))) == 2 + 1  # rows + whole set
 
 
@@ -255,7 +255,7 @@ def test_decode_failure_gives_nan_row_error_and_warning(tmp_path):
     path = Path(ds.paths[1])
     path.write_bytes(np.random.default_rng(0).bytes(3000))  # replaced by garbage after the probe
     with pytest.warns(UserWarning, match=r"1 of 3 clips failed to decode.*indices \[1\]") as record:
-        X = ds.embed(cache_dir=False, progress=False)
+        X = ds.embed("logmel", cache_dir=False, progress=False)
     assert len(record) == 1
     assert np.isnan(X[1]).all() and np.isfinite(X[[0, 2]]).all()
     assert ds.errors[-1].path == str(path) and "not recognised" in ds.errors[-1].reason
@@ -265,11 +265,11 @@ def test_decode_failure_gives_nan_row_error_and_warning(tmp_path):
 
 def test_parallel_matches_serial_and_shows_progress(tmp_path, capsys):
     ds = file_dataset(tmp_path, n=6)
-    X1 = ds.embed(cache_dir=False, progress=True, batch_size=2)
+    X1 = ds.embed("logmel", cache_dir=False, progress=True, batch_size=2)
     assert "embedding (logmel)" in capsys.readouterr().err
     with joblib.parallel_config(backend="threading"):
-        X2 = ds.embed(cache_dir=False, progress=False, batch_size=2, n_jobs=2)
-    X3 = ds.embed(cache_dir=False, progress=False, batch_size=3, n_jobs=2)  # loky processes
+        X2 = ds.embed("logmel", cache_dir=False, progress=False, batch_size=2, n_jobs=2)
+    X3 = ds.embed("logmel", cache_dir=False, progress=False, batch_size=3, n_jobs=2)  # loky processes
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_allclose(X1, X3, rtol=1e-5, atol=1e-5)  # workers may sum in another order
 
@@ -278,7 +278,7 @@ def test_linear_probe_separates_distinct_sounds():
     rng = np.random.default_rng(1)
     tones = [np.sin(2 * np.pi * rng.uniform(300, 600) * np.arange(SR // 4) / SR) for _ in range(10)]
     noise = [rng.standard_normal(SR // 4) * 0.3 for _ in range(10)]
-    X = AudioDataset.from_arrays([*tones, *noise], SR).embed(cache_dir=False, progress=False)
+    X = AudioDataset.from_arrays([*tones, *noise], SR).embed("logmel", cache_dir=False, progress=False)
     from sklearn.linear_model import LogisticRegression
 
     y = np.repeat([0, 1], 10)
@@ -290,10 +290,10 @@ def test_linear_probe_separates_distinct_sounds():
 def test_runs_on_a_local_dask_cluster_through_joblib():
     distributed = pytest.importorskip("distributed")
     ds = AudioDataset.from_arrays(clips(4), SR)
-    expected = ds.embed(cache_dir=False, progress=False)
+    expected = ds.embed("logmel", cache_dir=False, progress=False)
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
     with cluster, distributed.Client(cluster), joblib.parallel_config(backend="dask"):
-        X = ds.embed(cache_dir=False, progress=False, n_jobs=-1, batch_size=1)
+        X = ds.embed("logmel", cache_dir=False, progress=False, n_jobs=-1, batch_size=1)
     np.testing.assert_allclose(X, expected, rtol=1e-6)
 
 
@@ -353,9 +353,9 @@ def test_nan_inf_and_overflowing_clips_get_nan_rows_not_an_embedder_error(tmp_pa
     ds = AudioDataset.from_folder(tmp_path / "d")  # all pass the probe
     assert len(ds) == 7 and ds.errors == []
     kwargs = {
-        "numpy": {"batch_size": 8},
+        "numpy": {"embedder": "logmel", "batch_size": 8},
         "torch": {"embedder": LogMelEmbedder(backend="torch"), "batch_size": 8},  # one padded batch for all
-        "loky": {"n_jobs": 2, "batch_size": 2},
+        "loky": {"embedder": "logmel", "n_jobs": 2, "batch_size": 2},
     }[how]
     with pytest.warns(UserWarning, match=r"3 of 7 clips failed to decode or have unusable audio") as record:
         X = ds.embed(cache_dir=tmp_path / "cache", progress=False, **kwargs)
@@ -431,8 +431,8 @@ def test_cache_keeps_folders_with_equal_names_sizes_and_mtimes_apart(tmp_path):
     np.testing.assert_array_equal(Xa, a.embed(counting, name="counting", cache_dir=False, progress=False))
     assert not np.allclose(Xa, Xb)
     for ds in (a, b):  # the built-in embedder too
-        X1 = ds.embed(cache_dir=cache, progress=False)
-        np.testing.assert_array_equal(X1, ds.embed(cache_dir=False, progress=False))
+        X1 = ds.embed("logmel", cache_dir=cache, progress=False)
+        np.testing.assert_array_equal(X1, ds.embed("logmel", cache_dir=False, progress=False))
     # a moved folder keeps its cache entries
     os.rename(tmp_path / "a", tmp_path / "moved")
     seen = counting.seen

@@ -195,8 +195,10 @@ def test_embed_windows_equals_embedding_each_window(tmp_path):
     write(tmp_path / "a.wav", noise(31.0, seed=1), subtype="PCM_16")
     write(tmp_path / "b" / "c.flac", noise(17.3, seed=2), subtype="PCM_16")
     ds = windowed(tmp_path, window=4.0, hop=3.0)
-    X = ds.embed(batch_size=5, cache_dir=False, progress=False, background=None)
-    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    X = ds.embed("logmel", batch_size=5, cache_dir=False, progress=False, background=None)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     assert X.shape == (len(ds), 384) and X.dtype == np.float32
     np.testing.assert_array_equal(X, ref)
 
@@ -204,8 +206,10 @@ def test_embed_windows_equals_embedding_each_window(tmp_path):
 def test_embed_resampled_windows_close_to_embedding_each_window(tmp_path):
     write(tmp_path / "a.wav", noise(20.0, sr=44100, seed=4), sr=44100, subtype="PCM_16")
     ds = windowed(tmp_path, window=3.0, hop=2.0, sr=SR)
-    X = ds.embed(cache_dir=False, progress=False, background=None)
-    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     np.testing.assert_allclose(X, ref, atol=1e-3)  # dB statistics of waveforms equal to ~1e-6
 
 
@@ -267,7 +271,7 @@ def test_truncated_or_bad_recording_is_reported_and_skipped(tmp_path, ext):
     assert ds.recordings == (["good.wav"] if ext == "flac" else ["cut.wav", "good.wav"])
     if ext == "wav":
         assert 14.0 < ds.end(ds.clip_ids.index("cut.wav@10.0")) < 16.0
-    X = ds.embed(cache_dir=False, progress=False, background=None)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     assert np.isfinite(X).all() and len(ds.errors) == len(skipped)
     with pytest.raises(InvalidInputError, match=r"none of the 2 recordings could be used .*empty\.wav"):
         windowed([tmp_path / "empty.wav", tmp_path / "notes.wav"], window=5.0)
@@ -277,10 +281,10 @@ def test_recording_truncated_after_build_keeps_the_windows_before_the_cut(tmp_pa
     write(tmp_path / "good.wav", noise(6.0))
     cut = write(tmp_path / "long.flac", noise(40.0, seed=6), subtype="PCM_16")
     ds = windowed(tmp_path, window=5.0)
-    full = ds.embed(cache_dir=False, progress=False, background=None)
+    full = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     _truncate(cut, 0.5)  # about 20 s of 40 s left
     with pytest.warns(UserWarning, match=r"windows failed to decode .*NaN rows") as rec:
-        X = ds.embed(cache_dir=False, progress=False, background=None)
+        X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     assert len(rec) == 1
     ok = np.isfinite(X).all(axis=1)
     ids = ds.clip_ids
@@ -305,10 +309,10 @@ def test_embed_streams_a_long_recording_in_bounded_memory(tmp_path):
     whole = minutes * 60 * sr * 4  # the recording decoded as float32: 46 MB
     ds = windowed(path, window=5.0, hop=2.5)
     assert len(ds) == minutes * 24 - 1
-    ds.subset([0]).embed(cache_dir=False, progress=False)  # imports (librosa's mel basis) are not the point
+    ds.subset([0]).embed("logmel", cache_dir=False, progress=False)  # imports (librosa's mel basis) are not the point
     tracemalloc.start()
     try:
-        X = ds.embed(batch_size=4, cache_dir=False, progress=False, background=None, n_jobs=1)
+        X = ds.embed("logmel", batch_size=4, cache_dir=False, progress=False, background=None, n_jobs=1)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -325,10 +329,12 @@ def test_parallel_runs_give_the_same_rows(tmp_path, monkeypatch):
     ds = windowed(tmp_path, window=4.0, hop=3.0, sr=SR)
     runs = embedding._plan_runs(ds, list(range(len(ds))))
     assert len(runs) >= 6 and sorted(i for _, run, _ in runs for i in run) == list(range(len(ds)))
-    X1 = ds.embed(cache_dir=False, progress=False, background=None, n_jobs=1)
-    X2 = ds.embed(cache_dir=False, progress=False, background=None, n_jobs=2)
+    X1 = ds.embed("logmel", cache_dir=False, progress=False, background=None, n_jobs=1)
+    X2 = ds.embed("logmel", cache_dir=False, progress=False, background=None, n_jobs=2)
     np.testing.assert_array_equal(X1, X2)
-    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     np.testing.assert_allclose(X1, ref, atol=1e-3)
 
 
@@ -338,7 +344,7 @@ def test_embed_query_equals_the_row_of_the_same_window(tmp_path):
     write(tmp_path / "rec.wav", y)
     ds = windowed(tmp_path / "rec.wav", window=5.0, hop=4.0)
     q0 = ds.embed_query(tmp_path / "rec.wav")  # before any embed(): logmel, the first 5 s of the file
-    X = ds.embed(cache_dir=False, progress=False, background=None)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     np.testing.assert_array_equal(q0, X[0])
     for i in range(len(ds)):
         np.testing.assert_array_equal(ds.embed_query(ds[i][0], sr=SR), X[i])
@@ -357,7 +363,7 @@ def test_embed_query_on_clips_and_bad_queries(tmp_path):
     write(tmp_path / "a.wav", noise(1.5))
     write(tmp_path / "b.wav", noise(0.7, seed=1))
     ds = AudioDataset.from_folder(tmp_path, duration=1.0)
-    X = ds.embed(cache_dir=False, progress=False, background=None)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     np.testing.assert_array_equal(ds.embed_query(tmp_path / "b.wav"), X[1])
     np.testing.assert_array_equal(ds.embed_query(ds[0][0], sr=SR), X[0])
     with pytest.raises(InvalidInputError, match="needs its sample rate"):
@@ -470,7 +476,7 @@ def test_hop_past_the_end_gives_one_window_and_no_phantom_starts(tmp_path, hop, 
     assert ds.clip_ids == [f"long.wav@{s}" for s in long_starts] + ["rec.wav@0.0"]
     assert all(0 <= start < rec.length for rec, start in ds.windows(range(len(ds))))  # none past the end
     np.testing.assert_array_equal(ds[len(ds) - 1][0], y[: 5 * SR])
-    X = ds.embed(cache_dir=False, progress=False, background=None)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     assert np.isfinite(X).all() and ds.errors == []
     np.testing.assert_array_equal(window_spans(12 * SR, SR, 5.0, hop), [[0, 5 * SR]])
     np.testing.assert_array_equal(window_spans(12 * SR, SR, 1e15, hop), [[0, 12 * SR]])  # no int64 overflow
@@ -502,7 +508,7 @@ def test_recording_replaced_at_another_rate_is_reported_not_misread(tmp_path, sr
     ds = windowed(tmp_path, window=2.0, sr=sr)
     ids = ds.clip_ids
     assert ids == [f"{n}.wav@{s!r}" for n in "ab" for s in (0.0, 2.0, 4.0)]
-    before = ds.embed(cache_dir=False, progress=False, background=None)
+    before = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     good = ds[1][0]
     _replace_at_rate(changed, y, SR, 22050)
     for i in (3, 4, 5):  # every window of b.wav: a clear error on the seek path, never wrong samples
@@ -516,7 +522,7 @@ def test_recording_replaced_at_another_rate_is_reported_not_misread(tmp_path, sr
     np.testing.assert_array_equal(ds[1][0], good)  # a.wav untouched
     # streaming embed: b's windows get NaN rows and ds.errors entries naming the file; a's rows unchanged
     with pytest.warns(UserWarning, match=r"3 of 6 windows failed .*changed since the dataset was built"):
-        X = ds.embed(cache_dir=False, progress=False, background=None)
+        X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     assert np.isnan(X[3:]).all() and np.isfinite(X[:3]).all()
     np.testing.assert_array_equal(X[:3], before[:3])
     assert [e.path for e in ds.errors] == [f"{changed}@{s!r}" for s in (0.0, 2.0, 4.0)]
@@ -529,7 +535,7 @@ def test_recording_replaced_at_another_rate_is_reported_not_misread(tmp_path, sr
     alone = windowed(tmp_path / "a.wav", window=2.0, sr=sr)
     _replace_at_rate(keep, noise(6.0, seed=1), SR, 44100)
     with pytest.raises(AudioLoadError, match="changed since the dataset was built"):
-        alone.embed(cache_dir=False, progress=False, background=None)
+        alone.embed("logmel", cache_dir=False, progress=False, background=None)
 
 
 # ---------------------------------------------------------------------- codecs: streamed rows = seeked rows
@@ -587,15 +593,17 @@ def test_embed_windows_equals_embedding_each_seeked_window_for_every_codec(tmp_p
     write_codec(tmp_path / f"a.{ext}", noise(20.0, seed=12), SR, fmt, subtype)
     write_codec(tmp_path / f"b.{ext}", noise(9.0, seed=13), SR, fmt, subtype)
     ds = windowed(tmp_path, window=1.5, hop=1.0)
-    X = ds.embed(batch_size=4, cache_dir=False, progress=False, background=None)
-    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    X = ds.embed("logmel", batch_size=4, cache_dir=False, progress=False, background=None)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     assert np.isfinite(X).all() and ds.errors == []
     np.testing.assert_array_equal(X, ref)
     if not exact:  # and with resampling
         ds48 = windowed(tmp_path, window=1.5, hop=1.0, sr=48000)
-        X48 = ds48.embed(batch_size=4, cache_dir=False, progress=False, background=None)
+        X48 = ds48.embed("logmel", batch_size=4, cache_dir=False, progress=False, background=None)
         ref48 = AudioDataset.from_arrays([ds48[i][0] for i in range(len(ds48))], 48000)
-        np.testing.assert_array_equal(X48, ref48.embed(cache_dir=False, progress=False, background=None))
+        np.testing.assert_array_equal(X48, ref48.embed("logmel", cache_dir=False, progress=False, background=None))
 
 
 def test_mp3_windows_start_with_a_settled_decoder(tmp_path, monkeypatch):
@@ -611,8 +619,10 @@ def test_mp3_windows_start_with_a_settled_decoder(tmp_path, monkeypatch):
         for i, (_, start) in enumerate(ds.windows(range(len(ds))))
     )
     assert worst < 1e-6  # measured 6e-8 (float rounding after a seek); seeking right to the window: up to 0.2
-    X = ds.embed(cache_dir=False, progress=False, background=None)
-    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(cache_dir=False, progress=False)
+    X = ds.embed("logmel", cache_dir=False, progress=False, background=None)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in range(len(ds))], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     np.testing.assert_array_equal(X, ref)
 
 
@@ -624,10 +634,12 @@ def test_mp3_truncated_after_build_keeps_the_windows_before_the_cut(tmp_path, mo
     ds = windowed(cut, window=2.0, hop=1.5)
     _truncate(cut, 0.5)  # about 15 s of 30 s left
     with pytest.warns(UserWarning, match=r"windows failed to decode .*NaN rows"):
-        X = ds.embed(batch_size=3, cache_dir=False, progress=False, background=None)
+        X = ds.embed("logmel", batch_size=3, cache_dir=False, progress=False, background=None)
     ok = np.isfinite(X).all(axis=1)
     assert ok[: int(12 / 1.5)].all() and not ok[int(17 / 1.5) :].any()
-    ref = AudioDataset.from_arrays([ds[i][0] for i in np.flatnonzero(ok)], SR).embed(cache_dir=False, progress=False)
+    ref = AudioDataset.from_arrays([ds[i][0] for i in np.flatnonzero(ok)], SR).embed(
+        "logmel", cache_dir=False, progress=False
+    )
     np.testing.assert_array_equal(X[ok], ref)  # what decodes equals ds[i]
     for i in np.flatnonzero(~ok):
         with pytest.raises(AudioLoadError, match=r"rec\.mp3.*truncated"):
@@ -657,28 +669,28 @@ def test_windows_default_to_their_recordings_running_median_taken_out(tmp_path):
     from alwidget.background import subtract_background
 
     ds, _, _ = _tone_recordings(tmp_path)
-    raw = ds.embed(cache_dir=False, progress=False, background=None)
+    raw = ds.embed("logmel", cache_dir=False, progress=False, background=None)
     assert ds.last_background is None
-    X = ds.embed(cache_dir=False, progress=False)
+    X = ds.embed("logmel", cache_dir=False, progress=False)
     groups = [rec.path for rec, _ in ds.windows(range(len(ds)))]
     starts = [start for _, start in ds.windows(range(len(ds)))]
     np.testing.assert_array_equal(X, subtract_background(raw, groups, starts, radius=30, statistic="median"))
     assert ds.last_background.statistic == "median" and ds.last_background.radius == 30
     assert ds.subset([0, 1]).last_background is ds.last_background
-    Xm = ds.embed(cache_dir=False, progress=False, background="mean", background_radius=5)
+    Xm = ds.embed("logmel", cache_dir=False, progress=False, background="mean", background_radius=5)
     np.testing.assert_array_equal(Xm, subtract_background(raw, groups, starts, radius=5, statistic="mean"))
     # separate clips are never changed, and refuse an explicit statistic
     clips = AudioDataset.from_arrays([ds[i][0] for i in range(4)], SR)
-    np.testing.assert_array_equal(clips.embed(cache_dir=False, progress=False), raw[:4])
+    np.testing.assert_array_equal(clips.embed("logmel", cache_dir=False, progress=False), raw[:4])
     assert clips.last_background is None
     with pytest.raises(InvalidInputError, match="separate clips"):
-        clips.embed(cache_dir=False, progress=False, background="median")
+        clips.embed("logmel", cache_dir=False, progress=False, background="median")
     for bad in ("medain", 3, True):
         with pytest.raises(InvalidInputError, match="background must be"):
-            ds.embed(cache_dir=False, progress=False, background=bad)
+            ds.embed("logmel", cache_dir=False, progress=False, background=bad)
     for bad in (0, -2, 2.5, True):
         with pytest.raises(InvalidInputError, match="background_radius"):
-            ds.embed(cache_dir=False, progress=False, background_radius=bad)
+            ds.embed("logmel", cache_dir=False, progress=False, background_radius=bad)
 
 
 def test_a_clean_reference_file_finds_its_windows_after_background_subtraction(tmp_path):
@@ -688,13 +700,13 @@ def test_a_clean_reference_file_finds_its_windows_after_background_subtraction(t
     ds, hit, query = _tone_recordings(tmp_path)
     found = {}
     for background in ("auto", None):
-        X = ds.embed(cache_dir=False, progress=False, background=background)
+        X = ds.embed("logmel", cache_dir=False, progress=False, background=background)
         learner = ActiveLearner(X, ["tone", "other"], seed=0)
         found[background] = hit[learner.similar(ds.embed_query(query), n=10).indices].mean()
     assert found["auto"] >= 0.9 > 0.5 > found[None]
     hosts = ds.last_background is None  # background=None was last: the plain query again
     assert hosts
-    ds.embed(cache_dir=False, progress=False)
+    ds.embed("logmel", cache_dir=False, progress=False)
     assert len(ds.last_background.hosts) == 3
     assert len({rec.path for rec, _ in ds.last_background.hosts}) == 2  # one per recording first
     with pytest.raises(InvalidInputError, match="silent"):

@@ -20,7 +20,7 @@ IDLE = 60.0
 @pytest.fixture(scope="module")
 def sounds():
     ds = make_sounds(n_per_class=12, seed=3)
-    X = ds.embed(progress=False, cache_dir=False)
+    X = ds.embed("logmel", progress=False, cache_dir=False)
     return ds, X, sorted(set(ds.labels))
 
 
@@ -576,6 +576,21 @@ def test_snapshot_and_on_change_describe_the_whole_state(make_widget, sounds):
     assert len(seen) == n  # unsubscribed
 
 
+def test_pretrained_features_are_credited_in_the_state(make_widget, sounds):
+    from alwidget.embedders import Embedder
+
+    ds, _, _ = sounds
+    assert make_widget()["credits"] == ""  # log-mel statistics: nothing to credit
+
+    class Licensed(Embedder):
+        name = "licensed"
+        credits = "net by A. Person, weights CC BY 4.0"
+
+    sub = ds.subset(range(len(ds)))
+    sub.last_embedder = Licensed()
+    assert make_widget(dataset=sub)["credits"] == "net by A. Person, weights CC BY 4.0"
+
+
 def test_session_module_never_imports_a_front_end():
     import subprocess
     import sys
@@ -882,7 +897,7 @@ def test_the_audit_estimate_brackets_the_accuracy_it_estimates(make_widget, soun
     """
     ds, X, classes = sounds
     fresh = make_sounds(n_per_class=30, seed=4)
-    X_fresh = fresh.embed(progress=False, cache_dir=False)
+    X_fresh = fresh.embed("logmel", progress=False, cache_dir=False)
     covered = []
     for seed in range(20):
         learner = ActiveLearner(X, classes, model=SlowCentroid(delay=0.0), seed=seed)
@@ -1817,7 +1832,7 @@ def test_messages_name_windows_by_file_and_time(tmp_path):
     for name in ("site1", "site2"):
         sf.write(tmp_path / f"{name}.wav", (rng.normal(size=16000 * 8) * 0.1).astype("float32"), 16000)
     ds = AudioDataset.from_recordings(tmp_path, window=2.0, hop=1.0)
-    X = ds.embed(progress=False, cache_dir=False)
+    X = ds.embed("logmel", progress=False, cache_dir=False)
     s = LabelingSession(ActiveLearner(X, ["a", "b"], model=SlowCentroid(delay=0.0)), ds)
     try:
         assert s.wait_idle(IDLE)

@@ -24,7 +24,7 @@ STATIC = Path(__file__).parents[1] / "alwidget" / "static"
 @pytest.fixture(scope="module")
 def sounds():
     ds = make_sounds(n_per_class=8, seed=3)
-    X = ds.embed(progress=False, cache_dir=False)
+    X = ds.embed("logmel", progress=False, cache_dir=False)
     return ds, X, sorted(set(ds.labels))
 
 

@@ -308,7 +308,7 @@ def test_renders_and_cleans_up_in_a_fake_dom(tmp_path):
     # reading order: the clip, then its buttons and the rest of the controls, the plot last
     assert out["body"] == ["alw-left", "alw-controls", "alw-right"]
     assert out["controls"] == [
-        "alw-classes", "alw-actions", "alw-audio-row", "alw-search", "alw-demo", "alw-status", "alw-error", "alw-help",
+        "alw-classes", "alw-actions", "alw-audio-row", "alw-search", "alw-demo", "alw-status", "alw-error", "alw-help", "alw-credits",
     ]  # fmt: skip
     assert out["listeners"] > 0 and set(out["fields"]) <= set(FIELDS) | WIDGET_ONLY
     assert {"clip", "classes", "progress", "plot", "mode", "search", "message", "blocked"} <= set(out["fields"])
@@ -585,6 +585,9 @@ out.rate = q(".alw-rate").textContent;
 model.change("plot", { title: "accuracy on the whole pool", x_max: 5, note: "not enough audits yet (3 of 8)",
   series: [{ key: "active", label: "true accuracy, active learning (margin)", x: [1, 2], y: [0.5, 0.6] }] });
 out.legend = q(".alw-legend").textContent;
+out.credits = [[q(".alw-credits").textContent, q(".alw-credits").hidden]];
+model.change("credits", "aiSFX embeddings: Ma and Lerch; weights licensed CC BY 4.0\nsecond part");
+out.credits.push([q(".alw-credits").textContent, q(".alw-credits").hidden]);
 out.endBefore = [q(".alw-end").style.display, root.dataset.poolDone];
 // the end of the pool: a summary in place of the clip, the label buttons off, undo still on
 model.change("clip", {});
@@ -614,6 +617,11 @@ def test_header_plot_review_and_end_of_pool_words_in_a_fake_dom(tmp_path):
     assert out["rateEarly"] == "" and out["rate"] == "12 labels/min"  # per_minute alone is not shown
     assert out["model"] == "model trained on 4 labels"
     assert out["legend"].endswith("not enough audits yet (3 of 8)")
+    # the pretrained features' attribution, shown only when there is one
+    assert out["credits"] == [
+        ["", True],
+        ["features: aiSFX embeddings: Ma and Lerch; weights licensed CC BY 4.0 \u00b7 second part", False],
+    ]
     assert out["endBefore"] == ["none", "0"]
     display, done, text = out["end"]
     assert display == "" and done == "1"

@@ -19,7 +19,7 @@ __all__ = ["BUILTIN_NAMES", "available_embedders", "lookup", "register_embedder"
 # name -> factory(device=...) returning an Embedder, a callable or a torch module
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 #: Names that :func:`register_embedder` replaces only with ``overwrite=True``.
-BUILTIN_NAMES = frozenset({"logmel", "mfcc", "aisfx", "logmel+aisfx"})
+BUILTIN_NAMES = frozenset({"auto", "logmel", "mfcc", "aisfx", "logmel+aisfx"})
 
 
 def register_embedder(name: str, factory: Callable[..., Any], *, overwrite: bool = False) -> None:
@@ -41,8 +41,8 @@ def register_embedder(name: str, factory: Callable[..., Any], *, overwrite: bool
         Load weights lazily or once (``functools.cache``): the factory runs at
         every ``embed`` call.
     overwrite : bool
-        Needed to replace a built-in name (``"logmel"``, ``"mfcc"``,
-        ``"aisfx"``). Names you registered yourself may be registered again
+        Needed to replace a built-in name (``"auto"``, ``"logmel"``, ``"mfcc"``,
+        ``"aisfx"``, ``"logmel+aisfx"``). Names you registered yourself may be registered again
         (a re-run notebook cell replaces them).
 
     Examples

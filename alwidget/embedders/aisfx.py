@@ -63,7 +63,7 @@ from alwidget._resample import resample
 from alwidget.embedders.base import Embedder
 from alwidget.errors import AlwidgetWarning, InvalidInputError, MissingDependencyError
 
-__all__ = ["AISFX_VERSION", "INSTALL_COMMAND", "AisfxEmbedder"]
+__all__ = ["AISFX_VERSION", "INSTALL_COMMAND", "AisfxEmbedder", "locate_checkpoint", "missing_weights"]
 
 AISFX_VERSION = "0.1.2"
 INSTALL_COMMAND = f"pip install --no-deps aisfx=={AISFX_VERSION}"
@@ -94,21 +94,15 @@ def _not_installed(reason: str) -> MissingDependencyError:
     )
 
 
-def locate_checkpoint() -> tuple[str, str]:
-    """``(path of checkpoint.pth, aisfx version)`` of the installed aisfx, without importing it.
-
-    Raises
-    ------
-    MissingDependencyError
-        If aisfx is not installed, is another version, or lacks its checkpoint.
-    """
+def _find_checkpoint() -> tuple[str, str] | str:
+    """``(path of checkpoint.pth, aisfx version)``, or why the weights cannot be found."""
     try:
         dist = _distribution("aisfx")
     except importlib.metadata.PackageNotFoundError:
-        raise _not_installed("the aisfx package is not installed") from None
+        return "the aisfx package is not installed"
     version = dist.version
     if version != AISFX_VERSION:
-        raise _not_installed(f"aisfx {version} is installed, and alwidget supports only {AISFX_VERSION}")
+        return f"aisfx {version} is installed, and alwidget supports only {AISFX_VERSION}"
     path = None
     for file in dist.files or ():
         if file.as_posix() == _CHECKPOINT:
@@ -119,8 +113,28 @@ def locate_checkpoint() -> tuple[str, str]:
         if spec is not None and spec.submodule_search_locations:
             path = os.path.join(next(iter(spec.submodule_search_locations)), "models", "checkpoint.pth")
     if path is None or not os.path.isfile(path):
-        raise _not_installed(f"aisfx {version} is installed but its {_CHECKPOINT} is missing (reinstall it)")
+        return f"aisfx {version} is installed but its {_CHECKPOINT} is missing (reinstall it)"
     return path, version
+
+
+def locate_checkpoint() -> tuple[str, str]:
+    """``(path of checkpoint.pth, aisfx version)`` of the installed aisfx, without importing it.
+
+    Raises
+    ------
+    MissingDependencyError
+        If aisfx is not installed, is another version, or lacks its checkpoint.
+    """
+    found = _find_checkpoint()
+    if isinstance(found, str):
+        raise _not_installed(found)
+    return found
+
+
+def missing_weights() -> str | None:
+    """Why aiSFX's weights cannot be used here (aisfx absent, another version, no checkpoint), or None."""
+    found = _find_checkpoint()
+    return found if isinstance(found, str) else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -240,6 +254,9 @@ class AisfxEmbedder(Embedder):
     batch_blocks : int
         Blocks per forward pass; bounds memory (about 10 MB per block on the
         CPU), does not change results beyond float rounding.
+    full_band_warning : bool
+        Warn when the dataset's rate is below 44.1 kHz (the default
+        ``embedder="auto"`` turns it off: at 16 kHz it did as well).
 
     Raises
     ------
@@ -249,8 +266,14 @@ class AisfxEmbedder(Embedder):
 
     name = "aisfx"
     dim = 512
+    credits = (
+        "aiSFX embeddings: A. B. Ma and A. Lerch, ISMIR 2022 (https://github.com/alisonbma/aisfx); "
+        "weights licensed CC BY 4.0"
+    )
 
-    def __init__(self, *, device: str = "cpu", pooling: str = "mean", batch_blocks: int = 16):
+    def __init__(
+        self, *, device: str = "cpu", pooling: str = "mean", batch_blocks: int = 16, full_band_warning: bool = True
+    ):
         if pooling not in ("mean", "max"):
             msg = f'pooling must be "mean" or "max", got {pooling!r}'
             raise InvalidInputError(msg)
@@ -260,6 +283,7 @@ class AisfxEmbedder(Embedder):
         self.device = str(device)
         self.pooling = pooling
         self.batch_blocks = batch_blocks
+        self.full_band_warning = bool(full_band_warning)
         self.checkpoint, self.version = locate_checkpoint()
         self._filters: np.ndarray | None = None
 
@@ -278,7 +302,7 @@ class AisfxEmbedder(Embedder):
         """Check and load the weights and the mel filters once, in the main process."""
         _load_weights(self.checkpoint)
         self._filters = _mel_filters()
-        if sr < SAMPLE_RATE:
+        if sr < SAMPLE_RATE and self.full_band_warning:
             msg = (
                 f'embedder "aisfx" was trained on 44.1 kHz audio; this dataset is at {sr} Hz, so it sees nothing '
                 f"above {sr / 2000:g} kHz. Build the dataset with sr=44100 for full-band embeddings."

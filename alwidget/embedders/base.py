@@ -54,6 +54,8 @@ class Embedder:
     """
 
     name: str = "embedder"
+    #: Licence and attribution of pretrained weights, shown wherever the rows are used ("" for none).
+    credits: str = ""
 
     def __call__(self, waveforms: Sequence[np.ndarray], sr: int) -> np.ndarray:
         """Embed ``waveforms`` (1-D float32 arrays at ``sr`` Hz) -> ``(b, d)`` float32."""
@@ -345,6 +347,11 @@ class ConcatEmbedder(Embedder):
         return None if None in dims else list(zip(dims, self.weights))
 
     @property
+    def credits(self) -> str:
+        """The parts' credits, one per line."""
+        return "\n".join(dict.fromkeys(p.credits for p in self.parts if p.credits))
+
+    @property
     def name(self) -> str:
         return "+".join(p.name if r is None else f"{p.name}@{r}" for p, r in zip(self.parts, self.rates, strict=True))
 
@@ -371,8 +378,8 @@ class ConcatEmbedder(Embedder):
         return np.hstack(rows)
 
 
-def get_embedder(embedder: Any = "logmel", *, device: str = "cpu", name: str | None = None) -> Embedder:
-    """Resolve a registered name (``"logmel"``, ``"mfcc"``, ``"aisfx"``, ...), an
+def get_embedder(embedder: Any = "auto", *, device: str = "cpu", name: str | None = None) -> Embedder:
+    """Resolve a registered name (``"auto"``, ``"logmel"``, ``"mfcc"``, ``"aisfx"``, ...), an
     :class:`Embedder`, a torch module or a callable.
 
     ``device`` applies to the named embedders and to torch modules; an

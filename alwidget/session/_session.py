@@ -166,7 +166,7 @@ class LabelingSession(ActionRules):
             ),
         }
         with self._batch():
-            self._set(classes=[str(c) for c in learner.classes], message=_LOADING)
+            self._set(classes=[str(c) for c in learner.classes], message=_LOADING, credits=_credits(dataset))
             self._clips.publish_progress()
             self._publish_plot()
             if journal is not None:  # a detection review saved beside the journal: its report, and its clips left
@@ -664,3 +664,8 @@ def _rate(value) -> float:
         msg = f"audit_rate must be a number in [0, 1] (0 disables audit clips), got {value!r}"
         raise InvalidInputError(msg)
     return float(value)
+
+
+def _credits(dataset) -> str:
+    """Licence and attribution of the embedder behind the pool's rows (``dataset.last_embedder``), or ''."""
+    return str(getattr(getattr(dataset, "last_embedder", None), "credits", "") or "")

@@ -50,6 +50,7 @@ SCHEMA: tuple[Field, ...] = (
     Field("demo", bool, False, "an oracle is known: auto-labelling is offered"),
     Field("auto", dict, {"running": False, "left": 0, "done": 0}, "auto-labelling's progress"),
     Field("search", dict, {}, "the search or review under way: {query, total, left, ...}, else {}"),
+    Field("credits", str, "", "licence and attribution of the pretrained features in use ('' for none)"),
 )
 FIELDS: tuple[str, ...] = tuple(f.name for f in SCHEMA)
 

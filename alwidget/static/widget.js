@@ -1264,6 +1264,23 @@ function keyboard(ctx, parent, actions) {
   return { update: renderHelp, destroy: hook.destroy };
 }
 
+// ------------------------------------------------------------------ credits of pretrained features (their licence
+// asks for attribution where they are used)
+function credits(ctx, parent) {
+  const { model } = ctx;
+  const hook = hooks(model);
+  const line = h("div", "alw-credits");
+  parent.append(line);
+  function update() {
+    const text = model.get("credits") || "";
+    line.textContent = text ? `features: ${text.split("\n").join(" \u00b7 ")}` : "";
+    line.hidden = !text;
+  }
+  hook.fields("credits", update);
+  update();
+  return { update, destroy: hook.destroy };
+}
+
 // ==================================================================== the widget: one view, built from the pieces
 function render({ model, el }) {
   const viewId = Math.random().toString(36).slice(2, 10);
@@ -1314,7 +1331,7 @@ function render({ model, el }) {
     label, skip, unsure, undo, answer, pick, inDetectionReview,
     replay: play.replay, find: search.find, review: search.review,
   };
-  pieces.push(keyboard(ctx, controls, actions));
+  pieces.push(keyboard(ctx, controls, actions), credits(ctx, controls));
 
   return () => {
     for (const piece of pieces.reverse()) piece.destroy();

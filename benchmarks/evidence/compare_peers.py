@@ -32,8 +32,8 @@ Run from the repository root (prints markdown tables, writes the plot)::
 
 Pools
 -----
-* ``sounds``: ``make_sounds(n_per_class=400)`` embedded with the default
-  embedder (``ds.embed()``), 6 classes, 2,400 clips: 1,600 pool, 800 held out;
+* ``sounds``: ``make_sounds(n_per_class=400)`` embedded with the log-mel
+  embedder (``ds.embed("logmel")``), 6 classes, 2,400 clips: 1,600 pool, 800 held out;
 * ``subclusters``: synthetic 128-dim embeddings, 10 classes made of 8
   overlapping Gaussian sub-clusters each (80 in all, of unequal size),
   6,000 points: 4,000 pool, 2,000 held out.
@@ -113,7 +113,7 @@ def split(name: str, X: np.ndarray, y: np.ndarray, n_test: int) -> Pool:
 def sound_pool(n_per_class: int, cache_dir: str | None) -> Pool:
     ds = make_sounds(n_per_class=n_per_class, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
-        X = ds.embed(progress=False, cache_dir=cache_dir or tmp)
+        X = ds.embed("logmel", progress=False, cache_dir=cache_dir or tmp)
     names = sorted(set(ds.labels))
     y = np.array([names.index(v) for v in ds.labels])
     return split("sounds", X, y, n_test=len(X) // 3)

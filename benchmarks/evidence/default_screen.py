@@ -217,9 +217,9 @@ def demo_pool():
     from alwidget.datasets import make_sounds
 
     pool, test = make_sounds(n_per_class=40, seed=0), make_sounds(n_per_class=20, seed=1)
-    X = pool.embed(progress=False, cache_dir=False)
+    X = pool.embed("logmel", progress=False, cache_dir=False)
     y = np.asarray(pool.labels, dtype=object)
-    X_test, y_test = test.embed(progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
+    X_test, y_test = test.embed("logmel", progress=False, cache_dir=False), np.asarray(test.labels, dtype=object)
     return Pool(DEMO, None, X, y, X_test, y_test, sorted(set(y)))
 
 
@@ -240,7 +240,7 @@ def windows_pool():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = AudioDataset.from_recordings(paths, window=1.0, hop=0.5, sr=16000, min_window=0.5)
-        X = ds.embed(progress=False, cache_dir=str(CACHE / "embeddings"), n_jobs=1)
+        X = ds.embed("logmel", progress=False, cache_dir=str(CACHE / "embeddings"), n_jobs=1)
     files = np.array([os.path.abspath(p) for p in ds.paths])
     y = np.array([label[f] for f in files], dtype=object)
     is_test = np.array([test[f] for f in files])

@@ -41,7 +41,7 @@ split by sound family, 255 clips: 0.41-0.59). Too few real sound effects
 (about 100-300 each): Tux Paint stamps (108 outside the spoken descriptions),
 FreedroidRPG, Warzone 2100, Widelands, Nexuiz, GCompris.
 
-Features: alwidget's default embedder (``AudioDataset.from_files(...).embed()``,
+Features: alwidget's log-mel embedder (``AudioDataset.from_files(...).embed("logmel")``,
 log-mel statistics of 128 bands, 384 dims) at 16 kHz; the ceiling is also
 reported at the files' native sample rate. The former default, 64 bands (192
 dims), runs beside it with margin and random sampling (``[64 bands]`` rows),

@@ -630,8 +630,8 @@ def cost(n: int = 100_000, d: int = 384, per_rec: int = 1000) -> str:
 
 
 def default_search(name: str, seed: int) -> dict:
-    """p@10 of the reference files: today's raw rows with the clean file, and ``ds.embed()``'s default for windows
-    (running median r30) with ``ds.embed_query``'s placement of the file into background windows."""
+    """p@10 of the reference files: raw log-mel rows with the clean file, and ``ds.embed("logmel")``'s
+    default for windows (running median r30) with ``ds.embed_query``'s placement of the file into background windows."""
     from alwidget import ActiveLearner
 
     man = build(name, seed)

@@ -138,7 +138,7 @@ def best_of(fn, repeat: int = 3) -> float:
 
 
 def bench_recordings(minutes: float, window: float) -> None:
-    """Hours of audio per minute: windowed ds.embed() (logmel, no cache) against decode + one STFT.
+    """Hours of audio per minute: windowed ds.embed("logmel") (logmel, no cache) against decode + one STFT.
 
     Every time is the best of 3 runs (files in the OS page cache).
     """
@@ -154,9 +154,9 @@ def bench_recordings(minutes: float, window: float) -> None:
         print(f"{hours['all'] * 60:.1f} minutes of recordings ({len(groups['all'])} FLAC files) in {t_gen:.1f} s")
         warm = AudioDataset.from_recordings(groups["16 kHz files"][0], window=window, sr=16000)
         warm = warm.subset(range(min(len(warm), int(300 / window))))  # 5 minutes: several runs
-        warm.embed(cache_dir=False, progress=False, n_jobs=1)  # librosa's mel basis: not counted
+        warm.embed("logmel", cache_dir=False, progress=False, n_jobs=1)  # librosa's mel basis: not counted
         for _ in range(2):  # start both loky workers (each imports alwidget and torch): not counted
-            warm.embed(cache_dir=False, progress=False, n_jobs=2)
+            warm.embed("logmel", cache_dir=False, progress=False, n_jobs=2)
 
         rows: list[tuple[str, str, float, float]] = []  # (group, step, hours, seconds)
         for group, paths in groups.items():
@@ -166,11 +166,11 @@ def bench_recordings(minutes: float, window: float) -> None:
             ds = AudioDataset.from_recordings(paths, window=window, sr=16000)
             rows.append((group, f"from_recordings (probe), {len(ds)} windows", hours[group], time.perf_counter() - t0))
             for n_jobs in (1, 2):
-                t = best_of(lambda: ds.embed(cache_dir=False, progress=False, n_jobs=n_jobs))  # noqa: B023
+                t = best_of(lambda: ds.embed("logmel", cache_dir=False, progress=False, n_jobs=n_jobs))  # noqa: B023
                 rows.append((group, f"embed, window={window:g} s, n_jobs={n_jobs}", hours[group], t))
             if group == "all":
                 half = AudioDataset.from_recordings(paths, window=window, hop=window / 2, sr=16000)
-                t = best_of(lambda: half.embed(cache_dir=False, progress=False, n_jobs=1))  # noqa: B023
+                t = best_of(lambda: half.embed("logmel", cache_dir=False, progress=False, n_jobs=1))  # noqa: B023
                 rows.append((group, f"embed, hop={window / 2:g} s (2x the windows), n_jobs=1", hours[group], t))
 
     print(f"\nMachine: {C.machine('scipy', 'soundfile', 'soxr')}\n")
