@@ -758,13 +758,11 @@ class AudioDataset:
         ``embedder``, ``device`` and ``name`` choose the embedder (see
         :mod:`alwidget.embedders`: a registered name, an ``Embedder``, a
         callable or a torch module); it is kept as :attr:`last_embedder` for
-        :meth:`embed_query`. The default ``"auto"`` is ``"logmel+aisfx"``
-        (log-mel statistics beside the pretrained aiSFX network, d = 896, two
-        views that :class:`~alwidget.learner.ActiveLearner` models one each when
-        given ``dataset=``) where aiSFX's weights are installed, else
-        ``"logmel"`` (d = 384) with a warning saying how to install them.
-        See :func:`alwidget.embedding.embed_rows` for the other parameters,
-        caching, failed clips and parallel / cluster execution.
+        :meth:`embed_query`. The default ``"auto"``: ``"logmel+aisfx"`` (d = 896,
+        two views; pass ``dataset=`` to the learner) where aiSFX's weights are
+        installed, else ``"logmel"`` (d = 384) and a warning saying how to get
+        them. Other parameters, caching, failed clips, parallel runs:
+        :func:`alwidget.embedding.embed_rows`.
 
         ``background`` (windows of long recordings only): ``"auto"`` (default)
         takes each recording's running ``"median"`` embedding over

@@ -591,6 +591,23 @@ def test_pretrained_features_are_credited_in_the_state(make_widget, sounds):
     assert make_widget(dataset=sub)["credits"] == "net by A. Person, weights CC BY 4.0"
 
 
+def test_a_learner_fitting_several_views_as_one_is_told_to_pass_the_dataset(sounds):
+    from alwidget.embedders import ConcatEmbedder
+    from alwidget.errors import AlwidgetWarning
+
+    ds = sounds[0].subset(range(12))
+    X = ds.embed(ConcatEmbedder(["logmel", "mfcc"]), progress=False, cache_dir=False)  # two views: 384 + 120
+    classes = sorted(set(ds.labels))
+    with pytest.warns(AlwidgetWarning, match=r"widths \[384, 120\].*dataset=ds"):
+        LabelingSession(ActiveLearner(X, classes), ds, start=False).close()
+    for learner in (ActiveLearner(X, classes, dataset=ds), ActiveLearner(X, classes, model="mlp")):
+        LabelingSession(learner, ds, start=False).close()  # one model per view, or no linear model: no warning
+    ds.embed("logmel", progress=False, cache_dir=False)  # one view: nothing to say
+    LabelingSession(
+        ActiveLearner(ds.embed("logmel", progress=False, cache_dir=False), classes), ds, start=False
+    ).close()
+
+
 def test_session_module_never_imports_a_front_end():
     import subprocess
     import sys

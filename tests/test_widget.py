@@ -241,7 +241,7 @@ def test_the_view_state_is_spelled_once():
     from alwidget.session import SCHEMA, LabelingSession
 
     names = {f.name for f in SCHEMA}
-    assert names == set(FIELDS) and len(FIELDS) == len(names) == 15
+    assert names == set(FIELDS) and len(FIELDS) == len(names) == 16
     synced = set(LabelingWidget.class_traits(sync=True)) - set(anywidget.AnyWidget.class_traits(sync=True))
     assert synced == names | {"autoplay"}  # autoplay: a front-end option, not session state
     for f in SCHEMA:  # each trait's default is the schema's

@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import warnings
+
 import numpy as np
 
-from alwidget.errors import InvalidInputError
+from alwidget.errors import AlwidgetWarning, InvalidInputError
 from alwidget.session._queue import AudioBytes, ClipQueue, describe
 from alwidget.session._rules import _LOADING, ActionRules
 from alwidget.session._store import Store
@@ -133,6 +135,7 @@ class LabelingSession(ActionRules):
                 "build the learner from this dataset's embeddings (one row per clip)"
             )
             raise InvalidInputError(msg)
+        _hint_views(learner, dataset)
         self._oracle = check_oracle(oracle, learner.n_pool)
         self._eval = check_eval_set(eval_set, self._oracle, learner)
         self._seed = int(getattr(learner, "seed", 0))
@@ -669,3 +672,17 @@ def _rate(value) -> float:
 def _credits(dataset) -> str:
     """Licence and attribution of the embedder behind the pool's rows (``dataset.last_embedder``), or ''."""
     return str(getattr(getattr(dataset, "last_embedder", None), "credits", "") or "")
+
+
+def _hint_views(learner, dataset) -> None:
+    """Warn when the pool's rows hold several views (``dataset.last_views``) that the linear model fits as one."""
+    views = getattr(dataset, "last_views", None)
+    if not views or learner.model != "linear" or learner.model_views is not None:
+        return
+    if sum(int(d) for d, _ in views) == learner.embeddings.shape[1]:
+        msg = (
+            f"the pool's rows hold {len(views)} feature sets side by side (widths {[int(d) for d, _ in views]}), "
+            "and the learner fits one model on all of them, which learned more slowly in the benchmarks; "
+            "build it with ActiveLearner(X, classes, dataset=ds) to fit one model per set"
+        )
+        warnings.warn(msg, AlwidgetWarning, stacklevel=4)
