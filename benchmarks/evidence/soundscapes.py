@@ -400,11 +400,8 @@ def transform(X, recs, starts, variant):
     return subtract_background(X, recs, starts, radius=radius, statistic=statistic)
 
 
-def active_run(Xp, y, Xh, yh, classes, events, model, seed, cold_queries, views=None) -> dict:
-    """mAP on the held-out windows at each checkpoint: search hits for the first labels, then margin."""
-    from alwidget import ActiveLearner
-
-    learner = ActiveLearner(Xp, classes, model=model, seed=seed, views=views)
+def search_start(learner, cold_queries) -> list[int]:
+    """The first ``COLD`` windows to label: the search hits of each class's reference, one class after another."""
     hits = [list(learner.similar(q, n=COLD).indices) for q in cold_queries]
     picked: list = []
     while len(picked) < COLD and any(hits):
@@ -413,6 +410,15 @@ def active_run(Xp, y, Xh, yh, classes, events, model, seed, cold_queries, views=
                 h.pop(0)
             if h and len(picked) < COLD:
                 picked.append(int(h.pop(0)))
+    return picked
+
+
+def active_run(Xp, y, Xh, yh, classes, events, model, seed, cold_queries, views=None) -> dict:
+    """mAP on the held-out windows at each checkpoint: search hits for the first labels, then margin."""
+    from alwidget import ActiveLearner
+
+    learner = ActiveLearner(Xp, classes, model=model, seed=seed, views=views)
+    picked = search_start(learner, cold_queries)
     learner.teach(picked, list(y[picked]))
     out = {}
     while True:

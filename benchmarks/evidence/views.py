@@ -29,6 +29,7 @@ audio with aiSFX, about 6-15 minutes on two cores)::
     python -m benchmarks.evidence.views --seeds 20                 # the clip pools
     python -m benchmarks.evidence.views --soundscapes --seeds 2    # the soundscape pools
     python -m benchmarks.evidence.views --peers --seeds 10         # the peers' picks on both views
+    python -m benchmarks.evidence.views --peers --soundscapes --seeds 2   # the same on the soundscape pools
     python -m benchmarks.evidence.views --report                   # the tables from the saved results
 """
 
@@ -115,15 +116,11 @@ def clip_peers(pname: str, seeds: list) -> dict:
     return done
 
 
-def soundscape(pname: str, seed: int) -> dict:
-    """mAP@100 per candidate and p@10 per view set on one soundscape pool and seed; saved."""
-    from alwidget import ActiveLearner, AudioDataset
+def _scape_rows(pname: str, seed: int) -> dict:
+    """A soundscape pool-seed's rows (log-mel beside aiSFX, cached), labels and reference-file queries."""
+    from alwidget import AudioDataset
     from benchmarks.evidence import soundscapes as S
 
-    out = RESULTS / f"soundscape-{pname}-{S.TAG}-seed{seed}.json"
-    done = json.loads(out.read_text()) if out.exists() else {}
-    if all(f"map100 {c}" in done for c in CANDIDATES):
-        return done
     man = S.build(pname, seed)
     folder = S.OUT / f"{pname}-{S.TAG}" / f"seed{seed}"
     events_of = {r: [tuple(e) for e in v] for r, v in man["events"].items()}
@@ -141,18 +138,38 @@ def soundscape(pname: str, seed: int) -> dict:
             np.array([ds.start(i) for i in range(len(ds))]),
         )
 
-    t0 = time.perf_counter()
     ds, Xp, rp, sp = embed("pool/")
     _, Xh, rh, sh = embed("test/")
     kw = dict(window=S.WINDOW, min_overlap=S.MIN_OVERLAP, background=S.BACKGROUND)
-    y, yh = C.window_labels(sp, rp, events_of, **kw), C.window_labels(sh, rh, events_of, **kw)
     ev = sorted(man["refs"])
-    classes = [S.BACKGROUND, *ev]
     files = [(c, str(folder / r)) for c in ev for r in man["refs"][c]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         Q = np.stack([ds.embed_query(f) for _, f in files])
-    qc = [c for c, _ in files]
+    return {
+        "Xp": Xp,
+        "Xh": Xh,
+        "y": C.window_labels(sp, rp, events_of, **kw),
+        "yh": C.window_labels(sh, rh, events_of, **kw),
+        "events": ev,
+        "classes": [S.BACKGROUND, *ev],
+        "Q": Q,
+        "qc": [c for c, _ in files],
+    }
+
+
+def soundscape(pname: str, seed: int) -> dict:
+    """Held-out mAP@100 and search p@10 of every candidate on one soundscape pool-seed; saved."""
+    from alwidget import ActiveLearner
+    from benchmarks.evidence import soundscapes as S
+
+    out = RESULTS / f"soundscape-{pname}-{S.TAG}-seed{seed}.json"
+    done = json.loads(out.read_text()) if out.exists() else {}
+    if all(f"map100 {c}" in done for c in CANDIDATES):
+        return done
+    t0 = time.perf_counter()
+    r = _scape_rows(pname, seed)
+    Xp, Xh, y, yh, Q, qc, ev, classes = (r[k] for k in ("Xp", "Xh", "y", "yh", "Q", "qc", "events", "classes"))
     done["embed s"] = round(time.perf_counter() - t0, 1)
     for name in CANDIDATES:
         Xq = _setup(name, Q[:, :LOGMEL], Q[:, LOGMEL:])[0]
@@ -167,6 +184,47 @@ def soundscape(pname: str, seed: int) -> dict:
         done[f"map100 {name}"] = curve[S.BUDGET]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(done, indent=1))
+    return done
+
+
+def soundscape_peers(pname: str, seed: int) -> dict:
+    """Held-out mAP@100 of each peer's picks on both views, after the same search start, scored with views50; saved."""
+    from alwidget import ActiveLearner
+    from benchmarks.evidence import soundscapes as S
+    from benchmarks.evidence.real_audio import peer_selector
+
+    out = RESULTS / f"scapepeers-{pname}-{S.TAG}-seed{seed}.json"
+    done = json.loads(out.read_text()) if out.exists() else {}
+    if all(peer in done for peer in PEERS):
+        return done
+    r = _scape_rows(pname, seed)
+    Xp, Xh, y, yh, Q, qc, ev, classes = (r[k] for k in ("Xp", "Xh", "y", "yh", "Q", "qc", "events", "classes"))
+    code = {c: i for i, c in enumerate(classes)}
+    y_codes = np.array([code[v] for v in y])
+    (Xs,) = C.standardise(Xp)
+    rng = np.random.default_rng([seed, 31])
+    for peer in PEERS:
+        if peer in done:
+            continue
+        t0 = time.perf_counter()
+        select = peer_selector(peer, Xs, y_codes, len(classes), seed)
+        learner = ActiveLearner(Xp, classes, model="linear", seed=seed, views=[(LOGMEL, 0.5), (AISFX, 0.5)])
+        lab = S.search_start(learner, [Q[qc.index(c)] for c in ev])  # the same first labels as views50's
+        learner.teach(lab, list(y[lab]))
+        while len(lab) < S.BUDGET:
+            n = min(S.BATCH, S.BUDGET - len(lab))
+            if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in peer and "CoreSet" not in peer:
+                picks = rng.choice(np.setdiff1d(np.arange(len(Xs)), lab), size=n, replace=False)
+            else:
+                picks = np.asarray(select(np.asarray(lab, dtype=np.int64), n), dtype=np.int64)
+            if len(picks) != n or len(set(picks.tolist()) | set(lab)) != len(lab) + n:
+                raise RuntimeError(f"{peer} returned {picks.tolist()}")
+            lab.extend(int(i) for i in picks)
+            learner.teach(picks, list(y[picks]))
+        done[peer] = C.mean_average_precision(yh, learner.predict_proba(Xh), learner.classes, ev)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(done, indent=1))
+        print(f"  {pname} seed {seed} {peer}: mAP@100 {done[peer]:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return done
 
 
@@ -207,6 +265,31 @@ def search() -> dict:
 def _head(title: str, columns: list[str]) -> list[str]:
     """A markdown table's title line and header rows."""
     return ["", title, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _scape_peers_table() -> list[str]:
+    """Peer − views50 held-out mAP@100 on each soundscape pool, paired by seed, from the saved results."""
+    diffs: dict = {}
+    for f in sorted(RESULTS.glob("scapepeers-*.json")):
+        ours = RESULTS / f.name.replace("scapepeers-", "soundscape-")
+        if not ours.exists():
+            continue
+        pname = f.stem.split("-seed")[0][len("scapepeers-") :].rsplit("-", 1)[0]
+        runs, base = json.loads(f.read_text()), json.loads(ours.read_text())["map100 views50"]
+        for peer in PEERS:
+            if peer in runs:
+                diffs.setdefault(pname, {}).setdefault(peer, []).append(runs[peer] - base)
+    if not diffs:
+        return []
+    lines = _head("Peers on the soundscapes, the same search start: peer − `views50` mAP@100 (s.e.; seeds):",
+                  ["peer", *diffs])  # fmt: skip
+    for peer in PEERS:
+        cells = []
+        for per in diffs.values():
+            d = np.array(per.get(peer, []))
+            cells.append(f"{d.mean():+.3f} ({C.std_err(d) if len(d) > 1 else 0:.3f}; {len(d)})" if len(d) else "")
+        lines.append(f"| {peer} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def report() -> str:
@@ -251,6 +334,7 @@ def report() -> str:
                 d = a - np.array(json.loads(clips.read_text())["views50"]["margin"])[: len(a)]
                 cells.append(f"{d.mean():+.3f} ({C.std_err(d):.3f}; {len(d)})")
             lines.append(f"| {peer} | " + " | ".join(cells) + " |")
+    lines += _scape_peers_table()
     if len(pools) < 2:
         return "\n".join(lines)
     rules = {
@@ -289,7 +373,13 @@ def main(argv=None) -> None:
     print(f"Machine: {C.machine('aisfx')}\n", flush=True)
     if not args.report:
         with threadpool_limits(1):
-            if args.peers:
+            if args.peers and args.soundscapes:
+                from benchmarks.evidence import soundscapes as S
+
+                for seed in range(args.seeds):
+                    for pname in args.pools or list(S.SOURCES):
+                        soundscape_peers(pname, seed)
+            elif args.peers:
                 for pname in args.pools or list(C.SOURCES):
                     clip_peers(pname, list(range(args.seeds)))
             elif args.soundscapes:
