@@ -153,16 +153,20 @@ def check_ids(ids, n_pool: int) -> list | None:
     return ids
 
 
-def check_model_views(views, dataset, width: int):
-    """``(widths, weights)`` of the pool's views, or None: ``views`` if given, else the dataset's last embedding's.
+def check_model_views(views, dataset, width: int, rows=None):
+    """``(widths, weights)`` of the pool's views, or None: ``views`` if given, else the dataset's last embedding's,
+    else those remembered for ``rows`` when they are the very array ``ds.embed()`` returned.
 
-    The dataset's views count only when they add up to the pool's ``width``
-    (rows from another embedding have none).
+    Found views count only when they add up to the pool's ``width`` (rows
+    from another embedding have none).
     """
+    from alwidget._row_views import views_of
     from alwidget.models import split_views
 
     if views is None:
         views = getattr(dataset, "last_views", None)
+        if views is None or sum(int(d) for d, _ in views) != width:
+            views = views_of(rows)
         if views is None or sum(int(d) for d, _ in views) != width:
             return None
     out = split_views(views)

@@ -307,7 +307,7 @@ class AudioDataset:
     --------
     >>> ds = AudioDataset.from_folder("clips/", sr=16000, duration=5)  # doctest: +SKIP
     >>> y, sr = ds[0]                                                   # doctest: +SKIP
-    >>> X = ds.embed()            # (len(ds), 384) float32, cached on disk  # doctest: +SKIP
+    >>> X = ds.embed()            # (len(ds), 896) float32, cached on disk  # doctest: +SKIP
     """
 
     def __init__(
@@ -759,10 +759,9 @@ class AudioDataset:
         :mod:`alwidget.embedders`: a registered name, an ``Embedder``, a
         callable or a torch module); it is kept as :attr:`last_embedder` for
         :meth:`embed_query`. The default ``"auto"``: ``"logmel+aisfx"`` (d = 896,
-        two views; pass ``dataset=`` to the learner) where aiSFX's weights are
-        installed, else ``"logmel"`` (d = 384) and a warning saying how to get
-        them. Other parameters, caching, failed clips, parallel runs:
-        :func:`alwidget.embedding.embed_rows`.
+        two views, which the learner models one by one) where aiSFX's weights
+        are installed, else ``"logmel"`` (d = 384) and a warning saying how to
+        get them. Other parameters: :func:`alwidget.embedding.embed_rows`.
 
         ``background`` (windows of long recordings only): ``"auto"`` (default)
         takes each recording's running ``"median"`` embedding over
@@ -775,6 +774,7 @@ class AudioDataset:
         background windows of the pool to match. The cache holds the plain
         embeddings, so switching costs no re-embedding.
         """
+        from alwidget._row_views import tag_views
         from alwidget._window_background import check_background, with_background
         from alwidget.embedding import embed_rows, prepare_embedder
 
@@ -782,10 +782,10 @@ class AudioDataset:
         emb = prepare_embedder(embedder, self.sr, batch_size=batch_size, device=device, name=name)
         self.last_embedder = emb  # embed_query() embeds with the same embedder and settings
         self.last_background = None
-        X = embed_rows(
-            self, emb, batch_size=batch_size, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, stacklevel=3
-        )
-        return with_background(self, X, statistic, background_radius)
+        kw = dict(batch_size=batch_size, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, stacklevel=3)
+        X = with_background(self, embed_rows(self, emb, **kw), statistic, background_radius)
+        tag_views(X, emb.views)  # the learner fits one model per view when given these very rows
+        return X
 
     def embed_query(self, audio: str | os.PathLike | np.ndarray, *, sr: int | None = None) -> np.ndarray:
         """Embed one query like the dataset's items, with the embedder of the last :meth:`embed` call.

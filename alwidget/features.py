@@ -37,6 +37,7 @@ from alwidget.embedders import (
     register_embedder,
 )
 from alwidget.embedding import embed_rows, prepare_embedder
+from alwidget._row_views import tag_views
 from alwidget._window_background import check_background, with_background
 from alwidget.embedding import embed_query as _embed_query
 
@@ -82,7 +83,9 @@ def embed_dataset(
         progress=progress,
         stacklevel=_stacklevel + 1,
     )
-    return with_background(ds, X, statistic, background_radius)
+    X = with_background(ds, X, statistic, background_radius)
+    tag_views(X, emb.views)
+    return X
 
 
 def embed_query(ds: Any, audio: Any, *, sr: int | None = None) -> np.ndarray:

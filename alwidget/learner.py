@@ -111,7 +111,9 @@ class ActiveLearner:
     views : sequence of int or of (int, float), optional
         Columns (and weight) of each feature set side by side in a row, e.g.
         ``[(384, 0.5), (512, 0.5)]``; default: ``dataset.last_views`` when they
-        fit. ``"linear"`` then pools one model per view (:class:`~alwidget.ViewProduct`).
+        fit, else the views of ``embeddings`` when it is the very array
+        ``ds.embed()`` returned (a copy or a slice has none). ``"linear"``
+        then pools one model per view (:class:`~alwidget.ViewProduct`).
 
     Attributes
     ----------
@@ -150,7 +152,7 @@ class ActiveLearner:
         self.candidates = None if candidates is None else check_positive_int(candidates, "candidates")
         self.dataset = check_dataset(dataset, len(self._pool))
         self.views = views
-        self._views = check_model_views(views, self.dataset, self._pool.dim)
+        self._views = check_model_views(views, self.dataset, self._pool.dim, rows=embeddings)
         if ids is None and dataset is not None:
             ids = dataset.clip_ids
         self._ids = ClipIds(check_ids(ids, len(self._pool)), len(self._pool))

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from alwidget import strategies as _strategies
+from alwidget._row_views import views_of
 from alwidget._validation import (
     check_class_name,
     check_classes,
@@ -235,13 +236,16 @@ def simulate(
     model, classes : passed to :class:`ActiveLearner`; ``classes`` defaults to
         the sorted unique values of ``y``
     learner_kwargs : dict, optional
-        Other :class:`ActiveLearner` arguments, e.g. ``{"n_committee": 3}``
+        Other :class:`ActiveLearner` arguments, e.g. ``{"n_committee": 3}``;
+        ``views`` defaults to those of ``embeddings`` when it is the very
+        array ``ds.embed()`` returned
     progress : show a tqdm progress bar
 
     Returns
     -------
     LearningCurves
     """
+    views = views_of(embeddings)  # rows straight from ds.embed(): one model per view, as the learner does
     X = check_embeddings(embeddings)
     y = _check_labels(y)
     if len(y) != len(X):
@@ -299,6 +303,9 @@ def simulate(
         if int(round(test_fraction * len(X))) == 0:
             msg = f"test={test!r} holds out no clip of {len(X)}; pass a larger fraction or test=(X_test, y_test)"
             raise InvalidInputError(msg)
+    learner_kwargs = dict(learner_kwargs or {})
+    if views is not None and "views" not in learner_kwargs:
+        learner_kwargs["views"] = views
     n_pool = len(X) - (int(round(test_fraction * len(X))) if test_fraction else 0)
     if budget > n_pool:
         msg = f"budget {budget} is larger than the pool ({n_pool} clips)"
@@ -320,9 +327,7 @@ def simulate(
             Xt, yt = X[held], y[held]
         initial = rng.choice(len(pool), size=n_initial, replace=False)
         for i, strategy in enumerate(strategies):
-            learner = ActiveLearner(
-                X[pool], classes, strategy=strategy, model=model, seed=seed, **(learner_kwargs or {})
-            )
+            learner = ActiveLearner(X[pool], classes, strategy=strategy, model=model, seed=seed, **learner_kwargs)
             code = {c: k for k, c in enumerate(learner.classes)}
             truth = np.array([code[v] for v in (y[pool] if yt is None else yt)])
             for k, n_labels in enumerate(steps):

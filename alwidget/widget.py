@@ -73,7 +73,7 @@ class LabelingWidget(anywidget.AnyWidget, _ViewState):
     Examples
     --------
     >>> ds = make_sounds(n_per_class=50)                      # doctest: +SKIP
-    >>> learner = ActiveLearner(ds.embed(), sorted(set(ds.labels)))  # doctest: +SKIP
+    >>> learner = ActiveLearner(ds.embed(), sorted(set(ds.labels)), dataset=ds)  # doctest: +SKIP
     >>> LabelingWidget(learner, ds, journal="labels.jsonl")   # doctest: +SKIP
     """
 

@@ -817,7 +817,13 @@ def test_views_come_from_the_dataset_or_the_argument_and_make_the_linear_model_p
     explicit.teach(range(len(ds)), labels)
     np.testing.assert_allclose(explicit.predict_proba(X), learner.predict_proba(X), atol=1e-7)
     assert ActiveLearner(X[:, :384], classes, dataset=ds).model_views is None
-    assert ActiveLearner(X, classes).model_views is None
+    # the very rows ds.embed() returned carry their views; a copy, a slice or other rows do not
+    assert ActiveLearner(X, classes).model_views == [(384, 0.75), (120, 0.25)]
+    assert ActiveLearner(X.copy(), classes).model_views is None
+    assert ActiveLearner(X[:8], classes).model_views is None
+    assert ActiveLearner(X, classes, model="mlp").model_views == [(384, 0.75), (120, 0.25)]  # only "linear" uses them
+    other = ds.embed("logmel", cache_dir=False, progress=False)
+    assert ActiveLearner(other, classes).model_views is None and ActiveLearner(X, classes).model_views is not None
     with pytest.raises(InvalidInputError, match="add up to 500 columns, but the embeddings have 504"):
         ActiveLearner(X, classes, views=[384, 116])
     with pytest.raises(InvalidInputError, match="two or more"):

@@ -598,9 +598,10 @@ def test_a_learner_fitting_several_views_as_one_is_told_to_pass_the_dataset(soun
     ds = sounds[0].subset(range(12))
     X = ds.embed(ConcatEmbedder(["logmel", "mfcc"]), progress=False, cache_dir=False)  # two views: 384 + 120
     classes = sorted(set(ds.labels))
-    with pytest.warns(AlwidgetWarning, match=r"widths \[384, 120\].*dataset=ds"):
-        LabelingSession(ActiveLearner(X, classes), ds, start=False).close()
-    for learner in (ActiveLearner(X, classes, dataset=ds), ActiveLearner(X, classes, model="mlp")):
+    with pytest.warns(AlwidgetWarning, match=r"widths \[384, 120\].*dataset=ds"):  # a copy: its views unknown
+        LabelingSession(ActiveLearner(X.copy(), classes), ds, start=False).close()
+    learners = [ActiveLearner(X, classes), ActiveLearner(X.copy(), classes, dataset=ds)]  # the rows, or the dataset
+    for learner in [*learners, ActiveLearner(X.copy(), classes, model="mlp")]:
         LabelingSession(learner, ds, start=False).close()  # one model per view, or no linear model: no warning
     ds.embed("logmel", progress=False, cache_dir=False)  # one view: nothing to say
     LabelingSession(

@@ -229,3 +229,17 @@ def test_summary_reports_accuracy_at_budgets_and_the_spread_of_the_area():
     assert list(c.summary(at=30)[0])[1] == "acc@30"
     with pytest.raises(InvalidInputError, match="only at these label counts"):
         c.summary(at=[25])
+
+
+def test_rows_straight_from_embed_are_simulated_with_one_model_per_view():
+    from alwidget.datasets import make_sounds
+    from alwidget.embedders import ConcatEmbedder
+
+    ds = make_sounds(n_per_class=6, seed=2)
+    X = ds.embed(ConcatEmbedder(["logmel", "mfcc"], weights=[3, 1]), cache_dir=False, progress=False)
+    kw = dict(strategies=["margin"], budget=20, batch_size=5, n_initial=5, seeds=[0], test=0.3, progress=False)
+    straight = simulate(X, ds.labels, **kw)
+    told = simulate(X.copy(), ds.labels, learner_kwargs={"views": [(384, 3), (120, 1)]}, **kw)
+    plain = simulate(X.copy(), ds.labels, **kw)
+    np.testing.assert_array_equal(straight.accuracy, told.accuracy)
+    assert not np.array_equal(straight.accuracy, plain.accuracy)  # one model on all columns learns differently
