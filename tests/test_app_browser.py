@@ -113,6 +113,8 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
     _require()
     from playwright.sync_api import sync_playwright
 
+    from alwidget.embedders import default_embedder
+
     port = free_port()
     env = dict(os.environ, ALWIDGET_CACHE_DIR=str(tmp_path / "cache"))  # a fresh cache: the embedding really runs
     err = open(tmp_path / "alwidget.err", "wb")  # closed below
@@ -169,6 +171,13 @@ def test_demo_labels_three_clips_and_a_reload_keeps_them(tmp_path):
                 progress = page.evaluate("() => window.__alwProgress")  # what the page showed before the widget
                 server_pids = descendants(proc.pid)  # Voila and this page's kernel
 
+                # the default features' licence asks for attribution where they are used: under the buttons
+                credits = page.locator(".alw-credits")
+                if default_embedder()[0] == "logmel+aisfx":
+                    assert credits.is_visible() and "CC BY 4.0" in credits.inner_text(), credits.inner_text()
+                    assert "Ma and A. Lerch" in credits.inner_text()
+                else:
+                    assert not credits.is_visible()
                 page.locator(".alw-root").focus()
                 for _ in range(3):
                     _press_and_wait(page, "1")
