@@ -110,7 +110,7 @@ class ActiveLearner:
         :meth:`predictions`, and the embedder of audio queries in :meth:`similar`.
     views : sequence of int or of (int, float), optional
         Columns (and weight) of each feature set side by side in a row, e.g.
-        ``[(384, 0.5), (512, 0.5)]``; default: ``dataset.last_views`` when they
+        ``[(384, 0.6), (512, 0.4)]``; default: ``dataset.last_views`` when they
         fit, else the views of ``embeddings`` when it is the very array
         ``ds.embed()`` returned (a copy or a slice has none). ``"linear"``
         then pools one model per view (:class:`~alwidget.ViewProduct`).

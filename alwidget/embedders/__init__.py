@@ -64,13 +64,14 @@ def _make_aisfx(device: str = "cpu") -> Embedder:
 def _make_logmel_aisfx(device: str = "cpu", *, full_band_warning: bool = True) -> Embedder:
     """Log-mel statistics at 16 kHz beside aiSFX at the dataset's rate (44.1 kHz gives it the full band).
 
-    The learner's pooled model weighs the two views equally:
-    ``benchmarks/README.md``, "Views: log-mel beside aiSFX, one model each".
+    The learner's pooled model weighs log-mel 0.6 and aiSFX 0.4, picked on six
+    pools left out one at a time: ``benchmarks/README.md``, "Views: log-mel
+    beside aiSFX, one model each".
     """
     from alwidget.embedders.aisfx import AisfxEmbedder
 
     parts = [LogMelEmbedder("logmel", device=device), AisfxEmbedder(device=device, full_band_warning=full_band_warning)]
-    return ConcatEmbedder(parts, rates=[16000, None], weights=[0.5, 0.5])
+    return ConcatEmbedder(parts, rates=[16000, None], weights=[0.6, 0.4])
 
 
 def default_embedder() -> tuple[str, str]:
