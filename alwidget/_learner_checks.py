@@ -164,10 +164,9 @@ def check_model_views(views, dataset, width: int, rows=None):
     from alwidget.models import split_views
 
     if views is None:
-        views = getattr(dataset, "last_views", None)
-        if views is None or sum(int(d) for d, _ in views) != width:
-            views = views_of(rows)
-        if views is None or sum(int(d) for d, _ in views) != width:
+        found = (getattr(dataset, "last_views", None), views_of(rows))
+        views = next((v for v in found if v is not None and sum(int(d) for d, _ in v) == width), None)
+        if views is None:
             return None
     out = split_views(views)
     if sum(out[0]) != width:

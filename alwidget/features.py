@@ -36,8 +36,8 @@ from alwidget.embedders import (
     get_embedder,
     register_embedder,
 )
-from alwidget.embedding import embed_rows, prepare_embedder
 from alwidget._row_views import tag_views
+from alwidget.embedding import embed_rows, prepare_embedder
 from alwidget._window_background import check_background, with_background
 from alwidget.embedding import embed_query as _embed_query
 

@@ -8,11 +8,10 @@ its typed jobs in :mod:`._worker`, and the audit plan and accuracy curves in
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 import numpy as np
 
@@ -676,12 +675,14 @@ def _credits(dataset) -> str:
 
 def _hint_views(learner, dataset) -> None:
     """Warn when the pool's rows hold several views (``dataset.last_views``) that the linear model fits as one."""
-    views = getattr(dataset, "last_views", None)
-    if not views or learner.model != "linear" or learner.model_views is not None:
+    from alwidget._learner_checks import check_model_views
+
+    if learner.model != "linear" or learner.model_views is not None:
         return
-    if sum(int(d) for d, _ in views) == learner.embeddings.shape[1]:
+    views = check_model_views(None, dataset, learner.embeddings.shape[1])  # as ActiveLearner(dataset=) would
+    if views is not None:
         msg = (
-            f"the pool's rows hold {len(views)} feature sets side by side (widths {[int(d) for d, _ in views]}), "
+            f"the pool's rows hold {len(views[0])} feature sets side by side (widths {views[0]}), "
             "and the learner fits one model on all of them, which learned more slowly in the benchmarks; "
             "build it with ActiveLearner(X, classes, dataset=ds) to fit one model per set"
         )

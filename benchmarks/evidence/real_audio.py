@@ -240,6 +240,18 @@ ALL_PEERS = PEERS + ("skactiveml least_confident", "skactiveml margin")
 COMMITTEE = ("vote_entropy", "bald")
 
 
+def peer_step(method: str, select, lab: list, n: int, y_codes: np.ndarray, rng) -> np.ndarray:
+    """``n`` new pool indices from a peer's ``select``: random picks until two classes have labels (except for
+    TypiClust and CoreSet, which pick from the data alone); a peer that repeats or misses a pick stops the run."""
+    if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in method and "CoreSet" not in method:
+        picks = rng.choice(np.setdiff1d(np.arange(len(y_codes)), lab), size=n, replace=False)
+    else:
+        picks = np.asarray(select(np.asarray(lab, dtype=np.int64), n), dtype=np.int64)
+    if len(picks) != n or len(set(picks.tolist()) | set(lab)) != len(lab) + n:
+        raise RuntimeError(f"{method} returned {picks.tolist()}")
+    return picks
+
+
 def peer_curves(method: str, pool: Pool, seeds, steps, model="linear") -> np.ndarray:
     """Held-out accuracy ``(seeds, steps)`` of the clips ``method`` picks, scored by an ActiveLearner with ``model``."""
     code = {c: i for i, c in enumerate(pool.classes)}
@@ -252,14 +264,7 @@ def peer_curves(method: str, pool: Pool, seeds, steps, model="linear") -> np.nda
         evaluator = ActiveLearner(pool.X, pool.classes, seed=seed, model=model)
         lab: list[int] = []
         for k, target in enumerate(steps):
-            n = int(target - len(lab))
-            if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in method and "CoreSet" not in method:
-                unl = np.setdiff1d(np.arange(len(Xs)), lab)
-                picks = rng.choice(unl, size=n, replace=False)
-            else:
-                picks = np.asarray(select(np.asarray(lab, dtype=np.int64), n), dtype=np.int64)
-            if len(picks) != n or len(set(picks.tolist()) | set(lab)) != target:
-                raise RuntimeError(f"{method} returned {picks.tolist()}")
+            picks = peer_step(method, select, lab, int(target - len(lab)), y_codes, rng)
             lab.extend(picks.tolist())
             evaluator.teach(picks, pool.y[picks])
             out[j, k] = evaluator.score(pool.X_test, pool.y_test)

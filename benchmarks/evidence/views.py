@@ -27,9 +27,9 @@ clip embeddings are cached; a soundscape pool-seed embeds 90 minutes of
 audio with aiSFX, about 6-15 minutes on two cores)::
 
     python -m benchmarks.evidence.views --seeds 20                 # the clip pools
-    python -m benchmarks.evidence.views --soundscapes --seeds 2    # the soundscape pools
+    python -m benchmarks.evidence.views --soundscapes --seeds 3    # the soundscape pools
     python -m benchmarks.evidence.views --peers --seeds 10         # the peers' picks on both views
-    python -m benchmarks.evidence.views --peers --soundscapes --seeds 2   # the same on the soundscape pools
+    python -m benchmarks.evidence.views --peers --soundscapes --seeds 3   # the same on the soundscape pools
     python -m benchmarks.evidence.views --report                   # the tables from the saved results
 """
 
@@ -198,7 +198,7 @@ def soundscape_peers(pname: str, seed: int) -> dict:
     """Held-out mAP@100 of each peer's picks on both views, after the same search start, scored as DEFAULT; saved."""
     from alwidget import ActiveLearner
     from benchmarks.evidence import soundscapes as S
-    from benchmarks.evidence.real_audio import peer_selector
+    from benchmarks.evidence.real_audio import peer_selector, peer_step
 
     out = RESULTS / f"scapepeers-{DEFAULT}-{pname}-{S.TAG}-seed{seed}.json"
     done = json.loads(out.read_text()) if out.exists() else {}
@@ -219,13 +219,7 @@ def soundscape_peers(pname: str, seed: int) -> dict:
         lab = S.search_start(learner, [Q[qc.index(c)] for c in ev])  # the same first labels as DEFAULT's
         learner.teach(lab, list(y[lab]))
         while len(lab) < S.BUDGET:
-            n = min(S.BATCH, S.BUDGET - len(lab))
-            if len(set(y_codes[lab].tolist())) < 2 and "TypiClust" not in peer and "CoreSet" not in peer:
-                picks = rng.choice(np.setdiff1d(np.arange(len(Xs)), lab), size=n, replace=False)
-            else:
-                picks = np.asarray(select(np.asarray(lab, dtype=np.int64), n), dtype=np.int64)
-            if len(picks) != n or len(set(picks.tolist()) | set(lab)) != len(lab) + n:
-                raise RuntimeError(f"{peer} returned {picks.tolist()}")
+            picks = peer_step(peer, select, lab, min(S.BATCH, S.BUDGET - len(lab)), y_codes, rng)
             lab.extend(int(i) for i in picks)
             learner.teach(picks, list(y[picks]))
         done[peer] = C.mean_average_precision(yh, learner.predict_proba(Xh), learner.classes, ev)
